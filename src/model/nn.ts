@@ -1,0 +1,114 @@
+import * as tf from '@tensorflow/tfjs';
+import type { WeightScope } from './weights';
+
+/**
+ * Torch-semantics building blocks on plain tfjs ops (differentiable, backend-agnostic).
+ * Layout: image activations are NHWC inside the models (tfjs convs are NHWC on every backend);
+ * callers convert NCHW goldens at the boundary. Weights are converted once, when a module is built.
+ */
+
+export interface LinearParams { w: tf.Tensor2D; b?: tf.Tensor1D }
+export interface ConvParams { w: tf.Tensor4D; b?: tf.Tensor1D; stride: number; pad: number }
+export interface NormParams { gamma: tf.Tensor1D; beta: tf.Tensor1D; eps: number }
+
+/** torch nn.Linear weight [out, in] → [in, out] so that y = x·W + b. */
+export function loadLinear(ws: WeightScope, name: string, opts: { bias?: boolean } = {}): LinearParams {
+  const w = tf.keep(tf.transpose(ws.take(`${name}.weight`))) as tf.Tensor2D;
+  const useBias = opts.bias ?? ws.has(`${name}.bias`);
+  return { w, b: useBias ? (own(ws.take(`${name}.bias`)) as tf.Tensor1D) : undefined };
+}
+
+/** torch Conv2d weight [out, in, kh, kw] → tfjs [kh, kw, in, out]. */
+export function loadConv(ws: WeightScope, name: string, stride = 1, pad?: number): ConvParams {
+  const raw = ws.take(`${name}.weight`);
+  const w = tf.keep(tf.transpose(raw, [2, 3, 1, 0])) as tf.Tensor4D;
+  const b = ws.has(`${name}.bias`) ? (own(ws.take(`${name}.bias`)) as tf.Tensor1D) : undefined;
+  return { w, b, stride, pad: pad ?? Math.floor(raw.shape[2]! / 2) };
+}
+
+export function loadNorm(ws: WeightScope, name: string, eps: number): NormParams {
+  return { gamma: own(ws.take(`${name}.weight`)) as tf.Tensor1D, beta: own(ws.take(`${name}.bias`)) as tf.Tensor1D, eps };
+}
+
+/**
+ * Ownership rule: a module keeps its own handles to weights (a clone shares the data, no copy), so the caller
+ * can dispose the WeightStore right after building, and `disposeParams(module)` frees exactly the module.
+ */
+export function own<T extends tf.Tensor>(t: T): T {
+  return tf.keep(t.clone());
+}
+
+/** Every tensor reachable from a module object (fields, arrays, nested objects), like tinygrad's get_parameters. */
+export function paramsOf(obj: unknown, seen = new Set<unknown>()): tf.Tensor[] {
+  if (obj === null || typeof obj !== 'object' || seen.has(obj)) return [];
+  seen.add(obj);
+  if (obj instanceof tf.Tensor) return [obj];
+  const values = Array.isArray(obj) ? obj : obj instanceof Map ? [...obj.values()] : Object.values(obj);
+  return values.flatMap((v) => paramsOf(v, seen));
+}
+
+export function disposeParams(module: unknown): void {
+  for (const t of paramsOf(module)) t.dispose();
+}
+
+/** y = x·W + b over the last axis, any leading shape. */
+export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
+  const inDim = p.w.shape[0];
+  const lead = x.shape.slice(0, -1);
+  let y: tf.Tensor = tf.matMul(x.reshape([-1, inDim]), p.w);
+  if (p.b) y = tf.add(y, p.b);
+  return y.reshape([...lead, p.w.shape[1]]);
+}
+
+/** NHWC conv with torch's symmetric zero padding. */
+export function conv2d(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
+  const pad = p.pad;
+  const padding = pad === 0 ? 'valid' : ([[0, 0], [pad, pad], [pad, pad], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]);
+  const y = tf.conv2d(x, p.w, p.stride, padding);
+  return p.b ? tf.add(y, p.b) : y;
+}
+
+/** LayerNorm over the last axis (biased variance, like torch). */
+export function layerNorm(x: tf.Tensor, p: NormParams): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, p.eps))), p.gamma), p.beta);
+}
+
+/** GroupNorm on NHWC: statistics over (H, W, channels of the group). */
+export function groupNorm(x: tf.Tensor4D, groups: number, p: NormParams): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const g = x.reshape([n, h, w, groups, c / groups]);
+  const { mean, variance } = tf.moments(g, [1, 2, 4], true);
+  const normed = tf.div(tf.sub(g, mean), tf.sqrt(tf.add(variance, p.eps))).reshape([n, h, w, c]);
+  return tf.add(tf.mul(normed, p.gamma), p.beta) as tf.Tensor4D;
+}
+
+export const silu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(x));
+/** CLIP's quick_gelu: x·σ(1.702x). */
+export const quickGelu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+/** Exact (erf) GELU as torch's default nn.GELU / F.gelu. */
+export const gelu = (x: tf.Tensor): tf.Tensor => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+
+/**
+ * Multi-head scaled dot-product attention. q: [B, Lq, H·d], k/v: [B, Lk, H·d] → [B, Lq, H·d].
+ * `mask` is additive, broadcastable to [B, H, Lq, Lk] (e.g. a causal mask of -inf above the diagonal).
+ */
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, mask?: tf.Tensor): tf.Tensor3D {
+  const [b, lq, dim] = q.shape;
+  const lk = k.shape[1];
+  const d = dim / heads;
+  const split = (t: tf.Tensor3D, l: number) => t.reshape([b, l, heads, d]).transpose([0, 2, 1, 3]);
+  const qh = split(q, lq), kh = split(k, lk), vh = split(v, lk);
+  let scores = tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(d));
+  if (mask) scores = tf.add(scores, mask);
+  const out = tf.matMul(tf.softmax(scores, -1), vh);
+  return out.transpose([0, 2, 1, 3]).reshape([b, lq, dim]) as tf.Tensor3D;
+}
+
+/** Additive causal mask [1, 1, L, L]: 0 on and below the diagonal, a large negative above. */
+export function causalMask(l: number): tf.Tensor4D {
+  return tf.tidy(() => tf.sub(tf.linalg.bandPart(tf.ones([l, l]), -1, 0), 1).mul(1e9).reshape([1, 1, l, l]) as tf.Tensor4D);
+}
+
+export const nchwToNhwc = (x: tf.Tensor4D): tf.Tensor4D => tf.transpose(x, [0, 2, 3, 1]);
+export const nhwcToNchw = (x: tf.Tensor4D): tf.Tensor4D => tf.transpose(x, [0, 3, 1, 2]);

@@ -1,0 +1,64 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * A named set of weight tensors as a checkpoint stores them (torch layouts, HF/diffusers key names).
+ * Modules `take` what they need while they build; afterwards `unusedKeys()` lists what no module claimed,
+ * so a loader can report missing and unexpected keys exactly as torch's `load_state_dict(strict=True)` would.
+ */
+export class WeightStore {
+  private readonly taken = new Set<string>();
+
+  constructor(private readonly tensors: Map<string, tf.Tensor>, private readonly aliases: Record<string, string> = {}) {}
+
+  has(key: string): boolean {
+    return this.tensors.has(key) || (key in this.aliases && this.tensors.has(this.aliases[key]));
+  }
+
+  /** Returns the tensor for `key` (or its alias, e.g. a legacy VAE name); throws a clear error if absent. */
+  take(key: string, expectShape?: number[]): tf.Tensor {
+    const stored = this.tensors.has(key) ? key : this.aliases[key];
+    const t = stored === undefined ? undefined : this.tensors.get(stored);
+    if (!t || stored === undefined) throw new Error(`missing weight "${key}"`);
+    if (expectShape && !shapesEqual(t.shape, expectShape)) {
+      throw new Error(`weight "${key}" has shape [${t.shape}], expected [${expectShape}]`);
+    }
+    this.taken.add(stored);
+    return t;
+  }
+
+  /** Keys present in the checkpoint that no module took. */
+  unusedKeys(): string[] {
+    return [...this.tensors.keys()].filter((k) => !this.taken.has(k));
+  }
+
+  keys(): string[] {
+    return [...this.tensors.keys()];
+  }
+
+  /** Scoped view: `sub('text_model.')` takes keys relative to that prefix, sharing the usage record. */
+  sub(prefix: string): WeightScope {
+    return new WeightScope(this, prefix);
+  }
+
+  dispose(): void {
+    for (const t of this.tensors.values()) t.dispose();
+    this.tensors.clear();
+  }
+}
+
+export class WeightScope {
+  constructor(readonly store: WeightStore, readonly prefix: string) {}
+  take(key: string, expectShape?: number[]): tf.Tensor {
+    return this.store.take(this.prefix + key, expectShape);
+  }
+  has(key: string): boolean {
+    return this.store.has(this.prefix + key);
+  }
+  sub(prefix: string): WeightScope {
+    return new WeightScope(this.store, this.prefix + prefix);
+  }
+}
+
+function shapesEqual(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
