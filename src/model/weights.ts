@@ -62,3 +62,16 @@ export class WeightScope {
 function shapesEqual(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
+
+/** Uploads decoded host tensors (e.g. from `parseSafetensors`) into a WeightStore. */
+export function storeFromHost(
+  host: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>,
+  aliases: Record<string, string> = {},
+): WeightStore {
+  const m = new Map<string, tf.Tensor>();
+  for (const [k, t] of host) {
+    const data = t.data instanceof Uint8Array ? Int32Array.from(t.data) : t.data;
+    m.set(k, tf.tensor(data, t.shape, data instanceof Float32Array ? 'float32' : 'int32'));
+  }
+  return new WeightStore(m, aliases);
+}
