@@ -1,0 +1,129 @@
+import * as tf from '@tensorflow/tfjs';
+import { type BoundWeights, type ParamSpec, boundScope, specLinear, specNorm } from './clip-bind';
+import { gelu, layerNorm, linear, loadLinear, loadNorm, own, quickGelu, attention, type LinearParams, type NormParams } from './nn';
+
+/**
+ * The pre-LN transformer block shared by every CLIP tower (HF CLIPEncoderLayer, open_clip ResidualAttentionBlock):
+ *   x += out_proj(attn(LN1(x)))      (optionally causal)
+ *   x += fc2(act(fc1(LN2(x))))
+ * Both checkpoint layouts load into one representation with a fused q/k/v projection: open_clip stores
+ * `in_proj_weight = cat(W_q, W_k, W_v)` already; the HF q/k/v Linear weights are concatenated the same way, so a
+ * block runs one [D, 3D] matmul either way.
+ */
+export type ClipActivation = 'quick_gelu' | 'gelu';
+
+export interface ClipEncoderLayer {
+  ln1: NormParams;
+  qkv: LinearParams;
+  out: LinearParams;
+  ln2: NormParams;
+  fc1: LinearParams;
+  fc2: LinearParams;
+}
+
+export interface ClipEncoder {
+  layers: ClipEncoderLayer[];
+  heads: number;
+  act: ClipActivation;
+}
+
+export function activation(name: string): ClipActivation {
+  if (name === 'quick_gelu' || name === 'gelu') return name;
+  throw new Error(`unsupported CLIP activation "${name}" (quick_gelu or gelu)`);
+}
+
+const applyAct = (x: tf.Tensor, act: ClipActivation): tf.Tensor => (act === 'quick_gelu' ? quickGelu(x) : gelu(x));
+
+// ---- HF transformers layout: <prefix>layers.N.{self_attn.{q,k,v,out}_proj, layer_norm1, mlp.fc1, mlp.fc2, layer_norm2}
+
+export function hfEncoderSpec(prefix: string, layers: number, width: number, inner: number): ParamSpec[] {
+  const spec: ParamSpec[] = [];
+  for (let i = 0; i < layers; i++) {
+    const p = `${prefix}layers.${i}.`;
+    for (const n of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) spec.push(...specLinear(`${p}self_attn.${n}`, width, width));
+    spec.push(...specNorm(`${p}layer_norm1`, width), ...specNorm(`${p}layer_norm2`, width));
+    spec.push(...specLinear(`${p}mlp.fc1`, width, inner), ...specLinear(`${p}mlp.fc2`, inner, width));
+  }
+  return spec;
+}
+
+export function loadHfEncoder(b: BoundWeights, prefix: string, layers: number, heads: number, act: ClipActivation, eps: number): ClipEncoder {
+  const ws = boundScope(b, prefix);
+  const out: ClipEncoderLayer[] = [];
+  for (let i = 0; i < layers; i++) {
+    const l = ws.sub(`layers.${i}.`);
+    const qkv = tf.tidy(() => {
+      const parts = ['q_proj', 'k_proj', 'v_proj'].map((n) => l.take(`self_attn.${n}.weight`));
+      const biases = ['q_proj', 'k_proj', 'v_proj'].map((n) => l.take(`self_attn.${n}.bias`));
+      // torch rows are outputs: cat along rows, then [in, out] like loadLinear.
+      return { w: tf.keep(tf.transpose(tf.concat(parts, 0))) as tf.Tensor2D, b: tf.keep(tf.concat(biases, 0)) as tf.Tensor1D };
+    });
+    out.push({
+      ln1: loadNorm(l, 'layer_norm1', eps),
+      qkv,
+      out: loadLinear(l, 'self_attn.out_proj'),
+      ln2: loadNorm(l, 'layer_norm2', eps),
+      fc1: loadLinear(l, 'mlp.fc1'),
+      fc2: loadLinear(l, 'mlp.fc2'),
+    });
+  }
+  return { layers: out, heads, act };
+}
+
+// ---- open_clip layout: <prefix>resblocks.N.{ln_1, attn.in_proj_weight/bias, attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj}
+
+export function openClipEncoderSpec(prefix: string, layers: number, width: number, inner: number): ParamSpec[] {
+  const spec: ParamSpec[] = [];
+  for (let i = 0; i < layers; i++) {
+    const p = `${prefix}resblocks.${i}.`;
+    spec.push(...specNorm(`${p}ln_1`, width));
+    spec.push({ key: `${p}attn.in_proj_weight`, shape: [3 * width, width] }, { key: `${p}attn.in_proj_bias`, shape: [3 * width] });
+    spec.push(...specLinear(`${p}attn.out_proj`, width, width), ...specNorm(`${p}ln_2`, width));
+    spec.push(...specLinear(`${p}mlp.c_fc`, width, inner), ...specLinear(`${p}mlp.c_proj`, inner, width));
+  }
+  return spec;
+}
+
+export function loadOpenClipEncoder(b: BoundWeights, prefix: string, layers: number, heads: number, act: ClipActivation, eps: number): ClipEncoder {
+  const ws = boundScope(b, prefix);
+  const out: ClipEncoderLayer[] = [];
+  for (let i = 0; i < layers; i++) {
+    const l = ws.sub(`resblocks.${i}.`);
+    out.push({
+      ln1: loadNorm(l, 'ln_1', eps),
+      qkv: { w: tf.keep(tf.transpose(l.take('attn.in_proj_weight'))) as tf.Tensor2D, b: own(l.take('attn.in_proj_bias')) as tf.Tensor1D },
+      out: loadLinear(l, 'attn.out_proj'),
+      ln2: loadNorm(l, 'ln_2', eps),
+      fc1: loadLinear(l, 'mlp.c_fc'),
+      fc2: loadLinear(l, 'mlp.c_proj'),
+    });
+  }
+  return { layers: out, heads, act };
+}
+
+// ---- forward
+
+export function encoderLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: number, act: ClipActivation, mask?: tf.Tensor): tf.Tensor3D {
+  return tf.tidy(() => {
+    const qkv = linear(layerNorm(x, p.ln1), p.qkv) as tf.Tensor3D;
+    const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+    const h = tf.add(x, linear(attention(q, k, v, heads, mask), p.out)) as tf.Tensor3D;
+    return tf.add(h, linear(applyAct(linear(layerNorm(h, p.ln2), p.fc1), act), p.fc2)) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Runs every layer; returns the final hidden state and, when asked, the state after each layer
+ * (HF `hidden_states[1:]`). The caller owns every returned tensor.
+ */
+export function runEncoder(x: tf.Tensor3D, enc: ClipEncoder, mask?: tf.Tensor, keepEach = false): { out: tf.Tensor3D; each: tf.Tensor3D[] } {
+  const each: tf.Tensor3D[] = [];
+  let h = x;
+  for (const layer of enc.layers) {
+    const next = encoderLayer(h, layer, enc.heads, enc.act, mask);
+    if (keepEach) each.push(next);
+    else if (h !== x) h.dispose();
+    h = next;
+  }
+  return { out: keepEach && h !== x ? h.clone() : h, each };
+}

@@ -1,0 +1,103 @@
+import * as tf from '@tensorflow/tfjs';
+import { BoundWeights, type ParamSpec, boundScope, specNorm } from './clip-bind';
+import { type ClipEncoder, activation, hfEncoderSpec, loadHfEncoder, runEncoder } from './clip-transformer';
+import { causalMask, layerNorm, loadNorm, own, type NormParams } from './nn';
+import { type WeightScope, WeightStore } from './weights';
+
+/**
+ * transformers' CLIPTextModel (the SD1.5 text encoder, and the text tower of CLIPModel):
+ *   x = token_embedding[ids] + position_embedding[:L]
+ *   x = encoder(x, causal mask)            pre-LN blocks, quick_gelu
+ *   last_hidden_state = final_layer_norm(x)
+ *   pooler_output = last_hidden_state[b, argmax(ids[b])]   (the first <|endoftext|>; HF's legacy eos rule)
+ * Ids may have any length L ≤ max_position_embeddings (IPGO feeds unpadded prompts); the causal mask makes
+ * position i independent of what follows it, so padding never changes the first L rows.
+ */
+export interface ClipTextConfig {
+  vocab_size: number;
+  hidden_size: number;
+  intermediate_size: number;
+  num_attention_heads: number;
+  num_hidden_layers: number;
+  max_position_embeddings: number;
+  hidden_act: string;
+  layer_norm_eps: number;
+}
+
+export interface ClipTextModel {
+  config: ClipTextConfig;
+  tokenEmbedding: tf.Tensor2D;
+  positionEmbedding: tf.Tensor2D;
+  encoder: ClipEncoder;
+  finalLayerNorm: NormParams;
+}
+
+export interface ClipTextOutput {
+  /** [B, L, D] after the final layer norm: the SD conditioning. */
+  lastHiddenState: tf.Tensor3D;
+  /** [B, D]: `lastHiddenState` at argmax(ids) per row. */
+  pooledOutput: tf.Tensor2D;
+  /** HF `hidden_states` when requested: embeddings, then the output of every layer (before the final LN). */
+  hiddenStates?: tf.Tensor3D[];
+}
+
+/** Every key (relative to the scope given to the loader) and torch shape the model reads, from its config. */
+export function clipTextExpectedKeys(c: ClipTextConfig, prefix = 'text_model.'): ParamSpec[] {
+  return [
+    { key: `${prefix}embeddings.token_embedding.weight`, shape: [c.vocab_size, c.hidden_size] },
+    { key: `${prefix}embeddings.position_embedding.weight`, shape: [c.max_position_embeddings, c.hidden_size] },
+    // Buffer that older transformers wrote into checkpoints (arange); accepted and ignored.
+    { key: `${prefix}embeddings.position_ids`, shape: [1, c.max_position_embeddings], optional: true },
+    ...hfEncoderSpec(`${prefix}encoder.`, c.num_hidden_layers, c.hidden_size, c.intermediate_size),
+    ...specNorm(`${prefix}final_layer_norm`, c.hidden_size),
+  ];
+}
+
+/** Builds the model from bound weights (shared with CLIPModel, whose spec adds the projections). */
+export function buildClipText(b: BoundWeights, c: ClipTextConfig, prefix = 'text_model.'): ClipTextModel {
+  b.ignore(`${prefix}embeddings.position_ids`);
+  return {
+    config: c,
+    tokenEmbedding: own(b.get(`${prefix}embeddings.token_embedding.weight`)) as tf.Tensor2D,
+    positionEmbedding: own(b.get(`${prefix}embeddings.position_embedding.weight`)) as tf.Tensor2D,
+    encoder: loadHfEncoder(b, `${prefix}encoder.`, c.num_hidden_layers, c.num_attention_heads, activation(c.hidden_act), c.layer_norm_eps),
+    finalLayerNorm: loadNorm(boundScope(b), `${prefix}final_layer_norm`, c.layer_norm_eps),
+  };
+}
+
+/**
+ * Loads a CLIPTextModel from a WeightStore holding `text_model.*` keys (diffusers `text_encoder/model.safetensors`)
+ * and its parsed `config.json`. Throws on missing keys or wrong shapes; the store may be disposed afterwards, and
+ * `disposeParams(model)` (nn.ts) frees the model.
+ */
+export function loadClipTextModel(ws: WeightStore | WeightScope, config: ClipTextConfig): ClipTextModel {
+  const scope = ws instanceof WeightStore ? ws.sub('') : ws;
+  const b = new BoundWeights(scope, clipTextExpectedKeys(config));
+  const model = buildClipText(b, config);
+  b.finish();
+  return model;
+}
+
+/** ids: int32 [B, L], 1 ≤ L ≤ max_position_embeddings. */
+export function clipTextForward(model: ClipTextModel, ids: tf.Tensor2D, opts: { outputHiddenStates?: boolean } = {}): ClipTextOutput {
+  const len = ids.shape[1];
+  const maxLen = model.config.max_position_embeddings;
+  if (len < 1 || len > maxLen) throw new Error(`text length ${len} outside 1..${maxLen}`);
+  return tf.tidy(() => {
+    const ids32 = ids.dtype === 'int32' ? ids : tf.cast(ids, 'int32');
+    const emb = tf.add(tf.gather(model.tokenEmbedding, ids32), model.positionEmbedding.slice([0, 0], [len, -1])) as tf.Tensor3D;
+    const mask = causalMask(len);
+    const keep = opts.outputHiddenStates === true;
+    const { out, each } = runEncoder(emb, model.encoder, mask, keep);
+    const lastHiddenState = layerNorm(out, model.finalLayerNorm) as tf.Tensor3D;
+    const pooledOutput = poolAt(lastHiddenState, tf.argMax(ids32, 1) as tf.Tensor1D);
+    return keep ? { lastHiddenState, pooledOutput, hiddenStates: [emb, ...each] } : { lastHiddenState, pooledOutput };
+  });
+}
+
+/** Rows `x[b, index[b]]` of a [B, L, D] tensor (differentiable gather). */
+export function poolAt(x: tf.Tensor3D, index: tf.Tensor1D): tf.Tensor2D {
+  const [batch, len, dim] = x.shape;
+  const flat = tf.add(index.toInt(), tf.range(0, batch * len, len, 'int32'));
+  return tf.gather(x.reshape([batch * len, dim]), flat) as tf.Tensor2D;
+}
