@@ -1,0 +1,93 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * Multi-head scaled dot-product attention with query chunking, for 64×64 latents where full scores
+ * ([B·heads, 4096, 4096] f32 = 512 MiB per batch row) exceed WebGPU's maxStorageBufferBindingSize.
+ *
+ * Queries are processed in chunks so that one block of scores stays under `chunkBytes`. Each query row's
+ * softmax sees all keys, so chunking is exact (same ops per row as the unchunked path). When chunking, the
+ * backward pass is a custom gradient that recomputes each chunk's probabilities instead of letting autodiff
+ * keep every chunk's [B·heads, n, Lk] block alive until backprop (flash-attention style recomputation): the
+ * memory held for the backward pass is q, k, v only.
+ */
+
+export const DEFAULT_ATTENTION_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/** q: [B, Lq, H·d], k/v: [B, Lk, H·d] → [B, Lq, H·d]. */
+export function chunkedAttention(
+  q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, chunkBytes = DEFAULT_ATTENTION_CHUNK_BYTES,
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [b, lq, dim] = q.shape;
+    const lk = k.shape[1];
+    const d = dim / heads;
+    const toHeads = (t: tf.Tensor, l: number) => t.reshape([b, l, heads, d]).transpose([0, 2, 1, 3]).reshape([b * heads, l, d]) as tf.Tensor3D;
+    // Scaling q (Lq·d multiplies) instead of the scores (Lq·Lk) — same value up to float rounding.
+    const qh = toHeads(tf.mul(q, 1 / Math.sqrt(d)), lq);
+    const kh = toHeads(k, lk);
+    const vh = toHeads(v, lk);
+    const rows = queryRowsPerChunk(b * heads, lk, chunkBytes);
+    const out = rows >= lq ? attendFull(qh, kh, vh) : attendChunked(qh, kh, vh, rows);
+    return out.reshape([b, heads, lq, d]).transpose([0, 2, 1, 3]).reshape([b, lq, dim]) as tf.Tensor3D;
+  });
+}
+
+/** How many query rows fit in one scores block of `chunkBytes` (float32), at least 1. */
+export function queryRowsPerChunk(batchHeads: number, lk: number, chunkBytes: number): number {
+  return Math.max(1, Math.floor(chunkBytes / (batchHeads * lk * 4)));
+}
+
+/** softmax(q·kᵀ)·v on pre-scaled, head-split [BH, L, d] tensors (plain autodiff). */
+function attendFull(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
+  return tf.matMul(tf.softmax(tf.matMul(q, k, false, true), -1), v);
+}
+
+function chunkRanges(l: number, rows: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let s = 0; s < l; s += rows) out.push([s, Math.min(rows, l - s)]);
+  return out;
+}
+
+const sliceRows = (t: tf.Tensor3D, start: number, n: number) => tf.slice(t, [0, start, 0], [-1, n, -1]) as tf.Tensor3D;
+
+function attendChunked(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, rows: number): tf.Tensor3D {
+  const ranges = chunkRanges(q.shape[1], rows);
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [q3, k3, v3] = args.slice(0, 3) as tf.Tensor3D[];
+    (args[3] as tf.GradSaveFunc)([q3!, k3!, v3!]);
+    const parts = ranges.map(([s, n]) => tf.tidy(() => attendFull(sliceRows(q3!, s, n), k3!, v3!)));
+    const value = tf.concat(parts, 1) as tf.Tensor3D;
+    tf.dispose(parts);
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => chunkedBackward(dy as tf.Tensor3D, saved as tf.Tensor3D[], ranges) };
+  });
+  return f(q, k, v) as tf.Tensor3D;
+}
+
+/**
+ * Backward of o = softmax(q·kᵀ)·v per query chunk, recomputing p = softmax(q_c·kᵀ):
+ * dv += pᵀ·do, dp = do·vᵀ, ds = p ⊙ (dp − Σ_j dp⊙p), dq_c = ds·k, dk += dsᵀ·q_c.
+ */
+function chunkedBackward(dy: tf.Tensor3D, saved: tf.Tensor3D[], ranges: Array<[number, number]>): tf.Tensor[] {
+  const [q, k, v] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+  let dk: tf.Tensor = tf.zerosLike(k);
+  let dv: tf.Tensor = tf.zerosLike(v);
+  const dqParts: tf.Tensor[] = [];
+  for (const [s, n] of ranges) {
+    const [dq, dkNew, dvNew] = tf.tidy(() => {
+      const qc = sliceRows(q, s, n);
+      const dyc = sliceRows(dy, s, n);
+      const p = tf.softmax(tf.matMul(qc, k, false, true), -1);
+      const dp = tf.matMul(dyc, v, false, true);
+      const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true)));
+      return [tf.matMul(ds, k), tf.add(dk, tf.matMul(ds, qc, true, false)), tf.add(dv, tf.matMul(p, dyc, true, false))];
+    });
+    dk.dispose();
+    dv.dispose();
+    dk = dkNew!;
+    dv = dvNew!;
+    dqParts.push(dq!);
+  }
+  const dq = tf.concat(dqParts, 1);
+  tf.dispose(dqParts);
+  return [dq, dk, dv];
+}

@@ -1,0 +1,109 @@
+import * as tf from '@tensorflow/tfjs';
+import { conv2d, gelu, groupNorm, layerNorm, linear, type ConvParams, type LinearParams, type NormParams } from '../nn';
+import { chunkedAttention } from './attention';
+import type { ParamSource } from './params';
+
+/** diffusers `Attention` as used by SD1.5: to_q/to_k/to_v without bias, to_out.0 with bias (to_out.1 is dropout). */
+export class Attention {
+  readonly toQ: LinearParams;
+  readonly toK: LinearParams;
+  readonly toV: LinearParams;
+  readonly toOut: LinearParams;
+  constructor(src: ParamSource, queryDim: number, contextDim: number, readonly heads: number) {
+    this.toQ = src.linear('to_q', queryDim, queryDim, false);
+    this.toK = src.linear('to_k', contextDim, queryDim, false);
+    this.toV = src.linear('to_v', contextDim, queryDim, false);
+    this.toOut = src.linear('to_out.0', queryDim, queryDim, true);
+  }
+  /** x: [B, L, queryDim]; context: [B, Lc, contextDim] (x itself for self-attention). */
+  forward(x: tf.Tensor3D, context: tf.Tensor3D, chunkBytes: number): tf.Tensor3D {
+    return tf.tidy(() => {
+      const q = linear(x, this.toQ) as tf.Tensor3D;
+      const k = linear(context, this.toK) as tf.Tensor3D;
+      const v = linear(context, this.toV) as tf.Tensor3D;
+      return linear(chunkedAttention(q, k, v, this.heads, chunkBytes), this.toOut) as tf.Tensor3D;
+    });
+  }
+}
+
+/** diffusers `FeedForward` with GEGLU: h, gate = proj(x).chunk(2); net.2(h · gelu(gate)), exact erf GELU. */
+export class GegluFeedForward {
+  readonly proj: LinearParams;
+  readonly out: LinearParams;
+  constructor(src: ParamSource, dim: number, readonly inner: number) {
+    this.proj = src.linear('net.0.proj', dim, inner * 2, true);
+    this.out = src.linear('net.2', inner, dim, true);
+  }
+  forward(x: tf.Tensor3D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [h, gate] = tf.split(linear(x, this.proj), 2, -1);
+      return linear(tf.mul(h!, gelu(gate!)), this.out) as tf.Tensor3D;
+    });
+  }
+}
+
+/** diffusers `BasicTransformerBlock` (layer_norm, eps 1e-5): self-attn, cross-attn, GEGLU FF, each pre-LN + residual. */
+export class BasicTransformerBlock {
+  readonly norm1: NormParams;
+  readonly attn1: Attention;
+  readonly norm2: NormParams;
+  readonly attn2: Attention;
+  readonly norm3: NormParams;
+  readonly ff: GegluFeedForward;
+  constructor(src: ParamSource, dim: number, heads: number, crossDim: number) {
+    this.norm1 = src.norm('norm1', dim, 1e-5);
+    this.attn1 = new Attention(src.sub('attn1.'), dim, dim, heads);
+    this.norm2 = src.norm('norm2', dim, 1e-5);
+    this.attn2 = new Attention(src.sub('attn2.'), dim, crossDim, heads);
+    this.norm3 = src.norm('norm3', dim, 1e-5);
+    this.ff = new GegluFeedForward(src.sub('ff.'), dim, dim * 4);
+  }
+  forward(x: tf.Tensor3D, ehs: tf.Tensor3D, chunkBytes: number): tf.Tensor3D {
+    return tf.tidy(() => {
+      const n1 = layerNorm(x, this.norm1) as tf.Tensor3D;
+      let h = tf.add(x, this.attn1.forward(n1, n1, chunkBytes)) as tf.Tensor3D;
+      h = tf.add(h, this.attn2.forward(layerNorm(h, this.norm2) as tf.Tensor3D, ehs, chunkBytes));
+      return tf.add(h, this.ff.forward(layerNorm(h, this.norm3) as tf.Tensor3D)) as tf.Tensor3D;
+    });
+  }
+}
+
+export interface Transformer2DOptions {
+  heads: number;
+  crossDim: number;
+  layers: number;
+  groups: number;
+  useLinearProjection: boolean;
+}
+
+/**
+ * diffusers `Transformer2DModel` (continuous input): GN(eps 1e-6) → proj_in (1×1 conv, or linear when
+ * use_linear_projection) → tokens [B, H·W, C] → blocks → proj_out → + residual.
+ */
+export class Transformer2DModel {
+  readonly norm: NormParams;
+  readonly projIn: ConvParams | LinearParams;
+  readonly blocks: BasicTransformerBlock[];
+  readonly projOut: ConvParams | LinearParams;
+  constructor(src: ParamSource, channels: number, readonly opts: Transformer2DOptions) {
+    this.norm = src.norm('norm', channels, 1e-6);
+    this.projIn = opts.useLinearProjection ? src.linear('proj_in', channels, channels, true) : src.conv('proj_in', channels, channels, 1, 1, 0);
+    this.blocks = Array.from({ length: opts.layers }, (_, i) =>
+      new BasicTransformerBlock(src.sub(`transformer_blocks.${i}.`), channels, opts.heads, opts.crossDim));
+    this.projOut = opts.useLinearProjection ? src.linear('proj_out', channels, channels, true) : src.conv('proj_out', channels, channels, 1, 1, 0);
+  }
+
+  forward(x: tf.Tensor4D, ehs: tf.Tensor3D, chunkBytes: number): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [b, h, w, c] = x.shape;
+      const normed = groupNorm(x, this.opts.groups, this.norm);
+      // NHWC → tokens is a plain reshape (torch needs a permute from NCHW); 1×1 conv ≡ linear per pixel.
+      const projected = this.opts.useLinearProjection ? linear(normed, this.projIn as LinearParams) : conv2d(normed, this.projIn as ConvParams);
+      let tokens = projected.reshape([b, h * w, c]) as tf.Tensor3D;
+      for (const block of this.blocks) tokens = block.forward(tokens, ehs, chunkBytes);
+      const spatial = tokens.reshape([b, h, w, c]) as tf.Tensor4D;
+      const out = this.opts.useLinearProjection ? linear(spatial, this.projOut as LinearParams) : conv2d(spatial, this.projOut as ConvParams);
+      return tf.add(out, x) as tf.Tensor4D;
+    });
+  }
+}
