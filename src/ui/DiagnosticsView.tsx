@@ -1,0 +1,52 @@
+import { useStudio } from './store';
+
+const SIZES = [64, 256, 512, 1024, 2048];
+
+/** Runs a real tfjs job in the worker (a timed, checksummed matmul) and shows its streamed progress. */
+export function DiagnosticsView() {
+  const m = useStudio((s) => s.matmul);
+  const ready = useStudio((s) => s.backendStatus === 'ready');
+  const { runMatmul, cancelMatmul, setMatmulSize, setMatmulRepeats, injectFault } = useStudio.getState();
+  const logs = useStudio((s) => s.logs);
+  const ok = m.result && Math.abs(m.result.checksum - m.result.expectedChecksum) <= 1e-4 * Math.max(1, Math.abs(m.result.expectedChecksum));
+  return (
+    <section className="panel" aria-labelledby="diag-title">
+      <h2 id="diag-title">Diagnostics</h2>
+      <p className="muted">Times an n×n float32 matrix product on the worker's backend and checks its result.</p>
+      <div className="row">
+        <label>
+          Matrix size
+          <select value={m.size} onChange={(e) => setMatmulSize(Number(e.target.value))} disabled={m.running} data-testid="matmul-size">
+            {SIZES.map((s) => <option key={s} value={s}>{s}</option>)}
+          </select>
+        </label>
+        <label>
+          Repeats
+          <input type="number" min={1} max={1000} value={m.repeats} disabled={m.running} data-testid="matmul-repeats"
+            onChange={(e) => setMatmulRepeats(Number(e.target.value))} style={{ width: '5em' }} />
+        </label>
+        <button type="button" onClick={() => void runMatmul()} disabled={!ready || m.running} data-testid="matmul-run">Run matmul</button>
+        <button type="button" onClick={cancelMatmul} disabled={!m.running}>Cancel</button>
+      </div>
+      {m.progress && (
+        <progress max={m.progress.total} value={m.progress.done} data-testid="matmul-progress" aria-label="matmul progress" />
+      )}
+      {m.result && (
+        <p data-testid="matmul-result" data-size={m.result.size} data-ok={ok ? 'true' : 'false'} data-backend={m.result.backend}>
+          {m.result.size}² on {m.result.backend}: {m.result.medianMs.toFixed(2)} ms median, {m.result.gflops.toFixed(2)} GFLOP/s,
+          checksum {m.result.checksum} ({ok ? 'correct' : `expected ${m.result.expectedChecksum}`})
+        </p>
+      )}
+      <details>
+        <summary>Fault injection</summary>
+        <p className="muted">Check that errors surface and the worker recovers.</p>
+        <button type="button" onClick={() => void injectFault('throw')} data-testid="fault-throw">Fail a job</button>
+        <button type="button" onClick={() => void injectFault('crash')} data-testid="fault-crash">Crash the worker</button>
+      </details>
+      <details>
+        <summary>Worker log ({logs.length})</summary>
+        <pre className="log" data-testid="log">{logs.map((l) => `${new Date(l.time).toISOString().slice(11, 19)} ${l.level} ${l.message}`).join('\n')}</pre>
+      </details>
+    </section>
+  );
+}

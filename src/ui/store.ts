@@ -1,0 +1,134 @@
+/**
+ * The single UI state (zustand). Views read from it and call its actions; actions talk to the worker through
+ * the engine client. Nothing here owns a tensor.
+ */
+import { create } from 'zustand';
+import type { BackendReport, MatmulBenchResult } from '../worker/protocol';
+import { JobError } from '../worker/protocol';
+import { backendFromUrl, engine } from './engine';
+
+export interface AppError {
+  title: string;
+  message: string;
+  /** What the user can do about it. */
+  hint: string;
+}
+
+export interface LogLine { time: number; level: string; message: string }
+
+interface MatmulState {
+  running: boolean;
+  size: number;
+  repeats: number;
+  progress: { done: number; total: number } | null;
+  result: MatmulBenchResult | null;
+}
+
+export interface StudioState {
+  backendStatus: 'starting' | 'ready' | 'failed';
+  backend: BackendReport | null;
+  errors: AppError[];
+  logs: LogLine[];
+  matmul: MatmulState;
+  startEngine(): Promise<void>;
+  runMatmul(): Promise<void>;
+  cancelMatmul(): void;
+  setMatmulSize(size: number): void;
+  setMatmulRepeats(repeats: number): void;
+  injectFault(mode: 'throw' | 'crash'): Promise<void>;
+  dismissError(index: number): void;
+}
+
+let matmulAbort: AbortController | null = null;
+
+export function describeError(e: unknown, title: string): AppError {
+  const err = e instanceof JobError ? e : new JobError('internal', e instanceof Error ? e.message : String(e));
+  const hints: Record<string, string> = {
+    cancelled: 'Nothing to do: the job stopped as asked.',
+    'invalid-input': 'Correct the highlighted value and try again.',
+    'out-of-memory': 'Close other GPU-heavy tabs, or reload with ?backend=wasm to run on the CPU.',
+    'device-lost': 'The GPU was reset. Reload the page; if it repeats, try ?backend=wasm.',
+    internal: 'Try again; if it repeats, reload the page and report the message.',
+  };
+  return { title, message: err.message, hint: hints[err.code] ?? hints.internal! };
+}
+
+export const useStudio = create<StudioState>()((set, get) => {
+  const pushLog = (level: string, message: string) =>
+    set((s) => ({ logs: [...s.logs.slice(-199), { time: Date.now(), level, message }] }));
+  const pushError = (e: AppError) => set((s) => ({ errors: [...s.errors, e] }));
+
+  engine.onLog = (level, message) => {
+    pushLog(level, message);
+    (level === 'error' ? console.error : console.info)(`[worker] ${message}`);
+  };
+  engine.onRestart = (reason) => {
+    pushError({ title: 'The compute worker stopped', message: reason, hint: 'It was restarted automatically; retry what you were doing.' });
+    void get().startEngine();
+  };
+
+  return {
+    backendStatus: 'starting',
+    backend: null,
+    errors: [],
+    logs: [],
+    matmul: { running: false, size: 256, repeats: 3, progress: null, result: null },
+
+    async startEngine() {
+      const { backend, error } = backendFromUrl();
+      if (error) pushError({ title: 'Ignored ?backend= value', message: error, hint: 'Using automatic selection.' });
+      set({ backendStatus: 'starting' });
+      try {
+        const report = await engine.run('init', { backend });
+        set({ backend: report, backendStatus: 'ready' });
+        console.info(`[ipgo] backend ${report.backend}` + (report.fallbackReason ? ` (fallback: ${report.fallbackReason})` : ''));
+      } catch (e) {
+        set({ backendStatus: 'failed' });
+        pushError(describeError(e, 'No compute backend could start'));
+      }
+    },
+
+    async runMatmul() {
+      const { size, repeats } = get().matmul;
+      matmulAbort = new AbortController();
+      set((s) => ({ matmul: { ...s.matmul, running: true, progress: { done: 0, total: repeats }, result: null } }));
+      try {
+        const result = await engine.run('matmulBench', { size, repeats }, {
+          signal: matmulAbort.signal,
+          onProgress: (p) => set((s) => ({ matmul: { ...s.matmul, progress: { done: p.done, total: p.total } } })),
+        });
+        set((s) => ({ matmul: { ...s.matmul, result } }));
+      } catch (e) {
+        if (!(e instanceof JobError && e.code === 'cancelled')) pushError(describeError(e, 'The matmul job failed'));
+      } finally {
+        matmulAbort = null;
+        set((s) => ({ matmul: { ...s.matmul, running: false } }));
+      }
+    },
+
+    cancelMatmul() {
+      matmulAbort?.abort();
+    },
+
+    setMatmulSize(size) {
+      set((s) => ({ matmul: { ...s.matmul, size } }));
+    },
+
+    setMatmulRepeats(repeats) {
+      set((s) => ({ matmul: { ...s.matmul, repeats } }));
+    },
+
+    async injectFault(mode) {
+      try {
+        await engine.run('fault', { mode });
+      } catch (e) {
+        // A crash is reported through onRestart; a thrown job error arrives here.
+        if (mode === 'throw') pushError(describeError(e, 'The fault-injection job failed (as intended)'));
+      }
+    },
+
+    dismissError(index) {
+      set((s) => ({ errors: s.errors.filter((_, i) => i !== index) }));
+    },
+  };
+});
