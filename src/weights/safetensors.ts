@@ -63,7 +63,7 @@ export function parseHeader(headerBytes: Uint8Array, fileSize?: number): Safeten
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      metadata = (raw ?? {}) as Record<string, string>;
+      metadata = validateMetadata(raw);
       continue;
     }
     entries.push(validateEntry(name, raw));
@@ -79,6 +79,19 @@ export function parseHeader(headerBytes: Uint8Array, fileSize?: number): Safeten
     cursor = e.end;
   }
   return { dataStart, entries, metadata };
+}
+
+function validateMetadata(raw: unknown): Record<string, string> {
+  if (raw === null || raw === undefined) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
+    throw new SafetensorsError('safetensors __metadata__ must map strings to strings');
+  }
+  return raw as Record<string, string>;
+}
+
+/** Size of the data section the header describes (the end of its last tensor). */
+export function dataSectionSize(header: SafetensorsHeader): number {
+  return header.entries.reduce((m, e) => Math.max(m, e.end), 0);
 }
 
 function validateEntry(name: string, raw: unknown): SafetensorsEntry {
@@ -103,6 +116,34 @@ function validateEntry(name: string, raw: unknown): SafetensorsEntry {
   }
   return { name, dtype, shape: shape as number[], begin: offs[0], end: offs[1] };
 }
+
+/** Rounds a float to the nearest IEEE half (ties to even) and returns its bits; overflow gives ±Infinity. */
+export function f32ToF16(value: number): number {
+  f32Scratch[0] = value;
+  const x = u32Scratch[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf / NaN
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign; // underflows to ±0
+    mant |= 0x800000; // subnormal half: shift the implicit bit in, round to nearest even
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = mant & ((1 << shift) - 1);
+    let h = mant >>> shift;
+    if (rest > half || (rest === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++; // may carry into the exponent: still correct
+  return sign | h;
+}
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
 
 /** Converts IEEE half-precision bits to a float. */
 export function f16ToF32(h: number): number {
@@ -198,27 +239,46 @@ export function parseSafetensors(file: Uint8Array): Map<string, HostTensor> {
 /** Serializes float32/int32 host tensors to safetensors bytes (used by tools/make-tiny-model and tests). */
 export function serializeSafetensors(tensors: Map<string, { shape: number[]; data: Float32Array | Int32Array }>,
   metadata: Record<string, string> = {}): Uint8Array {
+  const raw = [...tensors.keys()].sort().map((name) => {
+    const t = tensors.get(name)!;
+    return { name, dtype: (t.data instanceof Float32Array ? 'F32' : 'I32') as SafetensorsDtype, shape: t.shape,
+      bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+  });
+  return serializeSafetensorsRaw(raw, metadata);
+}
+
+export interface RawTensor {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** Little-endian element bytes, row-major. */
+  bytes: Uint8Array;
+}
+
+/** Serializes tensors of any dtype, in the given order, from their raw little-endian bytes. */
+export function serializeSafetensorsRaw(tensors: RawTensor[], metadata: Record<string, string> = {}): Uint8Array {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
-  const names = [...tensors.keys()].sort();
-  for (const name of names) {
-    const t = tensors.get(name)!;
-    const nbytes = t.data.byteLength;
-    header[name] = { dtype: t.data instanceof Float32Array ? 'F32' : 'I32', shape: t.shape, data_offsets: [offset, offset + nbytes] };
-    offset += nbytes;
+  for (const t of tensors) {
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    if (numel * DTYPE_BYTES[t.dtype] !== t.bytes.byteLength) {
+      throw new SafetensorsError(`tensor "${t.name}": ${t.bytes.byteLength} bytes do not hold ${JSON.stringify(t.shape)} × ${t.dtype}`);
+    }
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.byteLength] };
+    offset += t.bytes.byteLength;
   }
   let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8); // align the data section to 8 bytes
+  const headerBytes0 = new TextEncoder().encode(json);
+  json += ' '.repeat((8 - ((headerBytes0.byteLength + 8) % 8)) % 8); // align the data section to 8 bytes
   const headerBytes = new TextEncoder().encode(json);
   const out = new Uint8Array(8 + headerBytes.byteLength + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
   out.set(headerBytes, 8);
   let pos = 8 + headerBytes.byteLength;
-  for (const name of names) {
-    const d = tensors.get(name)!.data;
-    out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), pos);
-    pos += d.byteLength;
+  for (const t of tensors) {
+    out.set(t.bytes, pos);
+    pos += t.bytes.byteLength;
   }
   return out;
 }
