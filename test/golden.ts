@@ -23,7 +23,7 @@ export const fixturePath = (...p: string[]): string => path.join(FIXTURES_DIR, .
 export function missingReason(files: string[]): string | null {
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length === 0) return null;
-  return `golden data absent (${missing.map((m) => path.relative(repoRoot, m)).join(', ')}): ` +
+  return `golden data absent (${missing.join(', ')}): ` +
     'set GOLDEN_DIR / FIXTURES_DIR to the reference folders to run this suite';
 }
 

@@ -26,15 +26,20 @@ if (!fs.existsSync(out)) {
 const report = JSON.parse(fs.readFileSync(out, 'utf8')) as JsonReport;
 let passed = 0, failed = 0, skipped = 0;
 const brokenFiles: string[] = [];
+const skipReasons = new Set<string>();
 for (const file of report.testResults) {
   // A suite file that failed to load (syntax error, missing module) counts as a failure with no cases.
   if (file.assertionResults.length === 0 && file.status === 'failed') brokenFiles.push(path.relative(process.cwd(), file.name));
   for (const a of file.assertionResults) {
     if (a.status === 'passed') passed++;
     else if (a.status === 'failed') failed++;
-    else skipped++;
+    else {
+      skipped++;
+      if (a.title.startsWith('skipped: ')) skipReasons.add(a.fullName);
+    }
   }
 }
+for (const r of skipReasons) console.log(`golden suite ${r}`);
 for (const f of brokenFiles) console.error(`golden suite failed to load: ${f}`);
 console.log(`golden: ${passed} passed, ${failed + brokenFiles.length} failed, ${skipped} skipped`);
 process.exit(failed + brokenFiles.length > 0 || (run.status !== 0 && passed + skipped === 0) ? 1 : 0);
