@@ -34,15 +34,17 @@ export class Upsample2D {
 }
 
 /**
- * torch F.interpolate(mode="nearest"). For the exact ×2 case a broadcast (differentiable everywhere, gradient =
- * a sum over the 2×2 copies); otherwise tfjs resizeNearestNeighbor, whose index rule floor(dst·in/out) is torch's.
+ * torch F.interpolate(mode="nearest"). For the exact ×2 case, copies by concatenation (rank ≤ 5, so its gradient
+ * is plain slicing on every backend; broadcastTo's gradient is Tile's, which tfjs lacks above rank 4); otherwise
+ * tfjs resizeNearestNeighbor, whose index rule floor(dst·in/out) is torch's.
  */
 export function nearestUpsample(x: tf.Tensor4D, size?: [number, number]): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const [oh, ow] = size ?? [2 * h, 2 * w];
   if (oh === 2 * h && ow === 2 * w) {
-    const x6 = x.reshape([n, h, 1, w, 1, c]);
-    return tf.broadcastTo(x6, [n, h, 2, w, 2, c]).reshape([n, oh, ow, c]);
+    const xw = x.reshape([n, h, w, 1, c]);
+    const wide = tf.concat([xw, xw], 3).reshape([n, h, 1, ow * c]);
+    return tf.concat([wide, wide], 2).reshape([n, oh, ow, c]);
   }
   return tf.image.resizeNearestNeighbor(x, [oh, ow], false, false);
 }
