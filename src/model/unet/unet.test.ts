@@ -24,7 +24,7 @@ function objective(unet: UNet2DConditionModel, r: tf.Tensor, chunkBytes?: number
   const f = (x: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(unet.forward(x as tf.Tensor4D, 321.5, e as tf.Tensor3D, { attentionChunkBytes: chunkBytes }), r));
   const host = (x: tf.Tensor, e: tf.Tensor): number => {
     const out = tf.tidy(() => tf.mul(unet.forward(x as tf.Tensor4D, 321.5, e as tf.Tensor3D), r));
-    const v = out.dataSync().reduce((a, b) => a + b, 0);
+    const v = (out.dataSync() as Float32Array).reduce((a, b) => a + b, 0);
     out.dispose();
     return v;
   };
