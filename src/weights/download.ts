@@ -1,0 +1,230 @@
+/**
+ * Resumable HTTP download of one file into a sink that consumes bytes in order.
+ *
+ * Resume protocol: a request from offset > 0 sends `Range: bytes=<offset>-` and, with a strong ETag known,
+ * `If-Range: <etag>`. Only a 206 whose `Content-Range` starts exactly at the offset (and whose ETag, if any,
+ * matches) continues the file. A 200 (server ignores Range, or If-Range saw a changed file), a 416, a 206 with
+ * a wrong Content-Range or a changed ETag all make a CLEAN RESTART: the sink drops everything it has for the
+ * file and consumes a full response from byte 0 (a wrong Content-Range is re-requested without Range).
+ * Network errors, truncated bodies, 408/429/5xx are retried with exponential backoff, at most `retries` times in
+ * a row without progress. Aborting the signal (pause / cancel) stops at once with the signal's reason.
+ */
+
+export interface ByteSink {
+  /** Absolute offset of the next byte the sink needs (what a resume asks for). */
+  readonly received: number;
+  write(bytes: Uint8Array): Promise<void>;
+  /** Drop everything received so far; the next write is byte 0. */
+  restart(reason: RestartReason): Promise<void>;
+}
+
+export type RestartReason = 'range-ignored' | 'etag-changed' | 'bad-content-range' | 'range-not-satisfiable';
+
+export type DownloadEvent =
+  | { type: 'request'; url: string; offset: number }
+  | { type: 'restart'; url: string; reason: RestartReason; discardedBytes: number; detail: string }
+  | { type: 'retry'; url: string; attempt: number; delayMs: number; error: string };
+
+export interface RetryPolicy {
+  /** Failures in a row (without a byte of progress) before giving up. */
+  retries: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { retries: 5, baseDelayMs: 500, maxDelayMs: 15_000 };
+
+export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>;
+
+export interface DownloadOptions {
+  /** ETag of the bytes the sink already holds (from a previous session), for If-Range. */
+  etag?: string;
+  /** Expected total size (manifest); a server announcing another size is an IntegrityError. */
+  expectedSize?: number;
+  signal?: AbortSignal;
+  fetch?: FetchFn;
+  retry?: Partial<RetryPolicy>;
+  onEvent?: (e: DownloadEvent) => void;
+  /** Called once the total size is known (first response), before any byte is written. */
+  onSize?: (size: number, etag: string | undefined) => Promise<void> | void;
+}
+
+export interface DownloadResult {
+  size: number;
+  etag?: string;
+}
+
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(readonly url: string, readonly status: number, statusText: string) {
+    super(`${url}: HTTP ${status} ${statusText}`.trim());
+  }
+  get retryable(): boolean {
+    return this.status === 408 || this.status === 429 || this.status >= 500;
+  }
+}
+
+export class IntegrityError extends Error {
+  override name = 'IntegrityError';
+}
+
+/** A body that ended before the announced length, or a broken connection: retryable. */
+export class TruncatedError extends Error {
+  override name = 'TruncatedError';
+}
+
+/** Downloads `url` into `sink`, starting at `sink.received`. Resolves when the whole file has been written. */
+export async function downloadToSink(url: string, sink: ByteSink, opts: DownloadOptions = {}): Promise<DownloadResult> {
+  const policy = { ...DEFAULT_RETRY, ...opts.retry };
+  const fetchFn: FetchFn = opts.fetch ?? ((u, i) => fetch(u, i));
+  let etag = opts.etag;
+  let size: number | undefined;
+  let failures = 0;
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    const before = sink.received;
+    try {
+      const res = await openFrom(url, sink.received, etag, fetchFn, opts);
+      if (res.start === 0 && sink.received > 0) {
+        const discarded = sink.received;
+        opts.onEvent?.({ type: 'restart', url, reason: res.restartReason!, discardedBytes: discarded, detail: res.detail ?? '' });
+        await sink.restart(res.restartReason!);
+      }
+      if (size === undefined || res.start === 0) {
+        if (opts.expectedSize !== undefined && res.total !== undefined && res.total !== opts.expectedSize) {
+          await res.body.cancel().catch(() => {});
+          throw new IntegrityError(`${url}: server says ${res.total} bytes, the manifest expects ${opts.expectedSize}: wrong or changed file`);
+        }
+        size = res.total ?? opts.expectedSize;
+        if (size === undefined) {
+          await res.body.cancel().catch(() => {});
+          throw new IntegrityError(`${url}: the server sent no length and the manifest has no size: cannot verify the download`);
+        }
+        await opts.onSize?.(size, res.etag);
+      }
+      etag = res.etag;
+      await pump(res.body, sink, size, opts.signal);
+      if (sink.received !== size) throw new TruncatedError(`${url}: body ended at byte ${sink.received} of ${size}`);
+      return { size, etag };
+    } catch (e) {
+      if (opts.signal?.aborted) throw opts.signal.reason ?? e;
+      if (!isRetryable(e)) throw e;
+      if (sink.received > before) failures = 0;
+      failures++;
+      if (failures > policy.retries) {
+        throw new Error(`${url}: giving up after ${policy.retries} retries at byte ${sink.received}: ${(e as Error).message}`, { cause: e });
+      }
+      const delayMs = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (failures - 1));
+      opts.onEvent?.({ type: 'retry', url, attempt: failures, delayMs, error: (e as Error).message });
+      await sleep(delayMs, opts.signal);
+    }
+  }
+}
+
+function isRetryable(e: unknown): boolean {
+  if (e instanceof HttpError) return e.retryable;
+  if (e instanceof IntegrityError) return false;
+  // fetch rejects with TypeError on network failures; a body read fails with TypeError ("terminated") in undici
+  return e instanceof TruncatedError || e instanceof TypeError || (e as Error)?.name === 'NetworkError';
+}
+
+interface Opened {
+  /** Offset of the body's first byte. */
+  start: number;
+  total: number | undefined;
+  etag: string | undefined;
+  body: ReadableStream<Uint8Array>;
+  restartReason?: RestartReason;
+  detail?: string;
+}
+
+async function openFrom(url: string, offset: number, etag: string | undefined, fetchFn: FetchFn, opts: DownloadOptions): Promise<Opened> {
+  opts.onEvent?.({ type: 'request', url, offset });
+  const headers: Record<string, string> = {};
+  if (offset > 0) {
+    headers.Range = `bytes=${offset}-`;
+    if (etag && !etag.startsWith('W/')) headers['If-Range'] = etag; // If-Range needs a strong validator
+  }
+  const res = await fetchFn(url, { headers, signal: opts.signal, cache: 'no-store' });
+  const resEtag = res.headers.get('etag') ?? undefined;
+  if (offset > 0 && res.status === 206) {
+    const cr = parseContentRange(res.headers.get('content-range'));
+    const etagChanged = etag !== undefined && resEtag !== undefined && resEtag !== etag;
+    if (cr && cr.start === offset && (cr.total === undefined || cr.end === cr.total - 1) && !etagChanged) {
+      return { start: offset, total: cr.total, etag: resEtag ?? etag, body: res.body! };
+    }
+    await res.body?.cancel().catch(() => {});
+    const reason: RestartReason = etagChanged ? 'etag-changed' : 'bad-content-range';
+    const detail = etagChanged
+      ? `ETag ${etag} became ${resEtag}`
+      : `asked for bytes ${offset}-, got Content-Range ${JSON.stringify(res.headers.get('content-range'))}`;
+    return { ...(await openFull(url, fetchFn, opts)), restartReason: reason, detail };
+  }
+  if (offset > 0 && res.status === 416) {
+    await res.body?.cancel().catch(() => {});
+    return { ...(await openFull(url, fetchFn, opts)), restartReason: 'range-not-satisfiable', detail: 'HTTP 416' };
+  }
+  if (res.status === 200) {
+    const reason: RestartReason = etag !== undefined && resEtag !== undefined && resEtag !== etag ? 'etag-changed' : 'range-ignored';
+    return { ...fullFrom(res), restartReason: reason, detail: `HTTP 200 to a Range request from ${offset}` };
+  }
+  await res.body?.cancel().catch(() => {});
+  throw new HttpError(url, res.status, res.statusText);
+}
+
+async function openFull(url: string, fetchFn: FetchFn, opts: DownloadOptions): Promise<Opened> {
+  opts.onEvent?.({ type: 'request', url, offset: 0 });
+  const res = await fetchFn(url, { signal: opts.signal, cache: 'no-store' });
+  if (res.status !== 200) {
+    await res.body?.cancel().catch(() => {});
+    throw new HttpError(url, res.status, res.statusText);
+  }
+  return fullFrom(res);
+}
+
+function fullFrom(res: Response): Opened {
+  const len = res.headers.get('content-length');
+  // A compressed body's Content-Length is not the file size.
+  const encoded = (res.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  const total = len !== null && !encoded && /^\d+$/.test(len) ? Number(len) : undefined;
+  return { start: 0, total, etag: res.headers.get('etag') ?? undefined, body: res.body! };
+}
+
+/** Parses `bytes <start>-<end>/<total|*>`. */
+export function parseContentRange(v: string | null): { start: number; end: number; total: number | undefined } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(v?.trim() ?? '');
+  if (!m) return undefined;
+  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? undefined : Number(m[3]) };
+}
+
+async function pump(body: ReadableStream<Uint8Array>, sink: ByteSink, size: number, signal?: AbortSignal): Promise<void> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      if (sink.received + value.byteLength > size) {
+        throw new IntegrityError(`body is longer than the announced ${size} bytes`);
+      }
+      await sink.write(value);
+      signal?.throwIfAborted();
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }
+    function onAbort(): void {
+      clearTimeout(t);
+      reject(signal!.reason);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,217 @@
+/**
+ * FileIngest: the one path every file takes into storage, whether its bytes come from the network
+ * (download.ts) or from a local File (import.ts). Bytes arrive in order; complete commit units (file-units.ts)
+ * are converted to the storage precision, hashed, and committed in one transaction together with the file's
+ * progress record: committed offset, ETag, the incremental SHA-256 state (hash-wasm save()) and the unit
+ * reader's state. A new FileIngest over the same database resumes from that record.
+ *
+ * Bytes past the last committed unit are kept in memory only: a retry in the same session continues from the
+ * exact byte it had; a new session continues from the last committed unit.
+ */
+import { createSHA256, type IHasher } from 'hash-wasm';
+import type { ByteSink, RestartReason } from './download';
+import { IntegrityError } from './download';
+import { encodeForStorage } from './encode';
+import { createUnitReader, type Unit, type UnitReader } from './file-units';
+import type { ManifestFile } from './manifest';
+import type { FileRecord, ProgressRecord, StoredTensor, WeightsStorage } from './storage';
+
+export interface IngestOptions {
+  /** Identity of the byte source (URL, or "import:<name>:<size>:<mtime>"); progress from another source is dropped. */
+  source: string;
+  /** Called after each commit with the committed offset. */
+  onCommit?: (committed: number) => void;
+}
+
+export class FileIngest implements ByteSink {
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private committedOffset = 0;
+  private size: number | undefined;
+  private etagValue: string | undefined;
+  private reader: UnitReader | undefined;
+  private tensorsStored = 0;
+  private storedBytes = 0;
+  /** Reader state restored from a progress record, used once the size is confirmed. */
+  private restoredState: unknown;
+
+  private constructor(
+    private readonly storage: WeightsStorage,
+    readonly modelId: string,
+    readonly file: ManifestFile,
+    private readonly hasher: IHasher,
+    private readonly opts: IngestOptions,
+  ) {}
+
+  /** Opens the file for ingestion, resuming from its progress record when that came from the same source. */
+  static async open(storage: WeightsStorage, modelId: string, file: ManifestFile, opts: IngestOptions): Promise<FileIngest> {
+    const ingest = new FileIngest(storage, modelId, file, await createSHA256(), opts);
+    ingest.hasher.init();
+    const p = await storage.getProgress(modelId, file.path);
+    if (p && p.url === opts.source && (file.size === null || file.size === p.size)) {
+      ingest.hasher.load(p.hashState);
+      ingest.committedOffset = p.offset;
+      ingest.size = p.size;
+      ingest.etagValue = p.etag;
+      ingest.tensorsStored = p.tensorsStored;
+      ingest.storedBytes = p.storedBytes;
+      ingest.restoredState = p.parserState;
+    } else {
+      await storage.clearFile(modelId, file.path);
+    }
+    return ingest;
+  }
+
+  get received(): number {
+    return this.committedOffset + this.pendingBytes;
+  }
+
+  get committed(): number {
+    return this.committedOffset;
+  }
+
+  get etag(): string | undefined {
+    return this.etagValue;
+  }
+
+  get knownSize(): number | undefined {
+    return this.size;
+  }
+
+  /**
+   * Fixes the file size (and ETag) before bytes flow. A size that differs from the resumed progress means the
+   * file changed: everything stored for it is dropped.
+   */
+  async begin(size: number, etag: string | undefined): Promise<void> {
+    if (this.file.size !== null && size !== this.file.size) {
+      throw new IntegrityError(`${this.file.path}: source has ${size} bytes, the manifest expects ${this.file.size}`);
+    }
+    if (this.size !== undefined && this.size !== size) await this.restart('etag-changed');
+    this.size = size;
+    if (etag !== undefined) this.etagValue = etag;
+    this.reader ??= this.newReader(this.restoredState);
+    this.restoredState = undefined;
+  }
+
+  private newReader(state?: unknown): UnitReader {
+    return createUnitReader(this.file.format, this.size!, this.storage.chunkBytes, state);
+  }
+
+  async restart(_reason: RestartReason): Promise<void> {
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.committedOffset = 0;
+    this.tensorsStored = 0;
+    this.storedBytes = 0;
+    this.hasher.init();
+    this.restoredState = undefined;
+    this.reader = this.size === undefined ? undefined : this.newReader();
+    await this.storage.clearFile(this.modelId, this.file.path);
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (!this.reader) throw new Error(`${this.file.path}: write before begin()`);
+    if (bytes.byteLength === 0) return;
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.byteLength;
+    await this.commitCompleteUnits();
+  }
+
+  private async commitCompleteUnits(): Promise<void> {
+    for (;;) {
+      const end = this.reader!.unitEnd(this.committedOffset, (n) => (n <= this.pendingBytes ? this.peek(n) : null));
+      if (end === null || end > this.received) return;
+      const bytes = this.take(end - this.committedOffset);
+      const unit = this.reader!.consume(this.committedOffset, bytes);
+      await this.commitUnit(unit, bytes, end);
+    }
+  }
+
+  private async commitUnit(unit: Unit, bytes: Uint8Array, end: number): Promise<void> {
+    const precision = this.file.precision ?? 'fp32';
+    const tensors: StoredTensor[] = unit.tensors.map((t) => encodeForStorage(t, precision));
+    this.hasher.update(bytes);
+    const progress: ProgressRecord = {
+      url: this.opts.source,
+      size: this.size!,
+      etag: this.etagValue,
+      offset: end,
+      hashState: this.hasher.save(),
+      parserState: this.reader!.state(),
+      tensorsStored: this.tensorsStored + unit.tensors.length,
+      storedBytes: this.storedBytes,
+      updatedAt: Date.now(),
+    };
+    const written = await this.storage.commit(this.modelId, this.file.path, {
+      tensors, texts: unit.text === undefined ? [] : [unit.text], raw: unit.rawBlock ? [unit.rawBlock] : [], progress,
+    });
+    this.storedBytes += written;
+    this.tensorsStored = progress.tensorsStored;
+    this.committedOffset = end;
+    this.opts.onCommit?.(end);
+  }
+
+  private peek(n: number): Uint8Array {
+    const first = this.pending[0];
+    if (first && first.byteLength >= n) return first.subarray(0, n);
+    return concat(this.pending, n);
+  }
+
+  private take(n: number): Uint8Array {
+    const out = concat(this.pending, n);
+    let left = n;
+    while (left > 0) {
+      const head = this.pending[0]!;
+      if (head.byteLength <= left) {
+        this.pending.shift();
+        left -= head.byteLength;
+      } else {
+        this.pending[0] = head.subarray(left);
+        left = 0;
+      }
+    }
+    this.pendingBytes -= n;
+    return out;
+  }
+
+  /**
+   * Checks completeness, size and sha256 (when the manifest has one). On a mismatch everything stored for the
+   * file is deleted and an IntegrityError is thrown. Returns the verified file's record (not yet written).
+   */
+  async verify(): Promise<Omit<FileRecord, 'source'>> {
+    const size = this.size;
+    const fail = async (msg: string): Promise<never> => {
+      await this.storage.clearFile(this.modelId, this.file.path);
+      throw new IntegrityError(`${this.modelId}/${this.file.path}: ${msg}`);
+    };
+    if (size === undefined || this.received !== size) return fail(`incomplete: ${this.received} of ${size ?? '?'} bytes`);
+    if (this.pendingBytes !== 0) return fail(`${this.pendingBytes} bytes after the last complete unit`);
+    if (!this.reader) this.reader = this.newReader(this.restoredState);
+    try {
+      this.reader.finish();
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    const sha256 = this.hasher.digest('hex');
+    if (this.file.sha256 !== null && sha256 !== this.file.sha256) {
+      return fail(`sha256 mismatch: got ${sha256}, the manifest expects ${this.file.sha256}`);
+    }
+    return {
+      path: this.file.path, role: this.file.role, format: this.file.format, size, sha256,
+      verifiedBy: this.file.sha256 !== null ? 'sha256' : 'size', etag: this.etagValue,
+      tensorCount: this.tensorsStored, storedBytes: this.storedBytes,
+    };
+  }
+}
+
+function concat(parts: Uint8Array[], n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    if (at >= n) break;
+    const take = Math.min(p.byteLength, n - at);
+    out.set(take === p.byteLength ? p : p.subarray(0, take), at);
+    at += take;
+  }
+  return out;
+}
