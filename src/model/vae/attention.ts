@@ -1,0 +1,68 @@
+import * as tf from '@tensorflow/tfjs';
+import { groupNorm, linear, type LinearParams, type NormParams } from '../nn';
+import type { WeightScope } from '../weights';
+import { linear as loadLinearChecked, norm } from './params';
+
+/**
+ * The VAE mid-block attention (diffusers `Attention` built from the deprecated AttentionBlock): single head over
+ * all H·W positions, GroupNorm first, q/k/v/out projections with biases, residual, rescale_output_factor 1.
+ * Real SD1.5 files store the projections under the legacy names query/key/value/proj_attn; both are accepted.
+ */
+export interface VaeAttention {
+  norm: NormParams;
+  q: LinearParams;
+  k: LinearParams;
+  v: LinearParams;
+  out: LinearParams;
+  groups: number;
+}
+
+export const ATTENTION_NAMES = { q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0' } as const;
+export const LEGACY_ATTENTION_NAMES = { q: 'query', k: 'key', v: 'value', out: 'proj_attn' } as const;
+
+export function loadVaeAttention(ws: WeightScope, channels: number, groups: number, eps: number): VaeAttention {
+  const names = ws.has(`${ATTENTION_NAMES.q}.weight`) ? ATTENTION_NAMES : LEGACY_ATTENTION_NAMES;
+  return {
+    norm: norm(ws, 'group_norm', channels, eps),
+    q: loadLinearChecked(ws, names.q, channels, channels),
+    k: loadLinearChecked(ws, names.k, channels, channels),
+    v: loadLinearChecked(ws, names.v, channels, channels),
+    out: loadLinearChecked(ws, names.out, channels, channels),
+    groups,
+  };
+}
+
+/**
+ * Default budget for one block of attention scores. At 512² the decoder attends over 64×64 = 4096 tokens:
+ * [4096, 4096] float32 = 64 MiB, within budget; larger images are processed in query chunks.
+ */
+export const DEFAULT_SCORE_BUDGET_BYTES = 128 * 1024 * 1024;
+
+export function vaeAttention(x: tf.Tensor4D, p: VaeAttention, scoreBudgetBytes = DEFAULT_SCORE_BUDGET_BYTES): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, h, w, c] = x.shape;
+    const tokens = groupNorm(x, p.groups, p.norm).reshape([b, h * w, c]);
+    const q = linear(tokens, p.q) as tf.Tensor3D;
+    const k = linear(tokens, p.k) as tf.Tensor3D;
+    const v = linear(tokens, p.v) as tf.Tensor3D;
+    const attended = singleHeadAttention(q, k, v, 1 / Math.sqrt(c), scoreBudgetBytes);
+    const out = linear(attended, p.out).reshape([b, h, w, c]);
+    return tf.add(out, x) as tf.Tensor4D;
+  });
+}
+
+/** softmax(q·kᵀ·scale)·v, split into query blocks so that one block of scores stays under the byte budget. */
+export function singleHeadAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, scale: number, scoreBudgetBytes: number): tf.Tensor3D {
+  const [b, lq] = q.shape;
+  const lk = k.shape[1];
+  const rows = Math.max(1, Math.floor(scoreBudgetBytes / (4 * b * lk)));
+  const block = (qi: tf.Tensor3D) => tf.matMul(tf.softmax(tf.mul(tf.matMul(qi, k, false, true), scale)), v) as tf.Tensor3D;
+  if (rows >= lq) return tf.tidy(() => block(q));
+  return tf.tidy(() => {
+    const parts: tf.Tensor3D[] = [];
+    for (let start = 0; start < lq; start += rows) {
+      parts.push(block(tf.slice(q, [0, start, 0], [b, Math.min(rows, lq - start), q.shape[2]])));
+    }
+    return tf.concat(parts, 1);
+  });
+}

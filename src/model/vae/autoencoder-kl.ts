@@ -1,0 +1,96 @@
+import * as tf from '@tensorflow/tfjs';
+import { conv2d, disposeParams, type ConvParams } from '../nn';
+import { WeightStore, type WeightScope } from '../weights';
+import { DEFAULT_SCORE_BUDGET_BYTES } from './attention';
+import { parseVaeConfig, type VaeConfig, type VaeConfigJson } from './config';
+import { decoderForward, loadDecoder, type VaeDecoder } from './decoder';
+import { encoderForward, loadEncoder, type Tap, type VaeEncoder } from './encoder';
+import { conv } from './params';
+
+/** DiagonalGaussianDistribution of the latent (NHWC): logvar clamped to [−30, 20], std = exp(logvar/2). */
+export interface LatentDistribution {
+  mean: tf.Tensor4D;
+  logvar: tf.Tensor4D;
+  std: tf.Tensor4D;
+}
+
+export interface VaeLoadOptions {
+  /** Build only post_quant_conv + decoder (what text-to-image and IPGO need); encode() then throws. */
+  decoderOnly?: boolean;
+}
+
+/**
+ * diffusers 0.25 AutoencoderKL on tfjs. NHWC in and out; differentiable with respect to its inputs.
+ * decode(z) = decoder(post_quant_conv(z)) — the caller divides by `scalingFactor` first (see latentsToImage01).
+ */
+export class AutoencoderKL {
+  /** Query-block budget of the mid-block attention scores (bytes). */
+  attentionScoreBudgetBytes = DEFAULT_SCORE_BUDGET_BYTES;
+
+  private constructor(
+    readonly config: VaeConfig,
+    private readonly postQuantConv: ConvParams,
+    private readonly decoder: VaeDecoder,
+    private readonly quantConv: ConvParams | null,
+    private readonly encoder: VaeEncoder | null,
+  ) {}
+
+  get scalingFactor(): number {
+    return this.config.scalingFactor;
+  }
+
+  /**
+   * Builds from a diffusers config (the parsed `vae/config.json`, or a resolved VaeConfig) and a checkpoint with
+   * diffusers or legacy (query/key/value/proj_attn) attention names. The module owns clones of its weights, so the
+   * store may be disposed afterwards.
+   */
+  static fromWeights(config: VaeConfigJson | VaeConfig, store: WeightStore | WeightScope, opts: VaeLoadOptions = {}): AutoencoderKL {
+    const c = isResolved(config) ? config : parseVaeConfig(config);
+    const ws = store instanceof WeightStore ? store.sub('') : store;
+    const L = c.latentChannels;
+    const postQuantConv = conv(ws, 'post_quant_conv', L, L, 1);
+    const decoder = loadDecoder(ws.sub('decoder.'), c);
+    if (opts.decoderOnly) return new AutoencoderKL(c, postQuantConv, decoder, null, null);
+    const quantConv = conv(ws, 'quant_conv', 2 * L, 2 * L, 1);
+    const encoder = loadEncoder(ws.sub('encoder.'), c);
+    return new AutoencoderKL(c, postQuantConv, decoder, quantConv, encoder);
+  }
+
+  /** Latents [B, h, w, latent] (already divided by scalingFactor) → raw image [B, 8h, 8w, 3], about [−1, 1]. */
+  decode(latents: tf.Tensor4D, tap?: Tap): tf.Tensor4D {
+    return tf.tidy(() => {
+      const z = conv2d(latents, this.postQuantConv);
+      tap?.('post_quant_conv', z);
+      return decoderForward(z, this.decoder, this.attentionScoreBudgetBytes, tap);
+    });
+  }
+
+  /** Image [B, H, W, 3] in [−1, 1] → the latent distribution (moments = quant_conv(encoder(x))). */
+  encode(image: tf.Tensor4D, tap?: Tap): LatentDistribution {
+    if (!this.encoder || !this.quantConv) throw new Error('AutoencoderKL was loaded decoder-only: encode() is unavailable');
+    const enc = this.encoder, qc = this.quantConv;
+    return tf.tidy(() => {
+      const moments = conv2d(encoderForward(image, enc, this.attentionScoreBudgetBytes, tap), qc);
+      tap?.('moments', moments);
+      const [mean, rawLogvar] = tf.split(moments, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
+      const logvar = tf.clipByValue(rawLogvar, -30, 20) as tf.Tensor4D;
+      return { mean, logvar, std: tf.exp(tf.mul(logvar, 0.5)) as tf.Tensor4D };
+    });
+  }
+
+  dispose(): void {
+    disposeParams([this.postQuantConv, this.decoder, this.quantConv, this.encoder]);
+  }
+}
+
+function isResolved(c: VaeConfigJson | VaeConfig): c is VaeConfig {
+  return Array.isArray((c as VaeConfig).blockOutChannels);
+}
+
+/** The pipeline's image: clamp(decode(latents / scalingFactor) / 2 + 0.5, 0, 1), NHWC. Differentiable in latents. */
+export function latentsToImage01(vae: AutoencoderKL, latents: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const raw = vae.decode(tf.div(latents, vae.scalingFactor) as tf.Tensor4D);
+    return tf.clipByValue(tf.add(tf.div(raw, 2), 0.5), 0, 1) as tf.Tensor4D;
+  });
+}
