@@ -37,8 +37,9 @@ export class Adam<N extends string> {
     this.lr = lr;
     this.params = params;
     for (const name of this.names()) {
-      this.m[name] = tf.variable(tf.zerosLike(params[name]), false);
-      this.v[name] = tf.variable(tf.zerosLike(params[name]), false);
+      // tidy frees the zeros tensors; the variables keep their own reference to the data.
+      this.m[name] = tf.tidy(() => tf.variable(tf.zerosLike(params[name]), false));
+      this.v[name] = tf.tidy(() => tf.variable(tf.zerosLike(params[name]), false));
     }
   }
 

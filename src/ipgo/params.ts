@@ -43,11 +43,14 @@ export function checkHostParams(host: HostParams, shape: BoundaryShape): void {
   }
 }
 
+let variableCounter = 0;
+
 export function createParams(host: HostParams, shape: BoundaryShape): IpgoParams {
   checkHostParams(host, shape);
   const out = {} as IpgoParams;
   for (const name of PARAM_NAMES) {
-    out[name] = tf.variable(tf.tensor(host[name], paramShape(name, shape), 'float32'), true, `ipgo/${name}`);
+    // Unique names: several runs (or tests) may coexist; tidy frees the initial tensor, the variable keeps the data.
+    out[name] = tf.tidy(() => tf.variable(tf.tensor(host[name], paramShape(name, shape), 'float32'), true, `ipgo/${name}/${variableCounter++}`));
   }
   return out;
 }
