@@ -1,0 +1,76 @@
+/**
+ * Builds a StableDiffusion from a diffusers folder layout through an abstract file reader, so the same code
+ * loads from the filesystem (Node tools and tests), a static URL (the built-in model) or IndexedDB (installed
+ * models). Weight file names follow diffusers: the first of `*.safetensors` / `*.fp16.safetensors` present.
+ */
+import type { WeightStore } from './weights';
+import { ClipTokenizer } from './tokenizer/clip-tokenizer';
+import { loadClipTextModel, type ClipTextConfig } from './text-encoder';
+import { UNet2DConditionModel } from './unet/unet';
+import type { UNetConfigJson } from './unet/config';
+import { AutoencoderKL } from './vae/autoencoder-kl';
+import type { VaeConfigJson } from './vae/config';
+import type { StableDiffusion } from './pipeline';
+
+export interface ModelFiles {
+  /** A text file's contents; rejects with a message naming the path when absent. */
+  text(path: string): Promise<string>;
+  /** Whether a file exists. */
+  has(path: string): Promise<boolean>;
+  /** A safetensors file's tensors as float32/int32 tfjs tensors (dequantized if stored quantized). */
+  weights(path: string): Promise<WeightStore>;
+}
+
+export const WEIGHT_FILE_CANDIDATES: Record<'text_encoder' | 'unet' | 'vae', string[]> = {
+  text_encoder: ['text_encoder/model.safetensors', 'text_encoder/model.fp16.safetensors'],
+  unet: ['unet/diffusion_pytorch_model.safetensors', 'unet/diffusion_pytorch_model.fp16.safetensors'],
+  vae: ['vae/diffusion_pytorch_model.safetensors', 'vae/diffusion_pytorch_model.fp16.safetensors'],
+};
+
+async function firstPresent(files: ModelFiles, candidates: string[]): Promise<string> {
+  for (const c of candidates) if (await files.has(c)) return c;
+  throw new Error(`none of ${candidates.join(', ')} is present in the model folder`);
+}
+
+const json = async <T>(files: ModelFiles, path: string): Promise<T> => {
+  const text = await files.text(path);
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
+  }
+};
+
+/** Builds one module from its weight file, then frees the file's tensors (the module keeps its own handles). */
+async function withWeights<T>(files: ModelFiles, component: keyof typeof WEIGHT_FILE_CANDIDATES, build: (ws: WeightStore) => T): Promise<T> {
+  const path = await firstPresent(files, WEIGHT_FILE_CANDIDATES[component]);
+  const store = await files.weights(path);
+  try {
+    return build(store);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  } finally {
+    store.dispose();
+  }
+}
+
+export async function loadStableDiffusion(files: ModelFiles, onProgress: (stage: string) => void = () => {}): Promise<StableDiffusion> {
+  onProgress('tokenizer');
+  const tokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'));
+  const schedulerConfig = await json<Record<string, unknown>>(files, 'scheduler/scheduler_config.json');
+  onProgress('text encoder');
+  const teConfig = await json<ClipTextConfig>(files, 'text_encoder/config.json');
+  const textEncoder = await withWeights(files, 'text_encoder', (ws) => loadClipTextModel(ws, teConfig));
+  onProgress('unet');
+  const unetConfig = await json<UNetConfigJson>(files, 'unet/config.json');
+  const unet = await withWeights(files, 'unet', (ws) => UNet2DConditionModel.fromWeights(unetConfig, ws));
+  onProgress('vae');
+  const vaeConfig = await json<VaeConfigJson>(files, 'vae/config.json');
+  const vae = await withWeights(files, 'vae', (ws) => AutoencoderKL.fromWeights(vaeConfig, ws, { decoderOnly: true }));
+  const vaeScaleFactor = 2 ** (((vaeConfig as { block_out_channels?: number[] }).block_out_channels?.length ?? 4) - 1);
+  return {
+    tokenizer, textEncoder, unet, vae, schedulerConfig,
+    latentChannels: (unetConfig as { in_channels?: number }).in_channels ?? 4,
+    vaeScaleFactor,
+  };
+}
