@@ -97,8 +97,12 @@ export async function downloadToSink(url: string, sink: ByteSink, opts: Download
         }
         size = res.total ?? opts.expectedSize;
         if (size === undefined) {
-          await res.body.cancel().catch(() => {});
-          throw new IntegrityError(`${url}: the server sent no length and the manifest has no size: cannot verify the download`);
+          // No length (e.g. a gzip-encoded config): read it whole, then its length is the size. Bounded, since
+          // only small text files are served this way; nothing reaches the sink until the body is complete.
+          const all = await readAll(res.body, MAX_UNSIZED_BYTES, url);
+          await opts.onSize?.(all.byteLength, res.etag);
+          await sink.write(all);
+          return { size: all.byteLength, etag: res.etag };
         }
         await opts.onSize?.(size, res.etag);
       }
@@ -148,7 +152,8 @@ async function openFrom(url: string, offset: number, etag: string | undefined, f
   const res = await fetchFn(url, { headers, signal: opts.signal, cache: 'no-store' });
   const resEtag = res.headers.get('etag') ?? undefined;
   if (offset > 0 && res.status === 206) {
-    const cr = parseContentRange(res.headers.get('content-range'));
+    // a Content-Range of an encoded body counts encoded bytes: useless for resuming the file
+    const cr = isEncoded(res) ? undefined : parseContentRange(res.headers.get('content-range'));
     const etagChanged = etag !== undefined && resEtag !== undefined && resEtag !== etag;
     if (cr && cr.start === offset && (cr.total === undefined || cr.end === cr.total - 1) && !etagChanged) {
       return { start: offset, total: cr.total, etag: resEtag ?? etag, body: res.body! };
@@ -185,9 +190,39 @@ async function openFull(url: string, fetchFn: FetchFn, opts: DownloadOptions): P
 function fullFrom(res: Response): Opened {
   const len = res.headers.get('content-length');
   // A compressed body's Content-Length is not the file size.
-  const encoded = (res.headers.get('content-encoding') ?? 'identity') !== 'identity';
-  const total = len !== null && !encoded && /^\d+$/.test(len) ? Number(len) : undefined;
+  const total = len !== null && !isEncoded(res) && /^\d+$/.test(len) ? Number(len) : undefined;
   return { start: 0, total, etag: res.headers.get('etag') ?? undefined, body: res.body! };
+}
+
+function isEncoded(res: Response): boolean {
+  return (res.headers.get('content-encoding') ?? 'identity') !== 'identity';
+}
+
+/** Largest body accepted without a known length. */
+export const MAX_UNSIZED_BYTES = 64 * 1024 * 1024;
+
+async function readAll(body: ReadableStream<Uint8Array>, max: number, url: string): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += value.byteLength;
+      if (n > max) throw new IntegrityError(`${url}: no Content-Length and more than ${max} bytes: give the file a size in the manifest`);
+      parts.push(value);
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
 }
 
 /** Parses `bytes <start>-<end>/<total|*>`. */

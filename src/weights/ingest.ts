@@ -11,7 +11,7 @@
 import { createSHA256, type IHasher } from 'hash-wasm';
 import type { ByteSink, RestartReason } from './download';
 import { IntegrityError } from './download';
-import { encodeForStorage } from './encode';
+import { encodeForStorage } from './tensor-codec';
 import { createUnitReader, type Unit, type UnitReader } from './file-units';
 import type { ManifestFile } from './manifest';
 import type { FileRecord, ProgressRecord, StoredTensor, WeightsStorage } from './storage';
@@ -86,7 +86,10 @@ export class FileIngest implements ByteSink {
     if (this.file.size !== null && size !== this.file.size) {
       throw new IntegrityError(`${this.file.path}: source has ${size} bytes, the manifest expects ${this.file.size}`);
     }
-    if (this.size !== undefined && this.size !== size) await this.restart('etag-changed');
+    if (this.size !== undefined && this.size !== size) {
+      this.size = size;
+      await this.restart('etag-changed'); // a new reader for the new size
+    }
     this.size = size;
     if (etag !== undefined) this.etagValue = etag;
     this.reader ??= this.newReader(this.restoredState);

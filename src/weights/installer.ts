@@ -7,6 +7,7 @@
  * manifest, even in a new tab, resumes from the last committed unit; `remove()` deletes it).
  */
 import { downloadToSink, type ByteSink, type DownloadEvent, type FetchFn, type RetryPolicy } from './download';
+import { importSourceId, matchLocalFiles, streamBlobInto, type LocalFiles } from './import';
 import { FileIngest } from './ingest';
 import { estimateStoredBytes, resolveFileUrl, validateManifest, type ManifestFile, type ModelManifest } from './manifest';
 import { convertStagedTorchZip } from './staged-checkpoint';
@@ -48,8 +49,7 @@ export interface InstallOptions {
   progressIntervalMs?: number;
 }
 
-/** Local files for an import: File objects from `<input webkitdirectory>` (webkitRelativePath) or a path → Blob map. */
-export type LocalFiles = Iterable<File> | Map<string, Blob>;
+export type { LocalFiles } from './import';
 
 export type JobState = 'running' | 'paused' | 'done' | 'failed' | 'cancelled';
 
@@ -125,25 +125,7 @@ export class WeightsInstaller {
     const byPath = matchLocalFiles(manifest, files);
     return this.start(manifest, o, (file) => {
       const blob = byPath.get(file.path)!;
-      const mtime = (blob as Partial<File>).lastModified ?? 0;
-      return {
-        id: `import:${(blob as Partial<File>).name ?? file.path}:${blob.size}:${mtime}`,
-        drive: async (f, ingest, sink, signal) => {
-          await ingest.begin(blob.size, undefined);
-          const reader = blob.slice(sink.received).stream().getReader();
-          try {
-            for (;;) {
-              signal.throwIfAborted();
-              const { done, value } = await reader.read();
-              if (done) break;
-              await sink.write(value);
-            }
-          } finally {
-            reader.cancel().catch(() => {});
-          }
-          if (sink.received !== blob.size) throw new Error(`${f.path}: local file ended at ${sink.received} of ${blob.size} bytes`);
-        },
-      };
+      return { id: importSourceId(file, blob), drive: (f, ingest, sink, signal) => streamBlobInto(f, blob, ingest, sink, signal) };
     });
   }
 
@@ -410,26 +392,6 @@ class ProgressMeter {
 
 function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
-}
-
-/**
- * Maps manifest paths to local files. A File from a folder picker has `webkitRelativePath`
- * "<picked folder>/unet/diffusion_pytorch_model.safetensors": a manifest path matches when it equals the relative
- * path or is a "/"-suffix of it. Missing files are an error that lists them all.
- */
-export function matchLocalFiles(manifest: ModelManifest, files: LocalFiles): Map<string, Blob> {
-  const candidates: [string, Blob][] = files instanceof Map
-    ? [...files.entries()]
-    : [...files].map((f) => [(f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name, f]);
-  const out = new Map<string, Blob>();
-  const missing: string[] = [];
-  for (const f of manifest.files) {
-    const hits = candidates.filter(([p]) => p === f.path || p.endsWith('/' + f.path));
-    if (hits.length === 0) missing.push(f.path);
-    else out.set(f.path, hits.sort((a, b) => a[0].length - b[0].length)[0]![1]);
-  }
-  if (missing.length) throw new Error(`${manifest.id}: the chosen files lack ${missing.join(', ')}`);
-  return out;
 }
 
 export function formatBytes(n: number): string {

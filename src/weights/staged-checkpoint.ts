@@ -5,7 +5,7 @@
  * tensor overwriting its own keys. The staged blocks are deleted afterwards by the caller.
  */
 import { checkRange, type ByteSource } from './byte-source';
-import { encodeForStorage } from './encode';
+import { encodeForStorage } from './tensor-codec';
 import type { ManifestFile } from './manifest';
 import type { WeightsStorage } from './storage';
 import { forEachTorchTensor } from './torch-zip';

@@ -16,6 +16,8 @@
  */
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval';
 import type { FileFormat, ModelManifest, StoragePrecision } from './manifest';
+import type { HostTensor } from './safetensors';
+import { decodeStoredTensor, type StoredQuant } from './tensor-codec';
 
 export const MAX_CHUNK_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_DB_NAME = 'ipgo-weights';
@@ -29,8 +31,8 @@ export interface TensorRecord {
   /** dtype in the checkpoint (safetensors spelling: F32, F16, BF16, I64, ...). */
   sourceDtype: string;
   storage: TensorStorage;
-  /** Quantization parameters when storage is int8 (from src/weights/quantize.ts), else absent. */
-  quant?: unknown;
+  /** int8: scales (+ error stats); fp16/int8 converted from another dtype: error stats (tensor-codec.ts StoredQuant). */
+  quant?: StoredQuant;
   byteLength: number;
   chunks: number;
 }
@@ -288,6 +290,12 @@ export class ModelReader {
   /** One tensor's stored bytes (chunks re-assembled) and its record (storage precision, quantization). */
   readTensor(path: string, name: string): Promise<{ record: TensorRecord; bytes: Uint8Array }> {
     return this.storage.readTensorBytes(this.id, path, name);
+  }
+
+  /** One tensor decoded to host form: floats → Float32Array (fp16 widened, int8 dequantized), ints → Int32Array. */
+  async readHostTensor(path: string, name: string): Promise<HostTensor> {
+    const { record, bytes } = await this.readTensor(path, name);
+    return decodeStoredTensor(record, bytes);
   }
 
   readText(path: string): Promise<string> {

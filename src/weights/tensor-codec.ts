@@ -1,0 +1,58 @@
+/**
+ * Stored tensor format: a checkpoint tensor is converted to the manifest's storage precision before it is written
+ * to IndexedDB, and decoded back to a host tensor when the worker loads it.
+ * - fp32: float32 bytes (an F32 source is kept byte for byte).
+ * - fp16: IEEE half bits (an F16 source is kept byte for byte; others via quantize.ts, which keeps a tensor at
+ *   fp32 when it exceeds the half range).
+ * - int8: quantize.ts's per-output-channel symmetric int8 with its default policy (1-D, small, norm and embedding
+ *   tensors stay fp16); scales and error stats go into the record's `quant`.
+ * Integer tensors (position_ids, …) are stored as they are ('raw', with their source dtype).
+ */
+import { decodeTensorBytes, type HostTensor, type SafetensorsDtype } from './safetensors';
+import { dequantize, policyOf, quantizeTensor, type QuantizationError, type QuantizedTensor } from './quantize';
+import type { StoragePrecision } from './manifest';
+import type { StoredTensor, TensorRecord, TensorStorage } from './storage';
+import type { SourceTensor } from './file-units';
+
+const FLOAT_DTYPES: ReadonlySet<SafetensorsDtype> = new Set(['F64', 'F32', 'F16', 'BF16']);
+
+/** Quantization details of a stored tensor (TensorRecord.quant). */
+export interface StoredQuant {
+  /** int8: one scale per output channel (shape[0]) in `scaleDtype`. */
+  scales?: Uint8Array;
+  scaleDtype?: 'f16' | 'f32';
+  /** Measured when converting: max and RMS error relative to the source. */
+  error: QuantizationError;
+}
+
+const STORAGE_OF: Record<'f32' | 'f16' | 'int8', TensorStorage> = { f32: 'fp32', f16: 'fp16', int8: 'int8' };
+
+export function encodeForStorage(t: SourceTensor, precision: StoragePrecision): StoredTensor {
+  const base = { name: t.name, shape: t.shape, sourceDtype: t.dtype };
+  if (!FLOAT_DTYPES.has(t.dtype)) return { record: { ...base, storage: 'raw' }, bytes: t.bytes };
+  if (precision === 'fp32' && t.dtype === 'F32') return { record: { ...base, storage: 'fp32' }, bytes: t.bytes };
+  if (precision === 'fp16' && t.dtype === 'F16') return { record: { ...base, storage: 'fp16' }, bytes: t.bytes };
+  const host: HostTensor = { dtype: t.dtype, shape: t.shape, data: decodeTensorBytes(t.dtype, t.bytes) };
+  const dtype = precision === 'fp32' ? 'f32' : precision === 'fp16' ? 'f16' : 'int8';
+  const q = quantizeTensor(t.name, host, policyOf(dtype === 'int8' ? { dtype } : { dtype, smallDtype: dtype }));
+  const quant: StoredQuant | undefined = q.dtype === 'f32' && precision === 'fp32' ? undefined
+    : { error: q.error, ...(q.scales ? { scales: q.scales, scaleDtype: q.scaleDtype } : {}) };
+  return { record: { ...base, storage: STORAGE_OF[q.dtype as 'f32' | 'f16' | 'int8'], ...(quant ? { quant } : {}) }, bytes: q.data };
+}
+
+/** Decodes a stored tensor: floats → Float32Array (int8 dequantized), integers → Int32Array (as parseSafetensors). */
+export function decodeStoredTensor(record: TensorRecord, bytes: Uint8Array): HostTensor {
+  switch (record.storage) {
+    case 'raw':
+      return { dtype: record.sourceDtype as SafetensorsDtype, shape: record.shape, data: decodeTensorBytes(record.sourceDtype as SafetensorsDtype, bytes) };
+    case 'fp32':
+      return { dtype: 'F32', shape: record.shape, data: decodeTensorBytes('F32', bytes) };
+    case 'fp16':
+      return { dtype: 'F32', shape: record.shape, data: decodeTensorBytes('F16', bytes) };
+    case 'int8': {
+      const quant = record.quant as StoredQuant;
+      const q: QuantizedTensor = { dtype: 'int8', shape: record.shape, data: bytes, scales: quant.scales, scaleDtype: quant.scaleDtype, error: quant.error };
+      return { dtype: 'F32', shape: record.shape, data: dequantize(q) };
+    }
+  }
+}
