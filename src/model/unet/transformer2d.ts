@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, gelu, groupNorm, layerNorm, linear, type ConvParams, type LinearParams, type NormParams } from '../nn';
+import { gelu, groupNorm, layerNorm, type ConvParams, type LinearParams, type NormParams } from '../nn';
 import { chunkedAttention } from './attention';
 import type { ParamSource } from './params';
+import { conv2dX, linearX } from './input-grad-ops';
 
 /** diffusers `Attention` as used by SD1.5: to_q/to_k/to_v without bias, to_out.0 with bias (to_out.1 is dropout). */
 export class Attention {
@@ -18,10 +19,10 @@ export class Attention {
   /** x: [B, L, queryDim]; context: [B, Lc, contextDim] (x itself for self-attention). */
   forward(x: tf.Tensor3D, context: tf.Tensor3D, chunkBytes: number): tf.Tensor3D {
     return tf.tidy(() => {
-      const q = linear(x, this.toQ) as tf.Tensor3D;
-      const k = linear(context, this.toK) as tf.Tensor3D;
-      const v = linear(context, this.toV) as tf.Tensor3D;
-      return linear(chunkedAttention(q, k, v, this.heads, chunkBytes), this.toOut) as tf.Tensor3D;
+      const q = linearX(x, this.toQ) as tf.Tensor3D;
+      const k = linearX(context, this.toK) as tf.Tensor3D;
+      const v = linearX(context, this.toV) as tf.Tensor3D;
+      return linearX(chunkedAttention(q, k, v, this.heads, chunkBytes), this.toOut) as tf.Tensor3D;
     });
   }
 }
@@ -36,8 +37,8 @@ export class GegluFeedForward {
   }
   forward(x: tf.Tensor3D): tf.Tensor3D {
     return tf.tidy(() => {
-      const [h, gate] = tf.split(linear(x, this.proj), 2, -1);
-      return linear(tf.mul(h!, gelu(gate!)), this.out) as tf.Tensor3D;
+      const [h, gate] = tf.split(linearX(x, this.proj), 2, -1);
+      return linearX(tf.mul(h!, gelu(gate!)), this.out) as tf.Tensor3D;
     });
   }
 }
@@ -98,11 +99,11 @@ export class Transformer2DModel {
       const [b, h, w, c] = x.shape;
       const normed = groupNorm(x, this.opts.groups, this.norm);
       // NHWC → tokens is a plain reshape (torch needs a permute from NCHW); 1×1 conv ≡ linear per pixel.
-      const projected = this.opts.useLinearProjection ? linear(normed, this.projIn as LinearParams) : conv2d(normed, this.projIn as ConvParams);
+      const projected = this.opts.useLinearProjection ? linearX(normed, this.projIn as LinearParams) : conv2dX(normed, this.projIn as ConvParams);
       let tokens = projected.reshape([b, h * w, c]) as tf.Tensor3D;
       for (const block of this.blocks) tokens = block.forward(tokens, ehs, chunkBytes);
       const spatial = tokens.reshape([b, h, w, c]) as tf.Tensor4D;
-      const out = this.opts.useLinearProjection ? linear(spatial, this.projOut as LinearParams) : conv2d(spatial, this.projOut as ConvParams);
+      const out = this.opts.useLinearProjection ? linearX(spatial, this.projOut as LinearParams) : conv2dX(spatial, this.projOut as ConvParams);
       return tf.add(out, x) as tf.Tensor4D;
     });
   }

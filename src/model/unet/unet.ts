@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, disposeParams, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
+import { disposeParams, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
 import type { WeightStore } from '../weights';
 import { DEFAULT_ATTENTION_CHUNK_BYTES } from './attention';
 import { DownBlock, MidBlock2DCrossAttn, UpBlock, type BlockContext } from './blocks';
@@ -7,6 +7,7 @@ import { resolveUNetConfig, type UNetConfig, type UNetConfigJson } from './confi
 import { DryParams, StoreParams, type ParamSource, type ParamSpec } from './params';
 import type { Transformer2DOptions } from './transformer2d';
 import { TimestepEmbedding, timestepProjection, timestepsForBatch } from './time-embedding';
+import { conv2dX } from './input-grad-ops';
 
 export interface UNetForwardOptions {
   /** When given, receives (kept) copies of time_proj, time_embedding, conv_in, down_blocks.N, mid_block,
@@ -98,7 +99,7 @@ export class UNet2DConditionModel {
       const ctx: BlockContext = { temb, ehs: encoderHiddenStates, chunkBytes: opts.attentionChunkBytes ?? DEFAULT_ATTENTION_CHUNK_BYTES };
 
       const input = c.centerInputSample ? (tf.sub(tf.mul(sample, 2), 1) as tf.Tensor4D) : sample;
-      let x = conv2d(input, this.convIn);
+      let x = conv2dX(input, this.convIn);
       record('conv_in', x);
       const skips: tf.Tensor4D[] = [x];
       this.downBlocks.forEach((block, i) => {
@@ -123,7 +124,7 @@ export class UNet2DConditionModel {
       });
 
       const normed = silu(groupNorm(x, c.normGroups, this.convNormOut)) as tf.Tensor4D;
-      return conv2d(normed, this.convOut);
+      return conv2dX(normed, this.convOut);
     });
   }
 

@@ -1,0 +1,40 @@
+import * as tf from '@tensorflow/tfjs';
+import { conv2d, linear, type ConvParams, type LinearParams } from '../nn';
+
+/**
+ * conv2d / linear whose gradient flows to the input only (IPGO differentiates the UNet with respect to its
+ * inputs, never its weights). Two reasons, both about backprop on tfjs:
+ * - tfjs' tape keeps a clone of every tensor a gradient needs, and on tfjs-wasm a clone is a copy (its Identity
+ *   kernel copies; cpu/webgpu share the buffer). Plain tf.conv2d / tf.matMul save their weight, so one backward
+ *   pass through SD1.5 copies all 3.4 GB of weights and exhausts the 4 GB wasm heap even at 8×8 latents.
+ *   Here the weight is captured by the closure and nothing is saved (dx needs only dy and W).
+ * - No filter-gradient kernel (Conv2DBackpropFilter, missing on tfjs-wasm) can ever be requested.
+ * Weights are constants to autodiff through these ops: tf.grad with respect to a weight gets no gradient.
+ */
+export function conv2dX(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const input = args[0] as tf.Tensor4D;
+    const xShape = input.shape;
+    return {
+      value: conv2d(input, p),
+      gradFunc: (dy: tf.Tensor) => {
+        const pad = p.pad === 0 ? 'valid' : ([[0, 0], [p.pad, p.pad], [p.pad, p.pad], [0, 0]] as tf.backend_util.ExplicitPadding);
+        return tf.conv2dTranspose(dy as tf.Tensor4D, p.w, xShape, p.stride, pad);
+      },
+    };
+  });
+  return f(x) as tf.Tensor4D;
+}
+
+/** y = x·W + b over the last axis (any leading shape); gradient to x only: dx = dy·Wᵀ. */
+export function linearX(x: tf.Tensor, p: LinearParams): tf.Tensor {
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const input = args[0] as tf.Tensor;
+    const xShape = input.shape;
+    return {
+      value: linear(input, p),
+      gradFunc: (dy: tf.Tensor) => tf.matMul(dy.reshape([-1, p.w.shape[1]]), p.w, false, true).reshape(xShape),
+    };
+  });
+  return f(x);
+}
