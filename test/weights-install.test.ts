@@ -11,6 +11,8 @@ import type { ModelManifest } from '../src/weights/manifest';
 import { parseHeader, parseSafetensors, readHeaderLength, f32ToF16 } from '../src/weights/safetensors';
 import { MAX_CHUNK_BYTES, WeightsStorage } from '../src/weights/storage';
 import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint } from '../src/weights/torch-zip-writer';
+import * as tf from '@tensorflow/tfjs';
+import { installedModelFiles } from '../src/weights/installed-model-files';
 import { fixturePath } from './golden';
 import { pinnedFixtureManifest, readFixture } from './weights-fixtures';
 import { TestFileServer } from './weights-server';
@@ -70,6 +72,7 @@ describe('WeightsInstaller over HTTP', () => {
     const last = events.filter((e) => e.type === 'progress').at(-1)!;
     const total = manifest.files.reduce((a, f) => a + f.size!, 0);
     expect(last).toMatchObject({ totalBytes: total, totalSize: total });
+    expect(events.some((e) => e.type === 'progress' && e.bytesPerSecond > 0 && e.etaSeconds! >= 0 && e.fileEtaSeconds! >= 0)).toBe(true);
     expect(events.at(-1)).toMatchObject({ type: 'installed', modelId: 'tiny-sd' });
 
     expect(await expectFileMatchesFixture(storage, 'tiny-sd', 'unet/diffusion_pytorch_model.safetensors', 'tiny-sd/unet/diffusion_pytorch_model.safetensors')).toBe(684);
@@ -79,6 +82,18 @@ describe('WeightsInstaller over HTTP', () => {
     expect(reader.fileByRole('unet').tensorCount).toBe(684);
     expect((await reader.readJson<{ sample_size: number }>(reader.fileByRole('unet-config').path)).sample_size).toBe(8);
     expect(await reader.readText('tokenizer/merges.txt')).toBe(new TextDecoder().decode(readFixture('tiny-sd/tokenizer/merges.txt')));
+
+    // the pipeline loader's ModelFiles view of the installed model
+    const files = installedModelFiles(reader);
+    expect(await files.has('vae/config.json')).toBe(true);
+    expect(await files.has('safety_checker/config.json')).toBe(false);
+    const numTensors = tf.memory().numTensors;
+    const vae = await files.weights('vae/diffusion_pytorch_model.safetensors');
+    expect(vae.keys()).toHaveLength(244);
+    const fixtureVae = parseSafetensors(readFixture('tiny-sd/vae/diffusion_pytorch_model.safetensors'));
+    expect(vae.take('decoder.conv_in.weight').dataSync()).toEqual(fixtureVae.get('decoder.conv_in.weight')!.data);
+    vae.dispose();
+    expect(tf.memory().numTensors).toBe(numTensors);
 
     // a second install of the same manifest is a no-op (no requests)
     const before = server.log.length;

@@ -18,7 +18,7 @@ export type InstallEvent =
       quotaBytes?: number; usageBytes?: number; persisted?: boolean }
   | { type: 'file-start'; modelId: string; path: string; size?: number; resumeFrom: number }
   | { type: 'progress'; modelId: string; path: string; fileBytes: number; fileSize?: number; totalBytes: number;
-      totalSize: number; bytesPerSecond: number; etaSeconds?: number }
+      totalSize: number; bytesPerSecond: number; fileEtaSeconds?: number; etaSeconds?: number }
   | { type: 'file-done'; modelId: string; path: string; sha256: string; verifiedBy: 'sha256' | 'size'; tensors: number }
   | { type: 'converting'; modelId: string; path: string; tensor: string }
   | { type: 'paused'; modelId: string }
@@ -385,6 +385,7 @@ class ProgressMeter {
     this.emit({
       type: 'progress', modelId: this.manifest.id, path: f.path, fileBytes: this.fileBytes, fileSize: this.fileSize,
       totalBytes, totalSize, bytesPerSecond: this.rate,
+      fileEtaSeconds: this.rate > 0 && this.fileSize !== undefined ? Math.max(0, this.fileSize - this.fileBytes) / this.rate : undefined,
       etaSeconds: this.rate > 0 ? (totalSize - totalBytes) / this.rate : undefined,
     });
   }
