@@ -46,7 +46,7 @@ describe('random-access safetensors reader', () => {
   it('reads header and tensors from memory and from a Blob, equal to parseSafetensors, F16/BF16 widened', async () => {
     const { bytes } = sampleFile();
     const ref = parseSafetensors(bytes);
-    for (const src of [memorySource(bytes), blobSource(new Blob([bytes]))]) {
+    for (const src of [memorySource(bytes), blobSource(new Blob([bytes as Uint8Array<ArrayBuffer>]))]) {
       const header = await readSafetensorsHeader(src);
       expect(header.metadata).toEqual({ format: 'pt' });
       const all = await readSafetensorsFrom(src);

@@ -9,7 +9,9 @@ import { f32ToF16 } from './safetensors';
 import {
   findTensorDicts, forEachTorchTensor, loadTorchStateDict, openTorchCheckpoint, pickStateDict, TorchTensorRef,
 } from './torch-zip';
-import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint, type TorchStorageData } from './torch-zip-writer';
+import {
+  contiguousTensor, OrderedDictValue, writeTorchCheckpoint, type PickleWritable, type TorchStorageData,
+} from './torch-zip-writer';
 import { pickleAttributesOf } from './unpickle';
 
 /**
@@ -54,7 +56,7 @@ describe('torch zip checkpoints', () => {
   it('materializes strided views (transpose, offset row, column, block, 0-d) sharing one storage', async () => {
     const storage: TorchStorageData = { dtype: 'F32', bytes: bytes(Float32Array.from({ length: 24 }, (_, i) => i)) };
     const view = (storageOffset: number, shape: number[], stride: number[]) => ({ storage, storageOffset, shape, stride });
-    const file = writeTorchCheckpoint(new Map([['state_dict', new Map([
+    const file = writeTorchCheckpoint(new Map<string, PickleWritable>([['state_dict', new Map([
       ['transposed', view(0, [6, 4], [1, 6])],
       ['row', view(12, [6], [1])],
       ['column', view(3, [4], [6])],

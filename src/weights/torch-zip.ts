@@ -142,6 +142,11 @@ function describePid(pid: unknown): string {
   }
 }
 
+/** Unpickles a checkpoint's data.pkl with the state-dict allow-list (tensors become TorchTensorRef). */
+export function unpickleCheckpoint(pkl: Uint8Array): unknown {
+  return unpickle(pkl, { findGlobal: torchGlobals(), persistentLoad: storageLoader() });
+}
+
 export interface TorchCheckpoint {
   /** The unpickled object: nested Map / arrays / primitives with TorchTensorRef leaves. */
   root: unknown;
@@ -174,7 +179,7 @@ export async function openTorchCheckpoint(src: ByteSource): Promise<TorchCheckpo
   const versionEntry = dir.byName.get(`${prefix}version`) ?? dir.byName.get(`${prefix}.data/version`);
   const version = versionEntry && versionEntry.size < 32
     ? Number.parseInt(new TextDecoder().decode(await readZipEntry(src, versionEntry)), 10) : undefined;
-  const root = unpickle(await readZipEntry(src, pkls[0]!), { findGlobal: torchGlobals(), persistentLoad: storageLoader() });
+  const root = unpickleCheckpoint(await readZipEntry(src, pkls[0]!));
   const readTensorBytes = (t: TorchTensorRef): Promise<Uint8Array> => tensorBytes(src, dir, prefix, t);
   return {
     root, prefix, version, readTensorBytes,
