@@ -13,11 +13,14 @@ import { MAX_CHUNK_BYTES, WeightsStorage } from '../src/weights/storage';
 import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint } from '../src/weights/torch-zip-writer';
 import * as tf from '@tensorflow/tfjs';
 import { installedModelFiles } from '../src/weights/installed-model-files';
-import { fixturePath } from './golden';
+import { fixturePath, missingReason } from './golden';
 import { pinnedFixtureManifest, readFixture } from './weights-fixtures';
 import { TestFileServer } from './weights-server';
 
 const server = new TestFileServer(fixturePath());
+/** The tests serve /work/shared/fixtures; without them (a fresh clone) they are skipped, saying why. */
+const noFixtures = missingReason([fixturePath('MANIFEST.txt'), fixturePath('tiny-sd'), fixturePath('aesthetic')]);
+if (noFixtures) console.warn(`weights-install tests skipped: ${noFixtures}`);
 let base = '';
 let dbCount = 0;
 const CHUNK = 1 << 20; // 1 MiB chunks so the 6 MiB token embedding spans several
@@ -59,7 +62,7 @@ async function expectFileMatchesFixture(storage: WeightsStorage, modelId: string
   return header.entries.length;
 }
 
-describe('WeightsInstaller over HTTP', () => {
+describe.skipIf(noFixtures !== null)('WeightsInstaller over HTTP', () => {
   it('installs the tiny SD pipeline: every file verified by sha256, tensors and configs readable', async () => {
     const { storage } = freshStorage();
     const manifest = pinnedFixtureManifest('tiny-sd', 'tiny-sd', base);
@@ -293,7 +296,7 @@ describe('WeightsInstaller over HTTP', () => {
   });
 });
 
-describe('WeightsInstaller.importFiles (no network)', () => {
+describe.skipIf(noFixtures !== null)('WeightsInstaller.importFiles (no network)', () => {
   it('imports a picked folder (File objects with webkitRelativePath) through the same verification', async () => {
     const { storage } = freshStorage();
     const m = pinnedFixtureManifest('tiny-sd', 'tiny-sd', 'http://unused.invalid');
@@ -321,7 +324,7 @@ describe('WeightsInstaller.importFiles (no network)', () => {
   });
 });
 
-describe('storage precision', () => {
+describe.skipIf(noFixtures !== null)('storage precision', () => {
   it('stores int8 (per-channel, UNet) and fp16 (VAE) and reads them back within quantization error', async () => {
     const { storage } = freshStorage();
     const cases = [
@@ -352,7 +355,7 @@ describe('storage precision', () => {
   });
 });
 
-describe('torch-zip files', () => {
+describe.skipIf(noFixtures !== null)('torch-zip files', () => {
   it('stages raw blocks, verifies, converts the state dict to fp16, deletes the staging', async () => {
     const { storage } = freshStorage();
     const host = parseSafetensors(readFixture('aesthetic/sac+logos+ava1-l14-linearMSE.safetensors'));
@@ -388,7 +391,7 @@ describe('torch-zip files', () => {
   });
 });
 
-describe('WeightsStorage', () => {
+describe.skipIf(noFixtures !== null)('WeightsStorage', () => {
   it('bounds chunks to 64 MiB and deletes a model completely', async () => {
     expect(() => WeightsStorage.open('x', { chunkBytes: MAX_CHUNK_BYTES + 1 })).toThrow(/chunkBytes/);
     const { storage } = freshStorage();

@@ -169,8 +169,9 @@ class RawBlockUnits implements UnitReader {
     return { tensors: [], rawBlock: { index: Math.floor(start / this.blockBytes), bytes } };
   }
 
-  state(): undefined {
-    return undefined;
+  /** The block size: staged blocks are only readable with the size they were written with. */
+  state(): { blockBytes: number } {
+    return { blockBytes: this.blockBytes };
   }
 
   finish(): void {}

@@ -48,7 +48,8 @@ export class FileIngest implements ByteSink {
     const ingest = new FileIngest(storage, modelId, file, await createSHA256(), opts);
     ingest.hasher.init();
     const p = await storage.getProgress(modelId, file.path);
-    if (p && p.url === opts.source && (file.size === null || file.size === p.size)) {
+    const sameBlocks = file.format !== 'torch-zip' || (p?.parserState as { blockBytes?: number } | undefined)?.blockBytes === storage.chunkBytes;
+    if (p && p.url === opts.source && (file.size === null || file.size === p.size) && sameBlocks) {
       ingest.hasher.load(p.hashState);
       ingest.committedOffset = p.offset;
       ingest.size = p.size;
