@@ -7,7 +7,9 @@ import { memorySource } from './byte-source';
 import { parseSafetensors, serializeSafetensorsRaw } from './safetensors';
 import { createSafetensorsStreamParser } from './safetensors-stream';
 import { loadTorchStateDict, unpickleCheckpoint } from './torch-zip';
-import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint, type TorchStorageData } from './torch-zip-writer';
+import {
+  contiguousTensor, OrderedDictValue, writeTorchCheckpoint, type PickleWritable, type TorchStorageData,
+} from './torch-zip-writer';
 
 const OUR_ERRORS = new Set(['SafetensorsError', 'ZipError', 'UnpicklingError', 'TorchCheckpointError', 'ByteSourceError']);
 
@@ -92,7 +94,7 @@ describe('fuzzed inputs are rejected cleanly (seeded)', () => {
 
   it('torch zip checkpoints', async () => {
     const storage: TorchStorageData = { dtype: 'F32', bytes: f32(24, 2) };
-    const file = writeTorchCheckpoint(new Map([['state_dict', new OrderedDictValue(new Map([
+    const file = writeTorchCheckpoint(new Map<string, PickleWritable>([['state_dict', new OrderedDictValue(new Map([
       ['w', contiguousTensor('F32', [6, 4], f32(24, 3))],
       ['t', { storage, storageOffset: 0, shape: [4, 6], stride: [1, 4] }],
       ['row', { storage, storageOffset: 6, shape: [6], stride: [1] }],

@@ -102,6 +102,11 @@ describe('torch zip checkpoints', () => {
     const flipped = good.slice();
     flipped[Buffer.from(flipped).indexOf('little')] ^= 1;
     await expect(openTorchCheckpoint(memorySource(flipped))).rejects.toThrow(/CRC-32/);
+    const dataFlip = good.slice();
+    dataFlip[Buffer.from(dataFlip).lastIndexOf(Buffer.from(new Float32Array([2]).buffer))] ^= 1;
+    await expect(loadTorchStateDict(memorySource(dataFlip))).rejects.toThrow(/CRC-32/);
+    const unchecked = await loadTorchStateDict(memorySource(dataFlip), undefined, { verifyCrc: false });
+    expect(unchecked.get('w')!.data[1]).not.toBe(2);
     const oob = writeTorchCheckpoint(new Map([['w', { storage: t.storage, storageOffset: 1, shape: [2], stride: [1] }]]));
     await expect(openTorchCheckpoint(memorySource(oob))).rejects.toThrow(/reaches element 2 of a storage of 2/);
     await expect(openTorchCheckpoint(memorySource(Uint8Array.from([0x80, 2, 0x8a, 10])))).rejects.toThrow(/legacy/);

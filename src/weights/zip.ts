@@ -210,21 +210,35 @@ async function inflateRaw(raw: Uint8Array, entry: ZipEntry): Promise<Uint8Array>
   return out;
 }
 
-let crcTable: Uint32Array | undefined;
-/** CRC-32 (IEEE, as zip uses), table-driven; `prev` continues a running checksum. */
+let crcTables: Int32Array[] | undefined;
+/**
+ * CRC-32 (IEEE, as zip uses), slicing-by-8 over int32 tables (int32, not uint32, keeps V8 on small-integer
+ * arithmetic: several hundred MB/s instead of tens). `prev` continues a running checksum.
+ */
 export function crc32(bytes: Uint8Array, prev = 0): number {
-  const table = (crcTable ??= makeCrcTable());
-  let c = ~prev >>> 0;
-  for (let i = 0; i < bytes.byteLength; i++) c = table[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  const t = (crcTables ??= makeCrcTables());
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = t as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+  let c = ~prev | 0;
+  let i = 0;
+  const n8 = bytes.byteLength & ~7;
+  for (; i < n8; i += 8) {
+    const a = c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
+    c = t7[a & 0xff]! ^ t6[(a >>> 8) & 0xff]! ^ t5[(a >>> 16) & 0xff]! ^ t4[a >>> 24]!
+      ^ t3[bytes[i + 4]!]! ^ t2[bytes[i + 5]!]! ^ t1[bytes[i + 6]!]! ^ t0[bytes[i + 7]!]!;
+  }
+  for (; i < bytes.byteLength; i++) c = t0[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }
 
-function makeCrcTable(): Uint32Array {
-  const t = new Uint32Array(256);
+function makeCrcTables(): Int32Array[] {
+  const tables = Array.from({ length: 8 }, () => new Int32Array(256));
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
+    tables[0]![n] = c;
   }
-  return t;
+  for (let n = 0; n < 256; n++) {
+    for (let k = 1; k < 8; k++) tables[k]![n] = tables[0]![tables[k - 1]![n]! & 0xff]! ^ (tables[k - 1]![n]! >>> 8);
+  }
+  return tables;
 }
