@@ -23,8 +23,11 @@ import { buildConditioning, conformityPenalty } from './conformity';
 import { PARAM_NAMES, sideParams, type ParamName } from './params';
 import type { PureSteps } from './sampler-steps';
 
-/** Raw reward values [1] by id, differentiable in the image. */
-export type RewardTerms = (image01: tf.Tensor4D) => Record<string, tf.Tensor>;
+/**
+ * Raw reward values [1] by id, differentiable in the image. `cache` memoises image features shared by several
+ * rewards (kept tensors); the objective frees it only after the backward pass, which still reads them.
+ */
+export type RewardTerms = (image01: tf.Tensor4D, cache: Map<string, tf.Tensor>) => Record<string, tf.Tensor>;
 
 export interface ObjectiveSetup {
   sd: StableDiffusion;
@@ -117,10 +120,11 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
 
     // ---- the tail: decode + rewards, with ∂loss/∂z_N when training.
     const captured: Record<string, tf.Tensor> = {};
+    const featureCache = new Map<string, tf.Tensor>();
     const tail = (zN: tf.Tensor): tf.Scalar => {
       const image = decodeLatents(sd, zN as tf.Tensor4D);
       captured.image = tf.keep(image.clone());
-      const terms = setup.rewards(image);
+      const terms = setup.rewards(image, featureCache);
       let total: tf.Tensor = tf.scalar(0);
       for (const [id, r] of Object.entries(terms)) {
         captured[`reward.${id}`] = tf.keep(r.clone());
@@ -129,12 +133,16 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
       return tf.neg(total) as tf.Scalar;
     };
     let lambdaZ: tf.Tensor | null = null;
-    if (opts.withGradient) {
-      const { value, grads } = tf.valueAndGrads(tail)([z]);
-      value.dispose();
-      lambdaZ = grads[0]!;
-    } else {
-      tf.tidy(() => tail(z)).dispose();
+    try {
+      if (opts.withGradient) {
+        const { value, grads } = tf.valueAndGrads(tail)([z]);
+        value.dispose();
+        lambdaZ = grads[0]!;
+      } else {
+        tf.tidy(() => tail(z)).dispose();
+      }
+    } finally {
+      for (const t of featureCache.values()) t.dispose();
     }
     const image = captured.image as tf.Tensor4D;
     const rewardIds = Object.keys(captured).filter((key) => key.startsWith('reward.'));

@@ -80,7 +80,7 @@ describeGolden('IPGO objective and gradients (6g)', [GOLDEN, JSON_FILE, SD, ...O
       const r = await evaluateObjective({
         sd, promptStates, uncond, initNoise, steps, guidance: cfg.guidance, gradLastK: c.grad_last_k,
         penaltyWeight: cfg.penalty_weight, shape, weights: { [c.reward_model]: 1 },
-        rewards: (image) => ({ [c.reward_model]: getReward(c.reward_model).score(image, ctx) }),
+        rewards: (image, cache) => ({ [c.reward_model]: getReward(c.reward_model).score(image, ctx, cache) }),
       }, params, {
         withGradient: true,
         onStep: async (i, _n, z) => {

@@ -20,3 +20,19 @@ export function fsModelFiles(root: string): ModelFiles {
     },
   };
 }
+
+/** Folders of the built-in reward towers under the models root (tools/make-tiny-model writes them). */
+export const BUILTIN_REWARD_DIRS = {
+  'clip-vit-l14': { dir: 'tiny-clip', weights: 'model.safetensors', config: 'config.json' },
+  'laion-aesthetic': { dir: 'tiny-aesthetic', weights: 'model.safetensors', config: undefined },
+  'hpsv2-vit-h14': { dir: 'tiny-hps', weights: 'open_clip_model.safetensors', config: 'open_clip_config.json' },
+} as const;
+
+/** A `loadRewardModels` source over the built-in reward folders on disk. */
+export function fsRewardSource(root: string) {
+  return async (m: keyof typeof BUILTIN_REWARD_DIRS) => {
+    const { dir, weights, config } = BUILTIN_REWARD_DIRS[m];
+    const files = fsModelFiles(path.join(root, dir));
+    return { store: await files.weights(weights), config: config ? JSON.parse(await files.text(config)) as unknown : undefined };
+  };
+}
