@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type BoundWeights, type ParamSpec, boundScope, specLinear, specNorm } from './clip-bind';
-import { gelu, layerNorm, linear, loadLinear, loadNorm, own, quickGelu, attention, type LinearParams, type NormParams } from './nn';
+import { dense, matMul2d } from './clip-matmul';
+import { attention, gelu, layerNorm, loadLinear, loadNorm, own, quickGelu, type LinearParams, type NormParams } from './nn';
 
 /**
  * The pre-LN transformer block shared by every CLIP tower (HF CLIPEncoderLayer, open_clip ResidualAttentionBlock):
@@ -103,12 +104,37 @@ export function loadOpenClipEncoder(b: BoundWeights, prefix: string, layers: num
 
 // ---- forward
 
+/**
+ * Multi-head attention with nn.attention's semantics (scores·1/√d, additive mask broadcast to [B, H, L, L]).
+ * On tfjs-wasm, rank-3/4 BatchMatMul misses XNNPACK (≈ 1–2 GFLOP/s at CLIP's [16, 257, 64] heads vs ≈ 8 for
+ * a loop of 2-D matmuls, and far worse in the backward with its transposed operands), so there the heads run
+ * as separate 2-D matmuls with transpose-free gradients; other backends use the batched nn.attention.
+ */
+export function clipAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, mask?: tf.Tensor, perHead = tf.getBackend() === 'wasm'): tf.Tensor3D {
+  if (!perHead) return attention(q, k, v, heads, mask);
+  return tf.tidy(() => {
+    const [b, l, dim] = q.shape;
+    const d = dim / heads;
+    const split = (t: tf.Tensor3D) => t.reshape([b, l, heads, d]).transpose([0, 2, 1, 3]).reshape([b * heads, l, d]);
+    const qs = tf.unstack(split(q)) as tf.Tensor2D[];
+    const kts = tf.unstack(split(k).transpose([0, 2, 1])) as tf.Tensor2D[];
+    const vs = tf.unstack(split(v)) as tf.Tensor2D[];
+    const m = mask?.reshape([l, l]);
+    const outs = qs.map((qh, i) => {
+      let scores = tf.mul(matMul2d(qh, kts[i]!), 1 / Math.sqrt(d));
+      if (m) scores = tf.add(scores, m);
+      return matMul2d(tf.softmax(scores, -1) as tf.Tensor2D, vs[i]!);
+    });
+    return tf.stack(outs).reshape([b, heads, l, d]).transpose([0, 2, 1, 3]).reshape([b, l, dim]) as tf.Tensor3D;
+  });
+}
+
 export function encoderLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: number, act: ClipActivation, mask?: tf.Tensor): tf.Tensor3D {
   return tf.tidy(() => {
-    const qkv = linear(layerNorm(x, p.ln1), p.qkv) as tf.Tensor3D;
+    const qkv = dense(layerNorm(x, p.ln1), p.qkv) as tf.Tensor3D;
     const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-    const h = tf.add(x, linear(attention(q, k, v, heads, mask), p.out)) as tf.Tensor3D;
-    return tf.add(h, linear(applyAct(linear(layerNorm(h, p.ln2), p.fc1), act), p.fc2)) as tf.Tensor3D;
+    const h = tf.add(x, dense(clipAttention(q, k, v, heads, mask), p.out)) as tf.Tensor3D;
+    return tf.add(h, dense(applyAct(dense(layerNorm(h, p.ln2), p.fc1), act), p.fc2)) as tf.Tensor3D;
   });
 }
 

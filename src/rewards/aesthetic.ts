@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BoundWeights, type ParamSpec, boundScope, specLinear } from '../model/clip-bind';
-import { linear, loadLinear, type LinearParams } from '../model/nn';
+import { dense } from '../model/clip-matmul';
+import { loadLinear, type LinearParams } from '../model/nn';
 import { WeightStore, type WeightScope } from '../model/weights';
 
 /**
@@ -39,5 +40,5 @@ export function loadAestheticHead(ws: WeightStore | WeightScope, inDim = 768): A
 
 /** [B, inDim] normalised embeddings → scores [B]. */
 export function aestheticForward(head: AestheticHead, normalizedEmbeds: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => head.layers.reduce<tf.Tensor>((x, l) => linear(x, l), normalizedEmbeds).reshape([-1]) as tf.Tensor1D);
+  return tf.tidy(() => head.layers.reduce<tf.Tensor>((x, l) => dense(x, l), normalizedEmbeds).reshape([-1]) as tf.Tensor1D);
 }

@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
+import { matMulConstLeft } from '../model/clip-matmul';
 
 /**
  * Differentiable CLIP preprocessing: image in [0, 1], NHWC [B, H, W, 3] (any size, e.g. the VAE output)
  *   → resize to the tower's S×S → (x − mean) / std.
  *
  * A resize along one axis is a linear map, so it is done as two matmuls with interpolation matrices built on the
- * host: out = R_h · img · R_wᵀ. That is exact, differentiable with plain MatMul kernels on every backend, and
- * lets both filters below share one code path:
+ * host: out = R_h · img · R_wᵀ. That is exact, differentiable with plain MatMul kernels on every backend (the
+ * backward is R_hᵀ·dY with an explicit transpose, see clip-matmul.ts), and lets both filters share one code path:
  * - 'bilinear' (default): torch `F.interpolate(mode="bilinear", align_corners=False, antialias=False)` — half-pixel
  *   centres, source index clamped at 0, two taps. This is what the goldens use. tfjs `resizeBilinear` with
  *   halfPixelCenters differs at the border (it does not clamp negative source positions) and its gradient kernel
@@ -111,9 +112,9 @@ export function resizeImage(image: tf.Tensor4D, size: number, opts: { filter?: R
     const rh = tf.tensor2d(cropMatrix(filter, h, plan.rh, plan.top, size), [size, h]);
     const rw = tf.tensor2d(cropMatrix(filter, w, plan.rw, plan.left, size), [size, w]);
     // Rows: [H, B·W·C] → R_h · x.
-    const rows = tf.matMul(rh, image.transpose([1, 0, 2, 3]).reshape([h, b * w * c])).reshape([size, b, w, c]);
+    const rows = matMulConstLeft(rh, image.transpose([1, 0, 2, 3]).reshape([h, b * w * c])).reshape([size, b, w, c]);
     // Columns: [W, S·B·C] → R_w · x.
-    const cols = tf.matMul(rw, rows.transpose([2, 0, 1, 3]).reshape([w, size * b * c])).reshape([size, size, b, c]);
+    const cols = matMulConstLeft(rw, rows.transpose([2, 0, 1, 3]).reshape([w, size * b * c])).reshape([size, size, b, c]);
     return cols.transpose([2, 1, 0, 3]) as tf.Tensor4D;
   });
 }

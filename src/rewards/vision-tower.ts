@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ClipEncoder } from '../model/clip-transformer';
 import { runEncoder } from '../model/clip-transformer';
-import { layerNorm, linear, type LinearParams, type NormParams } from '../model/nn';
+import { dense } from '../model/clip-matmul';
+import { layerNorm, type LinearParams, type NormParams } from '../model/nn';
 
 /**
  * The CLIP ViT image tower, one representation for both checkpoint layouts (HF CLIPVisionModel + visual_projection,
@@ -49,11 +50,11 @@ export function visionForward(t: VisionTower, px: tf.Tensor4D): tf.Tensor2D {
   if (h !== t.imageSize || w !== t.imageSize) throw new Error(`vision tower expects ${t.imageSize}² pixels, got ${h}×${w}`);
   return tf.tidy(() => {
     const width = t.patch.shape[1];
-    const patches = linear(patchify(px, t.patchSize), { w: t.patch });
+    const patches = dense(patchify(px, t.patchSize), { w: t.patch });
     const cls = tf.tile(t.classEmbedding.reshape([1, 1, width]), [b, 1, 1]);
     const x = layerNorm(tf.add(tf.concat([cls, patches], 1), t.positionEmbedding), t.preNorm) as tf.Tensor3D;
     const { out } = runEncoder(x, t.encoder);
     const pooled = layerNorm(out.slice([0, 0, 0], [b, 1, width]).reshape([b, width]), t.postNorm);
-    return linear(pooled, t.projection) as tf.Tensor2D;
+    return dense(pooled, t.projection) as tf.Tensor2D;
   });
 }
