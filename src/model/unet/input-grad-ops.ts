@@ -10,6 +10,7 @@ import { conv2d, linear, type ConvParams, type LinearParams } from '../nn';
  *   Here the weight is captured by the closure and nothing is saved (dx needs only dy and W).
  * - No filter-gradient kernel (Conv2DBackpropFilter, missing on tfjs-wasm) can ever be requested.
  * Weights are constants to autodiff through these ops: tf.grad with respect to a weight gets no gradient.
+ * linear's backward transposes W explicitly: on tfjs-wasm a 2-D matMul with transposeB is ~9× slower (SD1.5 sizes).
  */
 export function conv2dX(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
@@ -17,13 +18,21 @@ export function conv2dX(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
     const xShape = input.shape;
     return {
       value: conv2d(input, p),
-      gradFunc: (dy: tf.Tensor) => {
-        const pad = p.pad === 0 ? 'valid' : ([[0, 0], [p.pad, p.pad], [p.pad, p.pad], [0, 0]] as tf.backend_util.ExplicitPadding);
-        return tf.conv2dTranspose(dy as tf.Tensor4D, p.w, xShape, p.stride, pad);
-      },
+      gradFunc: (dy: tf.Tensor) => convInputGrad(dy as tf.Tensor4D, p, xShape),
     };
   });
   return f(x) as tf.Tensor4D;
+}
+
+/**
+ * dx of a conv: conv2dTranspose (Conv2DBackpropInput). The alternative for stride 1 — a Conv2D with the kernel
+ * flipped and in/out swapped — was slower on tfjs-wasm at SD1.5 sizes because flipping a 3×3 kernel each call
+ * (Reverse, Gather or Unpack/Pack) costs more than the conv at small latents (measured at 8×8: 7 s vs 21 s per
+ * backward).
+ */
+function convInputGrad(dy: tf.Tensor4D, p: ConvParams, xShape: [number, number, number, number]): tf.Tensor4D {
+  const pad = p.pad === 0 ? 'valid' : ([[0, 0], [p.pad, p.pad], [p.pad, p.pad], [0, 0]] as tf.backend_util.ExplicitPadding);
+  return tf.conv2dTranspose(dy, p.w, xShape, p.stride, pad);
 }
 
 /** y = x·W + b over the last axis (any leading shape); gradient to x only: dx = dy·Wᵀ. */
@@ -33,7 +42,7 @@ export function linearX(x: tf.Tensor, p: LinearParams): tf.Tensor {
     const xShape = input.shape;
     return {
       value: linear(input, p),
-      gradFunc: (dy: tf.Tensor) => tf.matMul(dy.reshape([-1, p.w.shape[1]]), p.w, false, true).reshape(xShape),
+      gradFunc: (dy: tf.Tensor) => tf.tidy(() => tf.matMul(dy.reshape([-1, p.w.shape[1]]), tf.transpose(p.w)).reshape(xShape)),
     };
   });
   return f(x);
