@@ -59,7 +59,7 @@ async function chromiumBackends() {
     const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...QUIET_NETWORK_FLAGS, ...WEBGPU_FLAGS] });
     for (const backend of ['webgpu', 'wasm', 'cpu']) {
       const page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${port}/?backend=${backend}`);
+      await page.goto(`http://127.0.0.1:${port}/?backend=${backend}#/diagnostics`);
       const badge = page.getByTestId('backend');
       await badge.and(page.locator(`[data-backend="${backend}"]`)).waitFor({ timeout: 60_000 });
       await sweep('chromium', backend, async (size, repeats) => {

@@ -3,7 +3,7 @@ import { test, expect, waitForBackend } from './fixtures';
 test.describe('foundation', () => {
   test('reports the WebGPU backend and its adapter, runs a worker job and shows the result', async ({ page, consoleProblems }) => {
     void consoleProblems;
-    await page.goto('/');
+    await page.goto('/#/diagnostics');
     expect(await waitForBackend(page)).toBe('webgpu');
     await expect(page.getByTestId('adapter')).toContainText(/buffer ≤ \d+ MiB/);
     await expect(page.getByTestId('fallback-reason')).toHaveCount(0);
@@ -20,7 +20,7 @@ test.describe('foundation', () => {
 
   test('?backend=wasm overrides the automatic choice @any-backend', async ({ page, consoleProblems }) => {
     void consoleProblems;
-    await page.goto('/?backend=wasm');
+    await page.goto('/?backend=wasm#/diagnostics');
     expect(await waitForBackend(page)).toBe('wasm');
     await page.getByTestId('matmul-run').click();
     await expect(page.getByTestId('matmul-result')).toHaveAttribute('data-ok', 'true');
@@ -28,7 +28,7 @@ test.describe('foundation', () => {
 
   test('without WebGPU the app says so and falls back to WASM @no-webgpu', async ({ page, consoleProblems }) => {
     void consoleProblems;
-    await page.goto('/');
+    await page.goto('/#/diagnostics');
     expect(await waitForBackend(page)).toBe('wasm');
     await expect(page.getByTestId('adapter')).toHaveText('no WebGPU adapter');
     await expect(page.getByTestId('fallback-reason')).toContainText(/WebGPU unavailable, using WASM/);
@@ -49,7 +49,7 @@ test.describe('foundation', () => {
 
     test('a failing job and a crashed worker are shown; the worker restarts and works again @any-backend', async ({ page, consoleProblems }) => {
       void consoleProblems;
-      await page.goto('/');
+      await page.goto('/#/diagnostics');
       await waitForBackend(page);
       await page.getByText('Fault injection').click();
 

@@ -2,10 +2,12 @@
  * The single UI state (zustand). Views read from it and call its actions; actions talk to the worker through
  * the engine client. Nothing here owns a tensor.
  */
-import { create } from 'zustand';
+import { create, type StateCreator } from 'zustand';
 import type { BackendReport, MatmulBenchResult } from '../worker/protocol';
 import { JobError } from '../worker/protocol';
 import { backendFromUrl, engine } from './engine';
+import { createModelsSlice, type ModelsSlice } from './models/models-slice';
+import { createTuneSlice, type TuneSlice } from './tune/tune-slice';
 
 export interface AppError {
   title: string;
@@ -24,7 +26,8 @@ interface MatmulState {
   result: MatmulBenchResult | null;
 }
 
-export interface StudioState {
+/** Core state: backend, errors, logs, diagnostics. Views' own state lives in slices (see the bottom). */
+export interface CoreSlice {
   backendStatus: 'starting' | 'ready' | 'failed';
   backend: BackendReport | null;
   errors: AppError[];
@@ -37,6 +40,7 @@ export interface StudioState {
   setMatmulRepeats(repeats: number): void;
   injectFault(mode: 'throw' | 'crash'): Promise<void>;
   dismissError(index: number): void;
+  pushError(e: AppError): void;
 }
 
 let matmulAbort: AbortController | null = null;
@@ -53,7 +57,10 @@ export function describeError(e: unknown, title: string): AppError {
   return { title, message: err.message, hint: hints[err.code] ?? hints.internal! };
 }
 
-export const useStudio = create<StudioState>()((set, get) => {
+/** A slice of the studio state: its creator sees (and may set) the whole state. */
+export type Slice<T> = StateCreator<StudioState, [], [], T>;
+
+const createCoreSlice: Slice<CoreSlice> = (set, get) => {
   const pushLog = (level: string, message: string) =>
     set((s) => ({ logs: [...s.logs.slice(-199), { time: Date.now(), level, message }] }));
   const pushError = (e: AppError) => set((s) => ({ errors: [...s.errors, e] }));
@@ -130,5 +137,15 @@ export const useStudio = create<StudioState>()((set, get) => {
     dismissError(index) {
       set((s) => ({ errors: s.errors.filter((_, i) => i !== index) }));
     },
+
+    pushError,
   };
-});
+};
+
+export type StudioState = CoreSlice & ModelsSlice & TuneSlice;
+
+export const useStudio = create<StudioState>()((...a) => ({
+  ...createCoreSlice(...a),
+  ...createModelsSlice(...a),
+  ...createTuneSlice(...a),
+}));

@@ -16,6 +16,14 @@ export interface RunOptions<K extends JobName> {
   signal?: AbortSignal;
 }
 
+/** A started job: its result, and a handle to send it control actions (pause, resume, …). */
+export interface RunningJob<K extends JobName> {
+  id: number;
+  result: Promise<Jobs[K]['result']>;
+  control(action: Jobs[K]['control']): void;
+  cancel(): void;
+}
+
 export class WorkerClient {
   private worker!: Worker;
   private nextId = 1;
@@ -25,10 +33,10 @@ export class WorkerClient {
   onLog: (level: string, message: string) => void = () => {};
 
   constructor(private readonly spawn: () => Worker) {
-    this.start();
+    this.spawnWorker();
   }
 
-  private start(): void {
+  private spawnWorker(): void {
     this.worker = this.spawn();
     this.worker.onmessage = (ev: MessageEvent<WorkerResponse>) => this.receive(ev.data);
     this.worker.onerror = (ev: ErrorEvent) => {
@@ -44,18 +52,28 @@ export class WorkerClient {
     const failed = [...this.pending.values()];
     this.pending.clear();
     for (const p of failed) p.reject(new JobError('internal', `${reason}; the worker was restarted, please retry`));
-    this.start();
+    this.spawnWorker();
     this.onRestart(reason);
   }
 
   run<K extends JobName>(job: K, params: Jobs[K]['params'], opts: RunOptions<K> = {}): Promise<Jobs[K]['result']> {
+    return this.start(job, params, opts).result;
+  }
+
+  start<K extends JobName>(job: K, params: Jobs[K]['params'], opts: RunOptions<K> = {}): RunningJob<K> {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const result = new Promise<Jobs[K]['result']>((resolve, reject) => {
       if (opts.signal?.aborted) return reject(new JobError('cancelled', `${job} cancelled before it started`));
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress: opts.onProgress as (p: unknown) => void });
       opts.signal?.addEventListener('abort', () => this.post({ type: 'cancel', id }), { once: true });
       this.post({ type: 'run', id, job, params } as WorkerRequest);
     });
+    return {
+      id,
+      result,
+      control: (action) => this.post({ type: 'control', id, action: action as string }),
+      cancel: () => this.post({ type: 'cancel', id }),
+    };
   }
 
   dispose(): void {

@@ -1,9 +1,12 @@
 /**
  * The typed contract between the UI and the tensor worker (web-llm style: an engine behind messages).
  * Every request carries an id; the worker answers with zero or more `progress` messages and exactly one
- * `result` or `error` for that id. `cancel` asks the worker to stop a running job at its next checkpoint;
- * the job then ends with an error whose `code` is "cancelled".
+ * `result` or `error` for that id. `cancel` asks the worker to stop a running job at its next checkpoint (the job
+ * then ends with an error whose `code` is "cancelled"); `control` sends a job-specific action (pause, resume, …).
+ * Job families declare their types in their own files (models-protocol.ts, studio-protocol.ts); `Jobs` joins them.
  */
+import type { ModelJobs } from './models-protocol';
+import type { StudioJobs } from './studio-protocol';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 
@@ -41,21 +44,25 @@ export interface MatmulBenchResult {
   expectedChecksum: number;
 }
 
-/** Every job the worker runs: its parameters, progress payload and result. */
-export interface Jobs {
-  init: { params: { backend?: BackendName }; progress: { stage: string }; result: BackendReport };
-  matmulBench: { params: MatmulBenchParams; progress: MatmulBenchProgress; result: MatmulBenchResult };
+/** A job's parameters, progress payload, result and the control actions it accepts. */
+export interface JobSpec<P, G, R, C extends string = never> { params: P; progress: G; result: R; control: C }
+
+export interface CoreJobs {
+  init: JobSpec<{ backend?: BackendName }, { stage: string }, BackendReport>;
+  matmulBench: JobSpec<MatmulBenchParams, MatmulBenchProgress, MatmulBenchResult>;
   /** Fault injection for the error-handling path (tests and diagnostics): throws, or kills the worker. */
-  fault: { params: { mode: 'throw' | 'crash' }; progress: never; result: never };
+  fault: JobSpec<{ mode: 'throw' | 'crash' }, never, never>;
 }
 
+export type Jobs = CoreJobs & ModelJobs & StudioJobs;
 export type JobName = keyof Jobs;
 
 export type WorkerRequest =
   | { [K in JobName]: { type: 'run'; id: number; job: K; params: Jobs[K]['params'] } }[JobName]
-  | { type: 'cancel'; id: number };
+  | { type: 'cancel'; id: number }
+  | { type: 'control'; id: number; action: string };
 
-export type WorkerErrorCode = 'cancelled' | 'invalid-input' | 'out-of-memory' | 'device-lost' | 'internal';
+export type WorkerErrorCode = 'cancelled' | 'invalid-input' | 'out-of-memory' | 'device-lost' | 'quota' | 'network' | 'internal';
 
 export type WorkerResponse =
   | { type: 'progress'; id: number; progress: unknown }
@@ -69,3 +76,18 @@ export class JobError extends Error {
     this.name = 'JobError';
   }
 }
+
+/** What a job handler gets besides its parameters. */
+export interface JobContext<K extends JobName> {
+  progress(p: Jobs[K]['progress']): void;
+  /** True once the UI asked to cancel; long jobs check it between units of work. */
+  cancelled(): boolean;
+  /** Aborted together with `cancelled()` (for fetch and friends). */
+  signal: AbortSignal;
+  /** Registers the handler of this job's control actions (pause, resume, …). */
+  onControl(handler: (action: Jobs[K]['control']) => void): void;
+  log(message: string, level?: 'info' | 'warn' | 'error'): void;
+}
+
+export type JobHandler<K extends JobName> = (params: Jobs[K]['params'], ctx: JobContext<K>) => Promise<Jobs[K]['result']>;
+export type JobHandlers<J> = { [K in keyof J & JobName]: JobHandler<K> };

@@ -1,0 +1,22 @@
+import { selectBackend } from '../backend';
+import type { CoreJobs, JobHandlers } from '../protocol';
+import { JobError } from '../protocol';
+import { runMatmulBench } from './matmul-bench';
+
+export const coreHandlers: JobHandlers<CoreJobs> = {
+  init: (params, ctx) => {
+    ctx.progress({ stage: 'selecting backend' });
+    return selectBackend(params.backend, (m) => ctx.log(m));
+  },
+  matmulBench: (params, ctx) => runMatmulBench(params, (p) => ctx.progress(p), () => ctx.cancelled()),
+  fault: async ({ mode }) => {
+    if (mode === 'crash') {
+      // An exception outside any job's promise chain: the worker's global error path, as a real bug would be.
+      setTimeout(() => {
+        throw new Error('deliberate worker crash (fault injection)');
+      });
+      return new Promise<never>(() => {});
+    }
+    throw new JobError('internal', 'deliberate job failure (fault injection)');
+  },
+};

@@ -1,0 +1,2 @@
+/** Studio jobs (load a model, generate, tune, batch, apply tokens). */
+export interface StudioJobs {}
