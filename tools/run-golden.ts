@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 interface JsonReport {
-  testResults: { name: string; assertionResults: { status: string; fullName: string }[]; message?: string; status: string }[];
+  testResults: { name: string; assertionResults: { status: string; fullName: string; title: string }[]; message?: string; status: string }[];
 }
 
 const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'golden-')), 'report.json');
