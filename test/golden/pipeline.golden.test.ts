@@ -30,7 +30,7 @@ describeGolden('txt2img pipeline (6f)', [GOLDEN, MODEL], () => {
       const ids = (k: string) => [...tensorOf(g, `${mode}.${k}`).data];
       const asNhwc = (k: string) => {
         const t = tensorOf(g, k);
-        return tf.tidy(() => nchwToNhwc(tf.tensor(t.data as Float32Array, t.shape) as tf.Tensor4D)) as tf.Tensor4D;
+        return tf.tidy(() => nchwToNhwc(tf.tensor4d(t.data as Float32Array, t.shape as [number, number, number, number])));
       };
       const promptIds = ids('prompt_ids');
       if (index.pipeline?.prompt !== undefined) {
