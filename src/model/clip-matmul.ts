@@ -11,25 +11,25 @@ import type { LinearParams } from './nn';
  * tf.customGrad. Values are identical to tf.matMul; gradients equal up to float32 summation order.
  *
  * The `*Const*` variants close over the constant operand (weights, resize matrices), so it is not an input of the
- * op and no gradient is ever computed for it — IPGO differentiates with respect to inputs only. The constant is
- * still saved for the backward (a shared-data clone), so one made inside a tidy may be disposed after the forward.
+ * op and no gradient is ever computed for it — IPGO differentiates with respect to inputs only.
  */
 
 type Args = (tf.Tensor | tf.GradSaveFunc)[];
 
-/** x [M, K] (differentiable) · w [K, N] (constant). */
+/**
+ * x [M, K] (differentiable) · w [K, N] (constant weights that outlive the backward, e.g. a module's). w is not
+ * saved: saving clones, and a clone is a full copy on tfjs-wasm (its Identity kernel copies), which would
+ * duplicate every weight matrix for the length of a backward pass.
+ */
 export function matMulConstRight(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-  const op = tf.customGrad((...args: Args) => {
-    (args[1] as tf.GradSaveFunc)([w]);
-    return {
-      value: tf.matMul(args[0] as tf.Tensor2D, w),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[0]!))),
-    };
-  });
+  const op = tf.customGrad((...args: Args) => ({
+    value: tf.matMul(args[0] as tf.Tensor2D, w),
+    gradFunc: (dy: tf.Tensor) => tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(w))),
+  }));
   return op(x) as tf.Tensor2D;
 }
 
-/** r [M, K] (constant) · x [K, N] (differentiable). */
+/** r [M, K] (small constant, e.g. a resize matrix made inside a tidy: saved for the backward) · x [K, N] (differentiable). */
 export function matMulConstLeft(r: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
   const op = tf.customGrad((...args: Args) => {
     (args[1] as tf.GradSaveFunc)([r]);

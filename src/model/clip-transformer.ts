@@ -139,14 +139,50 @@ export function encoderLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: number,
 }
 
 /**
- * Runs every layer; returns the final hidden state and, when asked, the state after each layer
- * (HF `hidden_states[1:]`). The caller owns every returned tensor.
+ * Runs a tf.grad inside another gradient's backward pass. tfjs 4.22's engine starts a fresh tape for it (the
+ * outer backward runs at gradient depth 0) and sets `activeTape = null` when it ends, which would make the outer
+ * gradient crash when it frees its own saved tensors; so the outer tape is put back afterwards.
+ */
+function nestedGrad<T>(f: () => T): T {
+  const state = tf.engine().state;
+  const outer = state.activeTape;
+  try {
+    return f();
+  } finally {
+    state.activeTape = outer;
+  }
+}
+
+/**
+ * One layer as a single differentiable op that keeps only its input for the backward and recomputes its forward
+ * there (per-layer gradient checkpointing). Why: tfjs keeps every saved activation of the forward and every
+ * intermediate gradient of the backward alive until the whole backward ends, and on tfjs-wasm each saved tensor is
+ * a copy; measured ≈ 195 MB per CLIP ViT-L/14 layer at 257 tokens, so the 24 layers alone would exceed the 4 GiB
+ * wasm heap. Checkpointed, the backward holds one layer's recomputation at a time (inside its own tf.grad) plus one
+ * [B, L, D] input per layer, for ≈ +1 forward of compute. Weights are closure constants (never differentiated).
+ */
+export function checkpointedLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: number, act: ClipActivation, mask?: tf.Tensor): tf.Tensor3D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, save] = args as [tf.Tensor3D, tf.GradSaveFunc];
+    save(mask ? [xi, mask] : [xi]); // the mask may be a tidy temporary of the caller: keep it for the backward
+    return {
+      value: encoderLayer(xi, p, heads, act, mask),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        nestedGrad(() => tf.grad((t: tf.Tensor) => encoderLayer(t as tf.Tensor3D, p, heads, act, saved[1]))(saved[0]!, dy as tf.Tensor3D)),
+    };
+  });
+  return op(x) as tf.Tensor3D;
+}
+
+/**
+ * Runs every layer (checkpointed, see above); returns the final hidden state and, when asked, the state after
+ * each layer (HF `hidden_states[1:]`). The caller owns every returned tensor.
  */
 export function runEncoder(x: tf.Tensor3D, enc: ClipEncoder, mask?: tf.Tensor, keepEach = false): { out: tf.Tensor3D; each: tf.Tensor3D[] } {
   const each: tf.Tensor3D[] = [];
   let h = x;
   for (const layer of enc.layers) {
-    const next = encoderLayer(h, layer, enc.heads, enc.act, mask);
+    const next = checkpointedLayer(h, layer, enc.heads, enc.act, mask);
     if (keepEach) each.push(next);
     else if (h !== x) h.dispose();
     h = next;
