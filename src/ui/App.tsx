@@ -3,12 +3,20 @@ import { BackendBadge } from './BackendBadge';
 import { DiagnosticsView } from './DiagnosticsView';
 import { ErrorList } from './ErrorList';
 import { ModelsView } from './models/ModelsView';
+import { TuneView } from './tune/TuneView';
+import { BatchView } from './batch/BatchView';
+import { TokensView } from './tokens/TokensView';
+import { RunsView } from './runs/RunsView';
 import { useStudio } from './store';
 
 interface View { id: string; label: string; render: () => ReactNode }
 
 /** The app's views, in tab order; the URL hash (#/models, …) selects one, so views are linkable and work offline. */
 const VIEWS: View[] = [
+  { id: 'tune', label: 'Tune', render: () => <TuneView /> },
+  { id: 'batch', label: 'Batch', render: () => <BatchView /> },
+  { id: 'tokens', label: 'Tokens', render: () => <TokensView /> },
+  { id: 'runs', label: 'Runs', render: () => <RunsView /> },
   { id: 'models', label: 'Models', render: () => <ModelsView /> },
   { id: 'diagnostics', label: 'Diagnostics', render: () => <DiagnosticsView /> },
 ];

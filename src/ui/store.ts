@@ -8,6 +8,9 @@ import { JobError } from '../worker/protocol';
 import { backendFromUrl, engine } from './engine';
 import { createModelsSlice, type ModelsSlice } from './models/models-slice';
 import { createTuneSlice, type TuneSlice } from './tune/tune-slice';
+import { createTokensSlice, type TokensSlice } from './tokens/tokens-slice';
+import { createRunsSlice, type RunsSlice } from './runs/runs-slice';
+import { createBatchSlice, type BatchSlice } from './batch/batch-slice';
 
 export interface AppError {
   title: string;
@@ -142,10 +145,13 @@ const createCoreSlice: Slice<CoreSlice> = (set, get) => {
   };
 };
 
-export type StudioState = CoreSlice & ModelsSlice & TuneSlice;
+export type StudioState = CoreSlice & ModelsSlice & TuneSlice & TokensSlice & RunsSlice & BatchSlice;
 
 export const useStudio = create<StudioState>()((...a) => ({
   ...createCoreSlice(...a),
   ...createModelsSlice(...a),
   ...createTuneSlice(...a),
+  ...createTokensSlice(...a),
+  ...createRunsSlice(...a),
+  ...createBatchSlice(...a),
 }));

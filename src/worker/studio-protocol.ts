@@ -1,2 +1,103 @@
-/** Studio jobs (load a model, generate, tune, batch, apply tokens). */
-export interface StudioJobs {}
+/**
+ * Studio jobs: load a model set from IndexedDB, tune a prompt (prompt-wise IPGO), run batch-wise IPGO with a
+ * held-out evaluation, and apply saved tokens to a new prompt. Images cross the boundary as RGBA bytes.
+ */
+import type { JobSpec } from './protocol';
+import type { EpochRecord, RgbaImage } from '../ipgo/trainer';
+import type { RunCheckpoint } from '../ipgo/checkpoint';
+import type { IpgoTokensFile } from '../ipgo/tokens-json';
+import type { RotationMode } from '../ipgo/config';
+import type { RewardId, RewardMix } from '../rewards/registry';
+
+export type { EpochRecord, RgbaImage, RunCheckpoint, IpgoTokensFile };
+
+/** Installed model ids (weights-manifest ids) the studio runs on. */
+export interface ModelSelection {
+  sd: string;
+  /** Reward towers by role; only those the reward mix needs are loaded. */
+  clip?: string;
+  aesthetic?: string;
+  hps?: string;
+}
+
+export interface LoadedModels {
+  selection: ModelSelection;
+  /** Text width D (768 for SD1.5) and the context length (77). */
+  textDim: number;
+  maxLength: number;
+  /** Pixels per latent (8 for SD1.5) and the model's native image size. */
+  vaeScaleFactor: number;
+  sampleSize: number;
+  rewards: RewardId[];
+}
+
+/** Everything a tuning run needs; defaults are the paper's (see src/ui/tune/defaults.ts). */
+export interface TuneSettings {
+  models: ModelSelection;
+  mix: RewardMix;
+  numTokens: number;
+  rank: number;
+  bound: number;
+  rotation: RotationMode;
+  steps: number;
+  guidance: number;
+  scheduler: 'lms' | 'euler' | 'ddim';
+  gradLastK: number;
+  /** Initial-noise seed (the same noise every epoch) and the token-initialisation seed. */
+  seed: number;
+  lr: number;
+  epochs: number;
+  penaltyWeight: number;
+  height: number;
+  width: number;
+  stepLR: { stepSize: number; gamma: number };
+  maxGradNorm: number;
+  gradAccumulation: number;
+}
+
+export interface Evaluation { rewards: Record<string, number>; weightedReward: number; image: RgbaImage }
+
+export type TuneProgress =
+  | { kind: 'stage'; stage: string }
+  | { kind: 'raw'; prompt: string; result: Evaluation }
+  /** A denoising step; `preview` is a cheap latent→RGB approximation, sent every few steps. */
+  | { kind: 'step'; phase: 'raw' | 'train' | 'eval'; step: number; total: number; preview?: RgbaImage }
+  | { kind: 'epoch'; record: EpochRecord; image: RgbaImage; isBest: boolean; checkpoint: RunCheckpoint };
+
+export interface TuneResult {
+  status: 'done' | 'paused';
+  raw: Evaluation;
+  best: (Evaluation & { epoch: number }) | null;
+  final: EpochRecord | null;
+  /** The best epoch's tokens, ready to save/export. */
+  tokens: IpgoTokensFile | null;
+  checkpoint: RunCheckpoint;
+}
+
+export interface BatchProgressRow { prompt: string; split: 'train' | 'heldout'; raw?: Evaluation; tuned?: Evaluation }
+
+export type BatchProgress =
+  | { kind: 'stage'; stage: string }
+  | { kind: 'step'; phase: 'raw' | 'train' | 'eval'; step: number; total: number }
+  | { kind: 'record'; record: EpochRecord; image: RgbaImage }
+  | { kind: 'row'; index: number; row: BatchProgressRow };
+
+export interface RewardSummary { raw: { mean: number; std: number }; tuned: { mean: number; std: number } }
+
+export interface BatchResult {
+  status: 'done' | 'paused';
+  /** Held-out evaluation: per reward id, raw vs tuned mean ± std (the paper's table form). */
+  table: Record<string, RewardSummary>;
+  winRate: number;
+  rows: BatchProgressRow[];
+  tokens: IpgoTokensFile;
+}
+
+export interface StudioJobs {
+  loadModels: JobSpec<{ models: ModelSelection; rewards: RewardId[] }, { stage: string }, LoadedModels>;
+  tune: JobSpec<{ prompt: string; settings: TuneSettings; resume?: { checkpoint: RunCheckpoint; raw: Evaluation; best: (Evaluation & { epoch: number }) | null } },
+    TuneProgress, TuneResult, 'pause'>;
+  batch: JobSpec<{ train: string[]; heldout: string[]; settings: TuneSettings }, BatchProgress, BatchResult, 'pause'>;
+  applyTokens: JobSpec<{ tokens: unknown; prompt: string; settings: TuneSettings },
+    TuneProgress, { raw: Evaluation; tuned: Evaluation; warnings: string[] }>;
+}

@@ -1,6 +1,128 @@
 import type { Slice } from '../store';
+import { describeError } from '../store';
+import { engine } from '../engine';
+import { JobError } from '../../worker/protocol';
+import type { RunningJob } from '../../worker/client';
+import type { EpochRecord, Evaluation, IpgoTokensFile, RgbaImage, TuneSettings } from '../../worker/studio-protocol';
+import { MODEL_SETS } from './defaults';
+import { newId, saveRun, saveTokens, type RunRecord } from '../persist';
 
-/** Prompt tuning (the Tune view). */
-export interface TuneSlice {}
+export type TuneStatus = 'idle' | 'running' | 'pausing' | 'paused' | 'done' | 'failed';
 
-export const createTuneSlice: Slice<TuneSlice> = () => ({});
+export interface TuneState {
+  modelSet: string;
+  prompt: string;
+  settings: TuneSettings;
+  status: TuneStatus;
+  stage: string;
+  run: RunRecord | null;
+  preview: RgbaImage | null;
+  step: { phase: string; step: number; total: number } | null;
+  current: RgbaImage | null;
+  tokens: IpgoTokensFile | null;
+}
+
+/** Prompt tuning (the Tune view): one run at a time, streamed from the worker and saved after every epoch. */
+export interface TuneSlice {
+  tune: TuneState;
+  setPrompt(prompt: string): void;
+  updateSettings(patch: Partial<TuneSettings>): void;
+  chooseModelSet(id: string): void;
+  startTune(resume?: RunRecord): Promise<void>;
+  pauseTune(): void;
+  stopTune(): void;
+  saveTunedTokens(name: string): Promise<void>;
+}
+
+let job: RunningJob<'tune'> | null = null;
+
+const initialSet = MODEL_SETS[0]!;
+
+export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
+  const patch = (p: Partial<TuneState>) => set((s) => ({ tune: { ...s.tune, ...p } }));
+  const patchRun = (p: Partial<RunRecord>) => {
+    const run = get().tune.run;
+    if (!run) return;
+    const next = { ...run, ...p, updatedAt: new Date().toISOString() };
+    patch({ run: next });
+    void saveRun(next);
+  };
+
+  return {
+    tune: {
+      modelSet: initialSet.id, prompt: 'a red fox sleeping in the snow, watercolor', settings: structuredClone(initialSet.defaults),
+      status: 'idle', stage: '', run: null, preview: null, step: null, current: null, tokens: null,
+    },
+
+    setPrompt: (prompt) => patch({ prompt }),
+    updateSettings: (p) => patch({ settings: { ...get().tune.settings, ...p } }),
+    chooseModelSet: (id) => {
+      const ms = MODEL_SETS.find((m) => m.id === id);
+      if (ms) patch({ modelSet: id, settings: structuredClone(ms.defaults) });
+    },
+
+    async startTune(resume) {
+      if (job) return;
+      const { prompt, settings } = resume ? { prompt: resume.prompt, settings: resume.settings } : get().tune;
+      const now = new Date().toISOString();
+      const run: RunRecord = resume
+        ? { ...resume, status: 'running', error: undefined }
+        : { id: newId(), kind: 'prompt', prompt, settings, createdAt: now, updatedAt: now, status: 'running', records: [], raw: null, best: null, checkpoint: null };
+      set((s) => ({ tune: { ...s.tune, prompt, settings, status: 'running', stage: 'starting', run, preview: null, step: null, current: null, tokens: null } }));
+      void saveRun(run);
+      job = engine.start('tune', {
+        prompt, settings,
+        resume: resume?.checkpoint && resume.raw ? { checkpoint: resume.checkpoint, raw: resume.raw, best: resume.best } : undefined,
+      }, {
+        onProgress: (p) => {
+          switch (p.kind) {
+            case 'stage':
+              return patch({ stage: p.stage });
+            case 'step':
+              return patch({ step: { phase: p.phase, step: p.step, total: p.total }, ...(p.preview ? { preview: p.preview } : {}) });
+            case 'raw':
+              patch({ stage: 'tuning' });
+              return patchRun({ raw: p.result });
+            case 'epoch': {
+              const records: EpochRecord[] = [...(get().tune.run?.records ?? []), p.record];
+              const best: (Evaluation & { epoch: number }) | null = p.isBest
+                ? { rewards: p.record.rewards, weightedReward: p.record.weightedReward, image: p.image, epoch: p.record.epoch }
+                : get().tune.run?.best ?? null;
+              patch({ current: p.image });
+              return patchRun({ records, best, checkpoint: p.checkpoint });
+            }
+          }
+        },
+      });
+      try {
+        const result = await job.result;
+        patchRun({ status: result.status, checkpoint: result.checkpoint, best: result.best ?? get().tune.run?.best ?? null });
+        patch({ status: result.status, stage: result.status === 'done' ? 'finished' : 'paused', tokens: result.tokens });
+      } catch (e) {
+        const cancelled = e instanceof JobError && e.code === 'cancelled';
+        patchRun({ status: cancelled ? 'paused' : 'failed', error: cancelled ? undefined : (e as Error).message });
+        patch({ status: cancelled ? 'paused' : 'failed', stage: cancelled ? 'stopped' : 'failed' });
+        if (!cancelled) get().pushError(describeError(e, 'Tuning failed'));
+      } finally {
+        job = null;
+      }
+    },
+
+    pauseTune() {
+      if (!job) return;
+      job.control('pause');
+      patch({ status: 'pausing', stage: 'pausing after this epoch' });
+    },
+
+    stopTune() {
+      job?.cancel();
+    },
+
+    async saveTunedTokens(name) {
+      const file = get().tune.tokens;
+      if (!file) return;
+      await saveTokens({ id: newId(), name: name.trim() || file.prompts[0] || 'tokens', createdAt: new Date().toISOString(), file });
+      await get().refreshTokens();
+    },
+  };
+};

@@ -1,4 +1,261 @@
-import type { JobHandlers } from '../protocol';
-import type { StudioJobs } from '../studio-protocol';
+/**
+ * Studio jobs in the worker: the loaded model set lives here (and only here), reused across jobs while the
+ * selection is unchanged. Tuning streams the raw image, per-step previews, and per-epoch records with a
+ * checkpoint, so the UI can draw live and resume after a reload.
+ */
+import { loadStableDiffusion } from '../../model/load-pipeline';
+import { disposeStableDiffusion } from '../../model/pipeline';
+import { latentPreview } from '../../model/latent-preview';
+import { ClipTokenizer } from '../../model/tokenizer/clip-tokenizer';
+import { disposeRewardModels, loadRewardModels, mixIds, type RewardId, type RewardModelId } from '../../rewards/registry';
+import { installedModelFiles } from '../../weights/installed-model-files';
+import { WeightsStorage } from '../../weights/storage';
+import { promptWiseConfig, batchWiseConfig, type IpgoConfig } from '../../ipgo/config';
+import { decodeCheckpoint, runFromCheckpoint, saveCheckpoint, type RunState } from '../../ipgo/checkpoint';
+import { createParams, disposeIpgoParams, readParams } from '../../ipgo/params';
+import { Adam } from '../../ipgo/adam';
+import { StepLR } from '../../ipgo/lr-schedule';
+import { Rng } from '../../ipgo/rng';
+import { exportTokens, parseTokensFile, TokensFileError } from '../../ipgo/tokens-json';
+import type { IpgoModels, PromptContext } from '../../ipgo/prompt-context';
+import { IpgoTrainer, disposeRun, freshRun, stats, winRate, type TrainerEvents } from '../../ipgo/trainer';
+import { JobError, type JobContext, type JobHandlers } from '../protocol';
+import type { BatchProgressRow, LoadedModels, ModelSelection, StudioJobs, TuneSettings, TuneProgress } from '../studio-protocol';
 
-export const studioHandlers: JobHandlers<StudioJobs> = {};
+let loaded: { key: string; models: IpgoModels; info: LoadedModels } | null = null;
+
+/** Which installed model serves each reward tower role. */
+const ROLE_OF: Record<RewardModelId, keyof Omit<ModelSelection, 'sd'>> = {
+  'clip-vit-l14': 'clip',
+  'laion-aesthetic': 'aesthetic',
+  'hpsv2-vit-h14': 'hps',
+};
+
+async function ensureModels(selection: ModelSelection, rewards: RewardId[], progress: (stage: string) => void): Promise<{ models: IpgoModels; info: LoadedModels }> {
+  const key = JSON.stringify([selection, [...rewards].sort()]);
+  if (loaded?.key === key) return loaded;
+  if (loaded) {
+    disposeStableDiffusion(loaded.models.sd);
+    disposeRewardModels(loaded.models.rewards);
+    loaded = null;
+  }
+  const storage = WeightsStorage.open();
+  const open = async (id: string | undefined, what: string) => {
+    if (!id) throw new JobError('invalid-input', `no ${what} model selected: install one in the Models view`);
+    try {
+      return await storage.openModel(id);
+    } catch (e) {
+      throw new JobError('invalid-input', `${what} model "${id}" is not installed (${(e as Error).message}); install it in the Models view`);
+    }
+  };
+  const sdReader = await open(selection.sd, 'Stable Diffusion');
+  const files = installedModelFiles(sdReader);
+  const sd = await loadStableDiffusion(files, (stage) => progress(`loading ${stage}`));
+  try {
+    const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
+    progress('loading reward models');
+    const rewardModels = await loadRewardModels(rewards, async (m) => {
+      const reader = await open(selection[ROLE_OF[m]], m);
+      const weights = reader.fileByRole('model');
+      const configFile = reader.files().find((f) => f.role === 'config');
+      return {
+        store: await installedModelFiles(reader).weights(weights.path),
+        config: configFile ? await reader.readJson(configFile.path) : undefined,
+      };
+    });
+    const unetCfg = sd.unet.config as unknown as { sampleSize?: number };
+    const info: LoadedModels = {
+      selection, rewards,
+      textDim: sd.textEncoder.config.hidden_size,
+      maxLength: sd.textEncoder.config.max_position_embeddings,
+      vaeScaleFactor: sd.vaeScaleFactor,
+      sampleSize: (unetCfg.sampleSize ?? 64) * sd.vaeScaleFactor,
+    };
+    loaded = { key, models: { sd, rewards: rewardModels, openClipTokenizer }, info };
+    return loaded;
+  } catch (e) {
+    disposeStableDiffusion(sd);
+    throw e;
+  }
+}
+
+function configOf(s: TuneSettings, textDim: number, batch = false): IpgoConfig {
+  const make = batch ? batchWiseConfig : promptWiseConfig;
+  return make(textDim, {
+    tokens: { numTokens: s.numTokens, rank: s.rank, textDim, bound: s.bound, rotation: s.rotation },
+    adam: { lr: s.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    stepLR: s.stepLR, maxGradNorm: s.maxGradNorm, penaltyWeight: s.penaltyWeight, epochs: s.epochs,
+    gradAccumulation: s.gradAccumulation, gradLastK: s.gradLastK, inferenceSteps: s.steps, guidance: s.guidance, seed: s.seed,
+  });
+}
+
+function validateSettings(s: TuneSettings): void {
+  const bad = (msg: string) => {
+    throw new JobError('invalid-input', msg);
+  };
+  const int = (v: number, lo: number, hi: number, name: string) => {
+    if (!Number.isInteger(v) || v < lo || v > hi) bad(`${name} must be an integer in ${lo}..${hi}, got ${v}`);
+  };
+  int(s.numTokens, 1, 38, 'tokens per side (n)');
+  int(s.rank, 1, 768, 'rank (r)');
+  int(s.steps, 1, 1000, 'sampling steps');
+  int(s.gradLastK, 1, s.steps, 'K (gradient steps)');
+  int(s.epochs, 1, 10000, 'epochs');
+  if (!(s.lr > 0 && s.lr < 1)) bad(`learning rate must be in (0, 1), got ${s.lr}`);
+  if (!(s.bound > 0)) bad(`bound must be positive, got ${s.bound}`);
+  if (!Number.isFinite(s.guidance)) bad('guidance must be a number');
+  if (mixIds(s.mix).length === 0) bad('choose at least one reward with a non-zero weight');
+  if (Object.values(s.mix).some((w) => w !== undefined && !Number.isFinite(w))) bad('reward weights must be numbers');
+}
+
+/** Trainer events that stream step previews and honour cancellation. */
+function streamingEvents(ctx: JobContext<'tune'> | JobContext<'applyTokens'>, extra: Partial<TrainerEvents> = {}): TrainerEvents {
+  return {
+    isCancelled: () => ctx.cancelled(),
+    onStep: async (phase, step, total, latents) => {
+      ctx.progress({ kind: 'step', phase, step, total, preview: await latentPreview(latents) } as TuneProgress);
+    },
+    ...extra,
+  };
+}
+
+async function guarded<T>(ctx: { cancelled(): boolean }, what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (ctx.cancelled()) throw new JobError('cancelled', `${what} cancelled`);
+    if (e instanceof TokensFileError) throw new JobError('invalid-input', e.message);
+    if (e instanceof Error && /prompt too long|must be|empty reward|at least one/.test(e.message)) throw new JobError('invalid-input', e.message);
+    throw e;
+  }
+}
+
+const sampling = (s: TuneSettings) => ({ scheduler: s.scheduler, height: s.height, width: s.width, noiseSeed: s.seed });
+
+export const studioHandlers: JobHandlers<StudioJobs> = {
+  loadModels: async ({ models, rewards }, ctx) => (await ensureModels(models, rewards, (stage) => ctx.progress({ stage }))).info,
+
+  tune: ({ prompt, settings, resume }, ctx) => guarded(ctx, 'tuning', async () => {
+    validateSettings(settings);
+    if (!prompt.trim()) throw new JobError('invalid-input', 'enter a prompt to tune');
+    const { models, info } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
+    const config = resume ? decodeCheckpoint(resume.checkpoint).config : configOf(settings, info.textDim);
+    const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);
+    let pc: PromptContext | null = null;
+    let run: RunState | null = null;
+    let pauseRequested = false;
+    ctx.onControl((action) => {
+      if (action === 'pause') pauseRequested = true;
+    });
+    try {
+      pc = trainer.prepare(prompt);
+      ctx.progress({ kind: 'stage', stage: 'raw prompt' });
+      const raw = resume?.raw ?? await trainer.raw(pc, streamingEvents(ctx));
+      ctx.progress({ kind: 'raw', prompt, result: raw });
+      run = resume ? runFromCheckpoint(decodeCheckpoint(resume.checkpoint)) : freshRun(config);
+      let best = resume?.best ?? null;
+      const { final } = await trainer.trainPrompt(run, pc, streamingEvents(ctx, {
+        shouldStop: () => pauseRequested,
+        onEpoch: async (record, image, isBest) => {
+          if (isBest) best = { rewards: record.rewards, weightedReward: record.weightedReward, image, epoch: record.epoch };
+          ctx.progress({ kind: 'epoch', record, image, isBest, checkpoint: await saveCheckpoint(run!) });
+        },
+      }));
+      const checkpoint = await saveCheckpoint(run);
+      const tokens = run.best ? exportTokens({
+        params: run.best.params, shape: config.tokens, modelId: settings.models.sd, prompts: [prompt],
+        rewardWeights: settings.mix as Record<string, number>, reward: run.best.reward,
+      }) : null;
+      return { status: run.epoch >= config.epochs ? 'done' : 'paused', raw, best, final, tokens, checkpoint };
+    } finally {
+      if (run) disposeRun(run);
+      pc?.dispose();
+      trainer.dispose();
+    }
+  }),
+
+  batch: ({ train, heldout, settings }, ctx) => guarded(ctx, 'batch run', async () => {
+    validateSettings(settings);
+    const prompts = [...train, ...heldout].map((p) => p.trim());
+    if (train.length === 0) throw new JobError('invalid-input', 'the training split has no prompts');
+    if (prompts.some((p) => !p)) throw new JobError('invalid-input', 'empty prompt in the list');
+    const { models, info } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
+    const config = configOf(settings, info.textDim, true);
+    const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);
+    let pauseRequested = false;
+    ctx.onControl((action) => {
+      if (action === 'pause') pauseRequested = true;
+    });
+    const contexts: PromptContext[] = [];
+    const run = freshRun(config);
+    const events: TrainerEvents = {
+      isCancelled: () => ctx.cancelled(),
+      onStep: (phase, step, total) => ctx.progress({ kind: 'step', phase, step, total }),
+      shouldStop: () => pauseRequested,
+    };
+    try {
+      // Every prompt is checked (context length) before any sampling starts.
+      for (const p of prompts) contexts.push(trainer.prepare(p));
+      const rows: BatchProgressRow[] = prompts.map((p, i) => ({ prompt: p, split: i < train.length ? 'train' : 'heldout' }));
+      for (let i = 0; i < contexts.length; i++) {
+        ctx.progress({ kind: 'stage', stage: `raw image ${i + 1}/${contexts.length}` });
+        rows[i]!.raw = await trainer.raw(contexts[i]!, events);
+        ctx.progress({ kind: 'row', index: i, row: rows[i]! });
+      }
+      ctx.progress({ kind: 'stage', stage: 'training' });
+      await trainer.trainBatch(run, contexts.slice(0, train.length), {
+        ...events, onEpoch: (record, image) => ctx.progress({ kind: 'record', record, image }),
+      });
+      for (let i = 0; i < contexts.length; i++) {
+        ctx.progress({ kind: 'stage', stage: `tuned image ${i + 1}/${contexts.length}` });
+        rows[i]!.tuned = await trainer.tuned(run, contexts[i]!, events);
+        ctx.progress({ kind: 'row', index: i, row: rows[i]! });
+      }
+      const evalRows = heldout.length ? rows.filter((r) => r.split === 'heldout') : rows;
+      const table: Record<string, { raw: { mean: number; std: number }; tuned: { mean: number; std: number } }> = {};
+      for (const id of mixIds(settings.mix)) {
+        const r = stats(evalRows.map((row) => row.raw!.rewards[id]!));
+        const t = stats(evalRows.map((row) => row.tuned!.rewards[id]!));
+        table[id] = { raw: { mean: r.mean, std: r.std }, tuned: { mean: t.mean, std: t.std } };
+      }
+      const tokens = exportTokens({
+        params: await readParams(run.params), shape: config.tokens, modelId: settings.models.sd, prompts: train,
+        rewardWeights: settings.mix as Record<string, number>,
+      });
+      return {
+        status: run.epoch >= config.epochs ? 'done' : 'paused', table, rows, tokens,
+        winRate: winRate(evalRows.map((row) => ({ raw: row.raw!.weightedReward, tuned: row.tuned!.weightedReward }))),
+      };
+    } finally {
+      disposeRun(run);
+      contexts.forEach((c) => c.dispose());
+      trainer.dispose();
+    }
+  }),
+
+  applyTokens: ({ tokens, prompt, settings }, ctx) => guarded(ctx, 'applying tokens', async () => {
+    if (!prompt.trim()) throw new JobError('invalid-input', 'enter a prompt to apply the tokens to');
+    const { models, info } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
+    const imported = parseTokensFile(tokens, { textDim: info.textDim, modelId: settings.models.sd });
+    const config = configOf({ ...settings, numTokens: imported.shape.numTokens, rank: imported.shape.rank, bound: imported.shape.bound, rotation: imported.shape.rotation }, info.textDim);
+    const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);
+    const params = createParams(imported.params, imported.shape);
+    const run: RunState = {
+      config, epoch: 0, params, best: null, rng: new Rng(0),
+      adam: new Adam(params, config.adam), scheduler: new StepLR(config.adam.lr, config.stepLR),
+    };
+    let pc: PromptContext | null = null;
+    try {
+      pc = trainer.prepare(prompt);
+      const raw = await trainer.raw(pc, streamingEvents(ctx));
+      ctx.progress({ kind: 'raw', prompt, result: raw });
+      const tuned = await trainer.tuned(run, pc, streamingEvents(ctx));
+      return { raw, tuned, warnings: imported.warnings };
+    } finally {
+      run.adam.dispose();
+      disposeIpgoParams(params);
+      pc?.dispose();
+      trainer.dispose();
+    }
+  }),
+};

@@ -1,0 +1,81 @@
+import { useStudio } from '../store';
+import { RgbaCanvas } from '../components/RgbaCanvas';
+import { downloadText } from '../components/download';
+import { splitHeldout } from './prompt-files';
+import { EpochTable } from '../tune/RunCharts';
+
+const pm = (s: { mean: number; std: number }) => `${s.mean.toFixed(4)} ± ${s.std.toFixed(4)}`;
+
+/** One token set over a prompt list; raw vs tuned on held-out prompts, as the paper's tables. */
+export function BatchView() {
+  const b = useStudio((s) => s.batch);
+  const settings = useStudio((s) => s.tune.settings);
+  const ready = useStudio((s) => s.backendStatus === 'ready');
+  const { setBatch, loadPromptFile, startBatch, stopBatch } = useStudio.getState();
+  const prompts = b.promptsText.split('\n').map((p) => p.trim()).filter(Boolean);
+  const split = splitHeldout(prompts, b.heldoutFraction);
+  const running = b.status === 'running';
+  return (
+    <section className="panel" aria-labelledby="batch-title">
+      <h2 id="batch-title">Batch-wise IPGO</h2>
+      <p className="muted">One token set trained over the training prompts (gradient accumulation {settings.gradAccumulation}, StepLR 15/0.95),
+        then evaluated raw vs tuned. Model and other settings come from the Tune view.</p>
+      <div className="grid2">
+        <label className="field">
+          <span className="field-label">Prompts, one per line</span>
+          <textarea rows={6} value={b.promptsText} disabled={running} onChange={(e) => setBatch({ promptsText: e.target.value })} data-testid="batch-prompts" />
+        </label>
+        <div>
+          <label className="field">
+            <span className="field-label">Load a prompt file (.txt, .jsonl, .csv with a "prompt" column)</span>
+            <input type="file" accept=".txt,.jsonl,.csv,.tsv" disabled={running} data-testid="batch-file"
+              onChange={async (e) => { const f = e.target.files?.[0]; if (f) loadPromptFile(f.name, await f.text()); e.target.value = ''; }} />
+          </label>
+          {b.fileError && <p className="error-inline" role="alert" data-testid="batch-file-error">{b.fileError}</p>}
+          <label className="field">
+            <span className="field-label">Held-out share</span>
+            <input type="number" min={0} max={0.5} step={0.05} value={b.heldoutFraction} disabled={running} data-testid="batch-heldout"
+              onChange={(e) => setBatch({ heldoutFraction: Number(e.target.value) })} />
+            <span className="field-help">{split.train.length} training, {split.heldout.length} held-out prompts.</span>
+          </label>
+          <label className="field">
+            <span className="field-label">Epochs</span>
+            <input type="number" min={1} value={b.epochs} disabled={running} data-testid="batch-epochs" onChange={(e) => setBatch({ epochs: Number(e.target.value) })} />
+          </label>
+        </div>
+      </div>
+      <div className="row">
+        <button type="button" onClick={() => void startBatch()} disabled={!ready || running || prompts.length === 0} data-testid="batch-start">Start batch run</button>
+        <button type="button" onClick={stopBatch} disabled={!running}>Stop</button>
+        <span className="status" data-testid="batch-status" data-status={b.status}>{b.status}{b.stage ? ` — ${b.stage}` : ''}</span>
+      </div>
+      {b.result && (
+        <>
+          <h3>Evaluation ({split.heldout.length ? 'held-out prompts' : 'training prompts: no held-out split'})</h3>
+          <table className="epochs" data-testid="batch-table">
+            <thead><tr><th>reward</th><th>raw (mean ± std)</th><th>tuned (mean ± std)</th></tr></thead>
+            <tbody>
+              {Object.entries(b.result.table).map(([id, row]) => (
+                <tr key={id}><td>{id}</td><td>{pm(row.raw)}</td><td>{pm(row.tuned)}</td></tr>
+              ))}
+            </tbody>
+          </table>
+          <p data-testid="batch-winrate">Win-rate (tuned beats raw): {(100 * b.result.winRate).toFixed(0)}%</p>
+          <button type="button" onClick={() => downloadText('batch.ipgo-tokens.json', JSON.stringify(b.result!.tokens, null, 2) + '\n')}>Export tokens</button>
+        </>
+      )}
+      {b.rows.length > 0 && (
+        <div className="gallery" data-testid="batch-gallery">
+          {b.rows.map((r, i) => r && (
+            <div key={i} className="gallery-row">
+              <p><strong>{r.split}</strong> {r.prompt}</p>
+              <RgbaCanvas image={r.raw?.image} label={`raw ${r.raw ? r.raw.weightedReward.toFixed(4) : ''}`} size={128} />
+              <RgbaCanvas image={r.tuned?.image} label={`tuned ${r.tuned ? r.tuned.weightedReward.toFixed(4) : ''}`} size={128} />
+            </div>
+          ))}
+        </div>
+      )}
+      {b.records.length > 0 && <EpochTable records={b.records} />}
+    </section>
+  );
+}

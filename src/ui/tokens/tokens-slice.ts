@@ -1,0 +1,110 @@
+import type { Slice } from '../store';
+import { describeError } from '../store';
+import { engine } from '../engine';
+import { parseTokensFile } from '../../ipgo/tokens-json';
+import type { Evaluation, IpgoTokensFile, RgbaImage } from '../../worker/studio-protocol';
+import { MODEL_SETS } from '../tune/defaults';
+import { deleteTokens, listTokens, newId, saveTokens, type SavedTokens } from '../persist';
+
+/** Text width of the models the app knows, to validate a token file before it is saved. */
+const TEXT_DIM: Record<string, number> = { 'tiny-sd': 32, sd15: 768 };
+
+export interface ApplyState {
+  tokensId: string | null;
+  prompt: string;
+  running: boolean;
+  preview: RgbaImage | null;
+  raw: Evaluation | null;
+  tuned: Evaluation | null;
+  warnings: string[];
+}
+
+/** Saved token sets (the Tokens view): import with validation, export as JSON, apply to a new prompt. */
+export interface TokensSlice {
+  saved: SavedTokens[];
+  importError: string | null;
+  apply: ApplyState;
+  refreshTokens(): Promise<void>;
+  importTokens(text: string, fileName: string): Promise<boolean>;
+  removeTokens(id: string): Promise<void>;
+  exportTokensJson(id: string): string;
+  setApply(p: Partial<ApplyState>): void;
+  applyTokens(): Promise<void>;
+}
+
+/** Validates a token file completely; throws a message naming the problem. Nothing is saved on error. */
+export function validateTokensFile(text: string): IpgoTokensFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`not a JSON file: ${(e as Error).message}`);
+  }
+  const modelId = (raw as { modelId?: unknown })?.modelId;
+  const textDim = typeof modelId === 'string' ? TEXT_DIM[modelId] : undefined;
+  if (textDim === undefined) {
+    throw new Error(`ipgo-tokens: modelId ${JSON.stringify(modelId)} is not a model this app runs (${Object.keys(TEXT_DIM).join(', ')})`);
+  }
+  parseTokensFile(raw, { textDim, modelId: modelId as string });
+  return raw as IpgoTokensFile;
+}
+
+export const createTokensSlice: Slice<TokensSlice> = (set, get) => ({
+  saved: [],
+  importError: null,
+  apply: { tokensId: null, prompt: 'a lighthouse on a cliff at dusk', running: false, preview: null, raw: null, tuned: null, warnings: [] },
+
+  async refreshTokens() {
+    set({ saved: await listTokens() });
+  },
+
+  async importTokens(text, fileName) {
+    try {
+      const file = validateTokensFile(text);
+      await saveTokens({ id: newId(), name: fileName.replace(/\.json$/i, ''), createdAt: new Date().toISOString(), file });
+      set({ importError: null });
+      await get().refreshTokens();
+      return true;
+    } catch (e) {
+      set({ importError: `${fileName}: ${(e as Error).message}` });
+      return false;
+    }
+  },
+
+  async removeTokens(id) {
+    await deleteTokens(id);
+    await get().refreshTokens();
+  },
+
+  exportTokensJson(id) {
+    const t = get().saved.find((s) => s.id === id);
+    if (!t) throw new Error('no such token set');
+    return JSON.stringify(t.file, null, 2) + '\n';
+  },
+
+  setApply(p) {
+    set((s) => ({ apply: { ...s.apply, ...p } }));
+  },
+
+  async applyTokens() {
+    const { apply, saved } = get();
+    const entry = saved.find((s) => s.id === apply.tokensId);
+    if (!entry || apply.running) return;
+    const modelSet = MODEL_SETS.find((m) => m.models.sd === entry.file.modelId) ?? MODEL_SETS[0]!;
+    const settings = { ...modelSet.defaults, mix: entry.file.rewardWeights as Record<string, number> };
+    get().setApply({ running: true, raw: null, tuned: null, preview: null, warnings: [] });
+    try {
+      const r = await engine.run('applyTokens', { tokens: entry.file, prompt: apply.prompt, settings }, {
+        onProgress: (p) => {
+          if (p.kind === 'step' && p.preview) get().setApply({ preview: p.preview });
+          if (p.kind === 'raw') get().setApply({ raw: p.result });
+        },
+      });
+      get().setApply({ raw: r.raw, tuned: r.tuned, warnings: r.warnings });
+    } catch (e) {
+      get().pushError(describeError(e, 'Applying the tokens failed'));
+    } finally {
+      get().setApply({ running: false });
+    }
+  },
+});
