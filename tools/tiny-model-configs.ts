@@ -69,6 +69,13 @@ export const CLIP_CONFIG = {
   },
 };
 
+/** transformers' CLIPImageProcessor config for the tiny tower's 32-pixel input (OpenAI CLIP mean/std). */
+export const CLIP_PREPROCESSOR_CONFIG = {
+  crop_size: { height: 32, width: 32 }, do_center_crop: true, do_convert_rgb: true, do_normalize: true, do_rescale: true,
+  do_resize: true, image_mean: [0.48145466, 0.4578275, 0.40821073], image_processor_type: 'CLIPImageProcessor',
+  image_std: [0.26862954, 0.26130258, 0.27577711], resample: 3, rescale_factor: 0.00392156862745098, size: { shortest_edge: 32 },
+};
+
 export const OPEN_CLIP_CONFIG = {
   model_cfg: {
     embed_dim: 24,

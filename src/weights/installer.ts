@@ -36,6 +36,8 @@ export interface InstallOptions {
   revision?: string;
   /** Base URL for relative static sources (default: the page/worker location). */
   base?: string;
+  /** Fetch the files from this base URL (a mirror or bundle following the manifest paths) instead of the manifest's source. */
+  baseUrl?: string;
   fetch?: FetchFn;
   retry?: Partial<RetryPolicy>;
   onEvent?: (e: InstallEvent) => void;
@@ -104,7 +106,7 @@ export class WeightsInstaller {
     validateManifest(manifest, manifest?.id);
     const fetchFn: FetchFn = o.fetch ?? ((u, i) => fetch(u, i));
     return this.start(manifest, o, (file) => {
-      const url = resolveFileUrl(manifest, file, { revision: o.revision, base: o.base });
+      const url = resolveFileUrl(manifest, file, { revision: o.revision, base: o.base, baseUrl: o.baseUrl });
       return {
         id: url,
         drive: async (f, ingest, sink, signal) => {

@@ -18,6 +18,10 @@ export type SourceFloatDtype = (typeof SOURCE_FLOAT_DTYPES)[number];
 export const MODEL_KINDS = ['sd15-pipeline', 'clip', 'openclip', 'aesthetic-head'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
+/** Model sets: models installed and used together, listed in this order (built-in tiny first). */
+export const MODEL_SETS = ['tiny', 'sd15'] as const;
+export type ModelSet = (typeof MODEL_SETS)[number];
+
 export const HF_URL_PATTERN = 'https://huggingface.co/{repo}/resolve/{revision}/{path}';
 
 export type ManifestSource =
@@ -67,6 +71,8 @@ export interface ModelManifest {
   kind: ModelKind;
   description?: string;
   license?: string;
+  /** The set it belongs to (see MODEL_SETS). */
+  set?: ModelSet;
   source: ManifestSource;
   files: ManifestFile[];
   notes?: string[];
@@ -99,6 +105,7 @@ export function validateManifest(json: unknown, label = 'manifest'): ModelManife
   for (const k of ['description', 'license'] as const) {
     if (m[k] !== undefined && typeof m[k] !== 'string') fail(`${k} must be a string`);
   }
+  if (m.set !== undefined && !MODEL_SETS.includes(m.set as ModelSet)) fail(`set must be one of ${MODEL_SETS.join(', ')}, got ${JSON.stringify(m.set)}`);
   if (m.notes !== undefined && !(Array.isArray(m.notes) && m.notes.every((n) => typeof n === 'string'))) {
     fail('notes must be an array of strings');
   }
@@ -182,13 +189,19 @@ export async function loadManifest(url: string, fetchImpl: typeof fetch = fetch)
 export interface ResolveOptions {
   /** Overrides the manifest's revision (HF sources). */
   revision?: string;
+  /**
+   * Fetches the files from this base URL instead of the manifest's source (a mirror or a self-hosted bundle whose
+   * files follow the manifest paths). Absolute, or relative to `base`.
+   */
+  baseUrl?: string;
   /** Base for relative static URLs; defaults to the page/worker location. */
   base?: string;
 }
 
 /** The URL a file is downloaded from. */
 export function resolveFileUrl(manifest: ModelManifest, file: ManifestFile, opts: ResolveOptions = {}): string {
-  const src = manifest.source;
+  const src: ManifestSource = opts.baseUrl !== undefined
+    ? { type: 'static', baseUrl: opts.baseUrl.endsWith('/') ? opts.baseUrl : opts.baseUrl + '/' } : manifest.source;
   const encodedPath = file.path.split('/').map(encodeURIComponent).join('/');
   if (src.type === 'huggingface') {
     return (src.urlPattern ?? HF_URL_PATTERN)

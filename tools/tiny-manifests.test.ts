@@ -1,0 +1,23 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { validateManifest } from '../src/weights/manifest';
+import { MANIFEST_DIR, TINY_MANIFEST_IDS, tinyFolder, tinyModelDigests } from './pin-tiny-manifests';
+
+describe('built-in tiny manifests', () => {
+  it('pin exactly what make-tiny-model writes (size and sha256 of every file, no file left out)', () => {
+    const digests = tinyModelDigests();
+    const listed = new Set<string>();
+    for (const id of TINY_MANIFEST_IDS) {
+      const m = validateManifest(JSON.parse(fs.readFileSync(path.join(MANIFEST_DIR, `${id}.json`), 'utf8')), id);
+      expect(m.set, id).toBe('tiny');
+      const folder = tinyFolder(m);
+      for (const f of m.files) {
+        const key = `${folder}/${f.path}`;
+        listed.add(key);
+        expect({ key, size: f.size, sha256: f.sha256 }, 'stale pin: run npx tsx tools/pin-tiny-manifests.ts').toEqual({ key, ...digests.get(key) });
+      }
+    }
+    expect([...digests.keys()].filter((k) => !listed.has(k) && k !== 'VERSION')).toEqual([]);
+  }, 60_000);
+});
