@@ -1,15 +1,25 @@
 /**
- * The `ipgo-tokens` v1 file: trained boundary tokens to share or reuse. It holds the raw parameters (x, W, b per
- * side, so training can continue) AND the resulting token matrices (so inference needs no re-computation), plus
- * what they were trained for. Import validates everything — version, shapes, finiteness, W's orthonormality, the
- * tokens' agreement with the parameters, D against the loaded model — before returning anything, so a bad file
- * never partially applies.
+ * The `ipgo-tokens` v1 file: trained boundary tokens to share or reuse (documented JSON Schema:
+ * schema/ipgo-tokens.schema.json). It holds
+ *   - the model identity (`modelId`) and a fingerprint of its text encoder (`textEncoder`, see
+ *     text-encoder-fingerprint.ts: the encoder's output on a fixed probe prompt, compared within a tolerance),
+ *   - the full IpgoConfig and the sampling setup the tokens were trained with,
+ *   - the raw parameters (x, W, b per side, so training can continue) AND the resulting token matrices [n][D]
+ *     (so inference needs no re-computation),
+ *   - the prompt(s) and the per-epoch history.
+ * Import validates everything — version, fields, shapes, finiteness, W's orthonormality, the tokens' agreement
+ * with the parameters, the config, D and the text-encoder fingerprint against the loaded model — before returning
+ * anything, so a bad file never partially applies. Non-finite numbers in the history (a skipped update's NaN loss)
+ * are written as null and read back as NaN.
  */
-import { basisWidth, sideShapes, validateBoundaryShape, type BoundaryShape, type RotationMode } from './config';
+import { basisWidth, sideShapes, type BoundaryShape, type IpgoConfig, type RotationMode } from './config';
 import { boundaryTokensHost } from './boundary-tokens';
+import { checkIpgoConfig, checkSampling } from './config-check';
 import { decodeTensor, encodeTensor, type EncodedTensor } from './float32-base64';
 import { orthonormalityErrorHost } from './orthonormal';
 import { assignParams, hostFromSides, sideHost, type HostParams, type IpgoParams, type Side } from './params';
+import { FINGERPRINT_METHOD, FINGERPRINT_TOLERANCE, fingerprintDistance, type TextEncoderFingerprint } from './text-encoder-fingerprint';
+import type { EpochRecord, SamplingSetup } from './trainer';
 
 export const TOKENS_FORMAT = 'ipgo-tokens';
 export const TOKENS_VERSION = 1;
@@ -20,16 +30,32 @@ export const TOKENS_CONSISTENCY_TOLERANCE = 1e-4;
 
 interface EncodedSide { x: EncodedTensor; W: EncodedTensor; b: EncodedTensor }
 
+/** An EpochRecord in JSON: non-finite numbers become null. */
+export type EpochRecordJson = { [K in keyof EpochRecord]: EpochRecord[K] extends number ? number | null
+  : EpochRecord[K] extends Record<string, number> ? Record<string, number | null> : EpochRecord[K] };
+
+export interface TextEncoderFingerprintJson {
+  method: typeof FINGERPRINT_METHOD;
+  probe: string;
+  /** [2, D]: mean last_hidden_state over the probe's positions, and its end-of-text state. */
+  values: EncodedTensor;
+}
+
 export interface IpgoTokensFile {
   format: typeof TOKENS_FORMAT;
   version: typeof TOKENS_VERSION;
-  /** The diffusion model the tokens were trained with (e.g. "runwayml/stable-diffusion-v1-5"). */
+  /** The diffusion model the tokens were trained with (e.g. "runwayml/stable-diffusion-v1-5", "tiny-sd"). */
   modelId: string;
+  textEncoder: TextEncoderFingerprintJson;
   textDim: number;
   numTokens: number;
   rank: number;
   rotation: RotationMode;
   bound: number;
+  /** The full training configuration (config.tokens equals the shape fields above). */
+  config: IpgoConfig;
+  /** Scheduler, image size and noise seed of the training runs. */
+  sampling: SamplingSetup;
   params: { prefix: EncodedSide; suffix: EncodedSide };
   /** The tokens [n, D] per side: token_i = R_i(θ_i)(W·clamp(z_i) + b). */
   tokens: { prefix: EncodedTensor; suffix: EncodedTensor };
@@ -37,33 +63,50 @@ export interface IpgoTokensFile {
   prompts: string[];
   /** Reward name → weight in the objective (e.g. {"aesthetic": 1}). */
   rewardWeights: Record<string, number>;
+  /** Per-epoch (batch-wise: per prompt and epoch) training records, in order. */
+  history: EpochRecordJson[];
   /** ISO 8601. */
   createdAt: string;
-  /** Best reward reached, when known. */
+  /** Best (weighted) reward reached, when known. */
   reward?: number;
 }
 
 export interface TokensExportInput {
   params: HostParams;
-  shape: BoundaryShape;
+  config: IpgoConfig;
+  sampling: SamplingSetup;
   modelId: string;
+  textEncoder: TextEncoderFingerprint;
   prompts: string[];
   rewardWeights: Record<string, number>;
+  history: EpochRecord[];
   createdAt?: Date;
   reward?: number;
 }
 
 export interface ImportedTokens {
   shape: BoundaryShape;
+  config: IpgoConfig;
+  sampling: SamplingSetup;
   modelId: string;
+  textEncoder: TextEncoderFingerprint;
   params: HostParams;
   tokens: Record<Side, Float32Array>;
   prompts: string[];
   rewardWeights: Record<string, number>;
+  history: EpochRecord[];
   createdAt: string;
   reward?: number;
-  /** Non-fatal findings (e.g. another model id with the same width). */
+  /** Non-fatal findings (e.g. another model id with the same text encoder). */
   warnings: string[];
+}
+
+/** What the file is checked against: the loaded model's width, and (when known) its id and fingerprint. */
+export interface TokensExpectation {
+  textDim: number;
+  modelId?: string;
+  /** When given, a file whose fingerprint differs by more than FINGERPRINT_TOLERANCE is rejected. */
+  textEncoder?: TextEncoderFingerprint;
 }
 
 export class TokensFileError extends Error {
@@ -71,12 +114,32 @@ export class TokensFileError extends Error {
 }
 
 const SIDES: Side[] = ['prefix', 'suffix'];
-const REQUIRED_KEYS = ['format', 'version', 'modelId', 'textDim', 'numTokens', 'rank', 'rotation', 'bound', 'params', 'tokens', 'prompts', 'rewardWeights', 'createdAt'];
+const REQUIRED_KEYS = ['format', 'version', 'modelId', 'textEncoder', 'textDim', 'numTokens', 'rank', 'rotation', 'bound', 'config',
+  'sampling', 'params', 'tokens', 'prompts', 'rewardWeights', 'history', 'createdAt'];
 const OPTIONAL_KEYS = ['reward'];
+/** Every top-level key of a v1 file (the schema test keeps schema/ipgo-tokens.schema.json in sync). */
+export const TOKENS_FILE_KEYS = { required: REQUIRED_KEYS, optional: OPTIONAL_KEYS } as const;
+
+const orNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
+const fromNull = (v: number | null): number => (v === null ? NaN : v);
+
+function recordToJson(r: EpochRecord): EpochRecordJson {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) {
+    if (v === undefined) continue;
+    if (typeof v === 'number') out[k] = orNull(v);
+    else if (k === 'rewards') out[k] = Object.fromEntries(Object.entries(v as Record<string, number>).map(([id, x]) => [id, orNull(x)]));
+    else out[k] = v;
+  }
+  return out as EpochRecordJson;
+}
 
 export function exportTokens(input: TokensExportInput): IpgoTokensFile {
-  validateBoundaryShape(input.shape);
-  const s = input.shape, shapes = sideShapes(s);
+  const config = checkIpgoConfig(input.config);
+  const s = config.tokens, shapes = sideShapes(s);
+  if (input.textEncoder.textDim !== s.textDim) {
+    throw new Error(`text encoder fingerprint is ${input.textEncoder.textDim} wide, the config's textDim is ${s.textDim}`);
+  }
   const sides = {} as IpgoTokensFile['params'];
   const tokens = {} as IpgoTokensFile['tokens'];
   for (const side of SIDES) {
@@ -88,15 +151,22 @@ export function exportTokens(input: TokensExportInput): IpgoTokensFile {
     format: TOKENS_FORMAT,
     version: TOKENS_VERSION,
     modelId: input.modelId,
+    textEncoder: {
+      method: input.textEncoder.method, probe: input.textEncoder.probe,
+      values: encodeTensor(input.textEncoder.values, [2, input.textEncoder.textDim]),
+    },
     textDim: s.textDim,
     numTokens: s.numTokens,
     rank: s.rank,
     rotation: s.rotation,
     bound: s.bound,
+    config,
+    sampling: checkSampling(input.sampling),
     params: sides,
     tokens,
     prompts: [...input.prompts],
     rewardWeights: { ...input.rewardWeights },
+    history: input.history.map(recordToJson),
     createdAt: (input.createdAt ?? new Date()).toISOString(),
   };
   if (input.reward !== undefined) file.reward = input.reward;
@@ -107,12 +177,54 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const fail = (msg: string): never => {
   throw new TokensFileError(`ipgo-tokens: ${msg}`);
 };
+/** Runs a checker that throws plain Errors, re-throwing as TokensFileError. */
+const guard = <T>(f: () => T): T => {
+  try {
+    return f();
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+};
+
+const RECORD_NUMBERS = ['weightedReward', 'penalty', 'loss', 'lr', 'gradNorm', 'clipScale', 'orthonormalityError', 'ms'] as const;
+
+function parseHistory(raw: unknown): EpochRecord[] {
+  if (!Array.isArray(raw)) return fail('history must be an array of epoch records');
+  return raw.map((r, i) => {
+    const at = `history[${i}]`;
+    if (!isObj(r)) return fail(`${at} must be an object`);
+    if (!Number.isInteger(r.epoch) || (r.epoch as number) < 0) fail(`${at}.epoch must be a non-negative integer, got ${JSON.stringify(r.epoch)}`);
+    const numOrNull = (v: unknown) => v === null || (typeof v === 'number' && Number.isFinite(v));
+    for (const k of RECORD_NUMBERS) if (!numOrNull(r[k])) fail(`${at}.${k} must be a finite number or null, got ${JSON.stringify(r[k])}`);
+    if (typeof r.applied !== 'boolean') fail(`${at}.applied must be a boolean`);
+    if (!isObj(r.rewards) || !Object.values(r.rewards).every(numOrNull)) fail(`${at}.rewards must map reward names to numbers (or null)`);
+    if ('prompt' in r && typeof r.prompt !== 'string') fail(`${at}.prompt must be a string`);
+    if ('skippedReason' in r && typeof r.skippedReason !== 'string') fail(`${at}.skippedReason must be a string`);
+    const known = new Set<string>(['epoch', 'rewards', 'applied', 'prompt', 'skippedReason', ...RECORD_NUMBERS]);
+    for (const k of Object.keys(r)) if (!known.has(k)) fail(`${at}.${k} is not a known field`);
+    const rec = { epoch: r.epoch as number, applied: r.applied as boolean } as EpochRecord;
+    if (typeof r.prompt === 'string') rec.prompt = r.prompt;
+    rec.rewards = Object.fromEntries(Object.entries(r.rewards as Record<string, number | null>).map(([id, v]) => [id, fromNull(v)]));
+    for (const k of RECORD_NUMBERS) rec[k] = fromNull(r[k] as number | null);
+    if (typeof r.skippedReason === 'string') rec.skippedReason = r.skippedReason;
+    return rec;
+  });
+}
+
+function parseFingerprint(raw: unknown, textDim: number): TextEncoderFingerprint {
+  if (!isObj(raw)) return fail('textEncoder must be an object {method, probe, values}');
+  if (raw.method !== FINGERPRINT_METHOD) fail(`textEncoder.method must be "${FINGERPRINT_METHOD}", got ${JSON.stringify(raw.method)}`);
+  if (typeof raw.probe !== 'string' || !raw.probe) fail('textEncoder.probe must be a non-empty string');
+  for (const k of Object.keys(raw)) if (!['method', 'probe', 'values'].includes(k)) fail(`textEncoder.${k} is not a known field`);
+  const values = guard(() => decodeTensor(raw.values, [2, textDim], 'textEncoder.values'));
+  return { method: FINGERPRINT_METHOD, probe: raw.probe as string, values, textDim };
+}
 
 /**
- * Parses and validates an `ipgo-tokens` file (JSON text or parsed object) for a model with text width
- * `expect.textDim`. Throws TokensFileError with a message naming the offending field.
+ * Parses and validates an `ipgo-tokens` file (JSON text or parsed object) against the loaded model. Throws
+ * TokensFileError with a message naming the offending field; returns fresh copies (the input is not kept).
  */
-export function parseTokensFile(input: unknown, expect: { textDim: number; modelId?: string }): ImportedTokens {
+export function parseTokensFile(input: unknown, expect: TokensExpectation): ImportedTokens {
   let raw: unknown = input;
   if (typeof input === 'string') {
     try {
@@ -133,27 +245,31 @@ export function parseTokensFile(input: unknown, expect: { textDim: number; model
   }
   if (raw.rotation !== 'intended' && raw.rotation !== 'off') fail(`rotation must be "intended" or "off", got ${JSON.stringify(raw.rotation)}`);
   if (typeof raw.bound !== 'number' || !Number.isFinite(raw.bound) || raw.bound <= 0) fail(`bound must be a finite positive number, got ${JSON.stringify(raw.bound)}`);
-  const shape: BoundaryShape = {
-    textDim: raw.textDim as number, numTokens: raw.numTokens as number, rank: raw.rank as number,
-    rotation: raw.rotation as RotationMode, bound: raw.bound as number,
-  };
-  try {
-    validateBoundaryShape(shape);
-  } catch (e) {
-    fail((e as Error).message);
+  const config = guard(() => checkIpgoConfig(raw.config, 'config'));
+  const shape: BoundaryShape = { ...config.tokens };
+  for (const k of ['textDim', 'numTokens', 'rank', 'rotation', 'bound'] as const) {
+    if (raw[k] !== shape[k]) fail(`${k} (${JSON.stringify(raw[k])}) differs from config.tokens.${k} (${JSON.stringify(shape[k])})`);
   }
   if (shape.textDim !== expect.textDim) {
     fail(`token width D = ${shape.textDim} does not match the loaded model's text width ${expect.textDim} (tokens made for another model)`);
   }
+  const textEncoder = parseFingerprint(raw.textEncoder, shape.textDim);
+  const warnings: string[] = [];
+  if (expect.textEncoder) {
+    if (expect.textEncoder.probe !== textEncoder.probe) fail(`textEncoder.probe "${textEncoder.probe}" differs from this app's probe "${expect.textEncoder.probe}"`);
+    const d = fingerprintDistance(textEncoder.values, expect.textEncoder.values);
+    if (!(d <= FINGERPRINT_TOLERANCE)) {
+      fail(`text encoder fingerprint does not match the loaded model (rel L2 ${d.toExponential(2)} > ${FINGERPRINT_TOLERANCE}): ` +
+        `the tokens were trained with "${raw.modelId as string}"${expect.modelId ? `, the loaded model is "${expect.modelId}"` : ''}`);
+    }
+  }
+  if (expect.modelId !== undefined && expect.modelId !== raw.modelId) {
+    warnings.push(`tokens were trained with "${raw.modelId as string}", the loaded model is "${expect.modelId}" (${expect.textEncoder ? 'same text encoder' : 'same text width'}; results may differ)`);
+  }
+  const sampling = guard(() => checkSampling(raw.sampling, 'sampling'));
 
   const shapes = sideShapes(shape);
-  const decode = (v: unknown, want: number[], where: string): Float32Array => {
-    try {
-      return decodeTensor(v, want, where);
-    } catch (e) {
-      return fail((e as Error).message);
-    }
-  };
+  const decode = (v: unknown, want: number[], where: string): Float32Array => guard(() => decodeTensor(v, want, where));
   if (!isObj(raw.params)) fail('params must be an object {prefix, suffix}');
   if (!isObj(raw.tokens)) fail('tokens must be an object {prefix, suffix}');
   const params = raw.params as Record<string, unknown>, tokensRaw = raw.tokens as Record<string, unknown>;
@@ -184,23 +300,21 @@ export function parseTokensFile(input: unknown, expect: { textDim: number; model
   for (const [k, v] of Object.entries(raw.rewardWeights as object)) {
     if (typeof v !== 'number' || !Number.isFinite(v)) fail(`rewardWeights.${k} must be a finite number, got ${JSON.stringify(v)}`);
   }
+  const history = parseHistory(raw.history);
   const created = raw.createdAt;
   if (typeof created !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(created) || Number.isNaN(Date.parse(created))) {
     fail(`createdAt must be an ISO 8601 date-time, got ${JSON.stringify(created)}`);
   }
   if ('reward' in raw && (typeof raw.reward !== 'number' || !Number.isFinite(raw.reward))) fail(`reward must be a finite number, got ${JSON.stringify(raw.reward)}`);
 
-  const warnings: string[] = [];
-  if (expect.modelId !== undefined && expect.modelId !== raw.modelId) {
-    warnings.push(`tokens were trained with "${raw.modelId as string}", the loaded model is "${expect.modelId}" (same text width; results may differ)`);
-  }
   const out: ImportedTokens = {
-    shape,
+    shape, config, sampling, textEncoder,
     modelId: raw.modelId as string,
     params: hostFromSides(hostSides.prefix, hostSides.suffix),
     tokens,
     prompts: [...(raw.prompts as string[])],
     rewardWeights: { ...(raw.rewardWeights as Record<string, number>) },
+    history,
     createdAt: created as string,
     warnings,
   };

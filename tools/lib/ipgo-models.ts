@@ -1,0 +1,76 @@
+/**
+ * Loading everything IPGO needs in Node: a Stable Diffusion folder (diffusers layout), the reward towers a mix
+ * needs, and open_clip's tokenizer variant (built from the SD tokenizer files: the same BPE). The built-in tiny
+ * model is generated on demand (tools/make-tiny-model) into a cache folder, so a fresh clone runs it.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { IpgoModels } from '../../src/ipgo/prompt-context';
+import { loadStableDiffusion } from '../../src/model/load-pipeline';
+import { disposeStableDiffusion } from '../../src/model/pipeline';
+import { ClipTokenizer } from '../../src/model/tokenizer/clip-tokenizer';
+import { disposeRewardModels, loadRewardModels, mixIds, type RewardMix, type RewardModelId } from '../../src/rewards/registry';
+import { makeTinyModel, TINY_MODEL_VERSION } from '../make-tiny-model';
+import { BUILTIN_REWARD_DIRS, fsModelFiles } from './fs-model-files';
+
+/** The config value that selects the built-in tiny model (SD and reward towers). */
+export const BUILTIN_TINY = 'builtin:tiny';
+
+/** A folder holding the built-in models (public/models when built, else generated once into the OS temp folder). */
+export function builtinModelsRoot(): string {
+  const fresh = (dir: string) => fs.existsSync(path.join(dir, 'VERSION')) && fs.readFileSync(path.join(dir, 'VERSION'), 'utf8').trim() === TINY_MODEL_VERSION;
+  const built = path.resolve('public/models');
+  if (fresh(built)) return built;
+  const cache = path.join(os.tmpdir(), `ipgo-studio-tiny-model-v${TINY_MODEL_VERSION}`);
+  if (!fresh(cache)) {
+    const tmp = fs.mkdtempSync(cache + '-partial-');
+    makeTinyModel(tmp);
+    // Concurrent generators (parallel test files) race here: whoever renames first wins, the others drop theirs.
+    if (fs.existsSync(cache) && !fresh(cache)) fs.rmSync(cache, { recursive: true, force: true });
+    try {
+      fs.renameSync(tmp, cache);
+    } catch (e) {
+      if (!fresh(cache)) throw e;
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return cache;
+}
+
+/**
+ * Where each reward tower's files are: a folder per model id holding the files named in BUILTIN_REWARD_DIRS
+ * (CLIP: config.json + model.safetensors; aesthetic: model.safetensors; HPSv2: open_clip_config.json +
+ * open_clip_model.safetensors), or BUILTIN_TINY, or a root folder with the built-in sub-folder names.
+ */
+export type RewardFolders = typeof BUILTIN_TINY | string | Partial<Record<RewardModelId, string>>;
+
+function rewardDir(spec: RewardFolders, m: RewardModelId): string {
+  if (typeof spec === 'string') {
+    const root = spec === BUILTIN_TINY ? builtinModelsRoot() : spec;
+    return path.join(root, BUILTIN_REWARD_DIRS[m].dir);
+  }
+  const dir = spec[m];
+  if (!dir) throw new Error(`no folder given for the reward model "${m}" (rewardModels.${m})`);
+  return dir;
+}
+
+export async function loadIpgoModels(sdDir: string, rewards: RewardFolders, mix: RewardMix): Promise<IpgoModels & { dispose(): void }> {
+  const dir = sdDir === BUILTIN_TINY ? path.join(builtinModelsRoot(), 'tiny-sd') : sdDir;
+  if (!fs.existsSync(path.join(dir, 'unet'))) throw new Error(`${dir} is not a diffusers Stable Diffusion folder (no unet/)`);
+  const files = fsModelFiles(dir);
+  const sd = await loadStableDiffusion(files);
+  const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
+  const rewardModels = await loadRewardModels(mixIds(mix), async (m) => {
+    const { weights, config } = BUILTIN_REWARD_DIRS[m];
+    const f = fsModelFiles(rewardDir(rewards, m));
+    return { store: await f.weights(weights), config: config ? JSON.parse(await f.text(config)) as unknown : undefined };
+  });
+  return {
+    sd, rewards: rewardModels, openClipTokenizer,
+    dispose() {
+      disposeStableDiffusion(sd);
+      disposeRewardModels(rewardModels);
+    },
+  };
+}
