@@ -33,6 +33,7 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: 5, baseDelayMs: 500, maxDelayMs: 15_000 };
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
 export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>;
 
@@ -45,6 +46,11 @@ export interface DownloadOptions {
   fetch?: FetchFn;
   retry?: Partial<RetryPolicy>;
   onEvent?: (e: DownloadEvent) => void;
+  /**
+   * A response whose headers or next body bytes take longer than this (ms) counts as a dropped connection: it is
+   * cancelled and retried from the bytes received so far. Default 30 s.
+   */
+  stallTimeoutMs?: number;
   /** Called once the total size is known (first response), before any byte is written. */
   onSize?: (size: number, etag: string | undefined) => Promise<void> | void;
 }
@@ -107,7 +113,7 @@ export async function downloadToSink(url: string, sink: ByteSink, opts: Download
         await opts.onSize?.(size, res.etag);
       }
       etag = res.etag;
-      await pump(res.body, sink, size, opts.signal);
+      await pump(res.body, sink, size, opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, url, opts.signal);
       if (sink.received !== size) throw new TruncatedError(`${url}: body ended at byte ${sink.received} of ${size}`);
       return { size, etag };
     } catch (e) {
@@ -149,7 +155,7 @@ async function openFrom(url: string, offset: number, etag: string | undefined, f
     headers.Range = `bytes=${offset}-`;
     if (etag && !etag.startsWith('W/')) headers['If-Range'] = etag; // If-Range needs a strong validator
   }
-  const res = await fetchFn(url, { headers, signal: opts.signal, cache: 'no-store' });
+  const res = await fetchWithStallTimeout(url, { headers, cache: 'no-store' }, fetchFn, opts);
   const resEtag = res.headers.get('etag') ?? undefined;
   if (offset > 0 && res.status === 206) {
     // a Content-Range of an encoded body counts encoded bytes: useless for resuming the file
@@ -177,9 +183,28 @@ async function openFrom(url: string, offset: number, etag: string | undefined, f
   throw new HttpError(url, res.status, res.statusText);
 }
 
+/** fetch() whose headers must arrive within the stall timeout; aborting `opts.signal` aborts it too. */
+async function fetchWithStallTimeout(url: string, init: RequestInit, fetchFn: FetchFn, opts: DownloadOptions): Promise<Response> {
+  const ms = opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  const ctl = new AbortController();
+  const onAbort = () => ctl.abort(opts.signal!.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
+  const timer = setTimeout(() => ctl.abort(new TruncatedError(`${url}: no response for ${Math.round(ms / 1000)} s (stalled connection)`)), ms);
+  try {
+    return await fetchFn(url, { ...init, signal: ctl.signal });
+  } catch (e) {
+    // a timeout aborts with our TruncatedError (retryable); a pause/cancel keeps the caller's reason
+    throw ctl.signal.aborted && !opts.signal?.aborted ? ctl.signal.reason : e;
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 async function openFull(url: string, fetchFn: FetchFn, opts: DownloadOptions): Promise<Opened> {
   opts.onEvent?.({ type: 'request', url, offset: 0 });
-  const res = await fetchFn(url, { signal: opts.signal, cache: 'no-store' });
+  const res = await fetchWithStallTimeout(url, { cache: 'no-store' }, fetchFn, opts);
   if (res.status !== 200) {
     await res.body?.cancel().catch(() => {});
     throw new HttpError(url, res.status, res.statusText);
@@ -232,11 +257,13 @@ export function parseContentRange(v: string | null): { start: number; end: numbe
   return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? undefined : Number(m[3]) };
 }
 
-async function pump(body: ReadableStream<Uint8Array>, sink: ByteSink, size: number, signal?: AbortSignal): Promise<void> {
+async function pump(body: ReadableStream<Uint8Array>, sink: ByteSink, size: number, stallMs: number, url: string,
+  signal?: AbortSignal): Promise<void> {
   const reader = body.getReader();
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await withStallTimeout(reader.read(), stallMs,
+        () => new TruncatedError(`${url}: no data for ${Math.round(stallMs / 1000)} s at byte ${sink.received} (stalled connection)`));
       if (done) return;
       if (sink.received + value.byteLength > size) {
         throw new IntegrityError(`body is longer than the announced ${size} bytes`);
@@ -247,6 +274,13 @@ async function pump(body: ReadableStream<Uint8Array>, sink: ByteSink, size: numb
   } finally {
     reader.cancel().catch(() => {});
   }
+}
+
+/** `p`, or a rejection with `error()` when it takes longer than `ms`. */
+function withStallTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(error()), ms); });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -40,6 +40,8 @@ export interface InstallOptions {
   baseUrl?: string;
   fetch?: FetchFn;
   retry?: Partial<RetryPolicy>;
+  /** No bytes for this long (ms) = a dropped connection, retried (download.ts; default 30 s). */
+  stallTimeoutMs?: number;
   onEvent?: (e: InstallEvent) => void;
   /** Aborting it cancels the job. */
   signal?: AbortSignal;
@@ -111,7 +113,7 @@ export class WeightsInstaller {
         id: url,
         drive: async (f, ingest, sink, signal) => {
           await downloadToSink(url, sink, {
-            etag: ingest.etag, expectedSize: f.size ?? undefined, signal, fetch: fetchFn, retry: o.retry,
+            etag: ingest.etag, expectedSize: f.size ?? undefined, signal, fetch: fetchFn, retry: o.retry, stallTimeoutMs: o.stallTimeoutMs,
             onEvent: (e) => o.onEvent?.({ ...e, modelId: manifest.id, path: f.path }),
             onSize: (size, etag) => ingest.begin(size, etag),
           });

@@ -15,6 +15,7 @@
  * crash the progress never points past data that is not there.
  */
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval';
+import { createSHA256, type IHasher } from 'hash-wasm';
 import type { FileFormat, ModelManifest, StoragePrecision } from './manifest';
 import type { HostTensor } from './safetensors';
 import { decodeStoredTensor, type StoredQuant } from './tensor-codec';
@@ -35,6 +36,8 @@ export interface TensorRecord {
   quant?: StoredQuant;
   byteLength: number;
   chunks: number;
+  /** sha256 of the stored bytes (all chunks in order), so `verify` can re-hash what IndexedDB holds. */
+  sha256?: string;
 }
 
 export interface FileRecord {
@@ -118,14 +121,17 @@ export class WeightsStorage {
   async commit(modelId: string, path: string,
     items: { tensors?: StoredTensor[]; texts?: string[]; raw?: { index: number; bytes: Uint8Array }[]; progress?: ProgressRecord }): Promise<number> {
     let written = 0;
+    const hasher = items.tensors?.length ? await this.hasher() : undefined;
+    // hashed before the transaction opens: an IndexedDB transaction auto-commits across an await
+    const digests = (items.tensors ?? []).map((t) => hasher!.init().update(t.bytes).digest('hex'));
     await this.store('readwrite', (s) => {
-      for (const t of items.tensors ?? []) {
+      for (const [k, t] of (items.tensors ?? []).entries()) {
         const n = Math.max(1, Math.ceil(t.bytes.byteLength / this.chunkBytes));
         for (let i = 0; i < n; i++) {
           // slice() copies: a chunk must not drag the whole source buffer into the database
           s.put(t.bytes.slice(i * this.chunkBytes, (i + 1) * this.chunkBytes), ['chunk', modelId, path, t.record.name, i]);
         }
-        const rec: TensorRecord = { ...t.record, byteLength: t.bytes.byteLength, chunks: n };
+        const rec: TensorRecord = { ...t.record, byteLength: t.bytes.byteLength, chunks: n, sha256: digests[k] };
         s.put(rec, ['tensor', modelId, path, t.record.name]);
         written += t.bytes.byteLength;
       }
@@ -135,6 +141,12 @@ export class WeightsStorage {
       return promisifyRequest(s.transaction);
     });
     return written;
+  }
+
+  private hasherPromise: Promise<IHasher> | undefined;
+
+  private hasher(): Promise<IHasher> {
+    return (this.hasherPromise ??= createSHA256());
   }
 
   getProgress(modelId: string, path: string): Promise<ProgressRecord | undefined> {
