@@ -6,10 +6,10 @@
  *
  *   npx tsx bench/rewards.ts [--smoke] [--reps N]
  *
- * --smoke builds every tower with 1 layer (checks the script in seconds). Writes bench/results/rewards.json.
- * Memory: the wasm heap is 32-bit (4 GiB). ViT-H/14's image tower alone is 2.53 GB of float32 weights and its
- * backward keeps ≈ 60 MB of activations per layer, so the full forward+backward does not fit; it is measured
- * with 8 and 16 of the 32 layers and extrapolated linearly to 32 (reported as `*_extrapolated`).
+ * --smoke builds every tower with 1 layer (checks the script quickly; prints only). Writes bench/results/rewards.json.
+ * Memory: the wasm heap is 32-bit (4 GiB). ViT-H/14's image tower alone is 2.53 GB of float32 weights; it fits
+ * with its backward only because the encoder layers are gradient-checkpointed (clip-transformer.ts). The HPS text
+ * tower (1.4 GB) is built first, encodes the prompt once and is freed before the image tower is built.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -113,8 +113,7 @@ async function benchClip(shapes: { config_essentials: ClipModelConfig }, image: 
 }
 
 async function benchHps(shapes: { open_clip_model_config: OpenClipModelCfg }, image: tf.Tensor4D): Promise<void> {
-  const full = shapes.open_clip_model_config;
-  const cfg = smoke ? withLayers(full, (c) => { c.vision_cfg.layers = 1; c.text_cfg.layers = 1; }) : full;
+  const cfg = smoke ? withLayers(shapes.open_clip_model_config, (c) => { c.vision_cfg.layers = 1; c.text_cfg.layers = 1; }) : shapes.open_clip_model_config;
   console.log('OpenCLIP ViT-H/14 (HPSv2)');
   // Text tower first (1.4 GB), encode the prompt once, free it: both towers together would not fit next to the
   // backward pass in the 4 GiB wasm heap.
@@ -129,37 +128,15 @@ async function benchHps(shapes: { open_clip_model_config: OpenClipModelCfg }, im
   ids.dispose();
   disposeParams(textModel);
 
-  const visionWith = (layers: number) => {
-    const c = withLayers(cfg, (x) => { x.vision_cfg.layers = layers; });
-    const s = lazyRandomStore(openClipExpectedKeys(c, ['vision']) as KeyShape[], 32);
-    const before = tf.memory().numBytes;
-    const m = loadOpenClipModel(s, c, ['vision']);
-    s.dispose();
-    return { model: m, bytes: tf.memory().numBytes - before };
-  };
+  const before = tf.memory().numBytes;
   t0 = performance.now();
-  const vision = visionWith(cfg.vision_cfg.layers);
+  store = lazyRandomStore(openClipExpectedKeys(cfg, ['vision']) as KeyShape[], 32);
+  const vision = loadOpenClipModel(store, cfg, ['vision']);
+  store.dispose();
   put('hps_h14_vision_build_random_ms', performance.now() - t0);
-  put('hps_h14_vision_weights_MB', vision.bytes / MB);
-  await measure('hps', (x) => getReward('hps').score(x, { models: { hps: vision.model }, text }), image, smoke ? ['fwd', 'bwd'] : ['fwd']);
-  disposeParams(vision.model);
-
-  if (!smoke) {
-    // Forward+backward with fewer layers, then a linear fit t(k) = a + b·k to the full depth.
-    const points: [number, number][] = [];
-    for (const k of [8, 16]) {
-      const part = visionWith(k);
-      await measure(`hps_${k}of${cfg.vision_cfg.layers}layers`, (x) => getReward('hps').score(x, { models: { hps: part.model }, text }), image, ['bwd']);
-      points.push([k, metrics[`hps_${k}of${cfg.vision_cfg.layers}layers_fwd_bwd_ms`]!]);
-      disposeParams(part.model);
-    }
-    const [[k1, t1], [k2, t2]] = points as [[number, number], [number, number]];
-    const slope = (t2 - t1) / (k2 - k1);
-    put('hps_fwd_bwd_ms_extrapolated', t1 + slope * (cfg.vision_cfg.layers - k1));
-    const a1 = metrics[`hps_${k1}of${cfg.vision_cfg.layers}layers_fwd_bwd_peak_above_weights_MB`]!;
-    const a2 = metrics[`hps_${k2}of${cfg.vision_cfg.layers}layers_fwd_bwd_peak_above_weights_MB`]!;
-    put('hps_fwd_bwd_peak_above_weights_MB_extrapolated', a1 + ((a2 - a1) / (k2 - k1)) * (cfg.vision_cfg.layers - k1));
-  }
+  put('hps_h14_vision_weights_MB', (tf.memory().numBytes - before) / MB);
+  await measure('hps', (x) => getReward('hps').score(x, { models: { hps: vision }, text }), image);
+  disposeParams(vision);
   tf.dispose(text.hps!);
 }
 
@@ -183,11 +160,12 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     metrics,
   };
-  const file = path.join(root, 'bench', 'results', smoke ? 'rewards.smoke.json' : 'rewards.json');
+  console.log(`\n${out.machine}\n${'metric'.padEnd(52)} value\n${'-'.repeat(62)}`);
+  for (const [k, v] of Object.entries(metrics)) console.log(`${k.padEnd(52)} ${v}`);
+  if (smoke) return;
+  const file = path.join(root, 'bench', 'results', 'rewards.json');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-  console.log(`\n${'metric'.padEnd(52)} value\n${'-'.repeat(62)}`);
-  for (const [k, v] of Object.entries(metrics)) console.log(`${k.padEnd(52)} ${v}`);
   console.log(`\nwrote ${path.relative(root, file)}`);
 }
 

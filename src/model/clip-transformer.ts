@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type BoundWeights, type ParamSpec, boundScope, specLinear, specNorm } from './clip-bind';
-import { dense, matMul2d } from './clip-matmul';
-import { attention, gelu, layerNorm, loadLinear, loadNorm, own, quickGelu, type LinearParams, type NormParams } from './nn';
+import { type TorchLinear, linearT, loadTorchLinear, matMul2d } from './clip-matmul';
+import { attention, gelu, layerNorm, loadNorm, quickGelu, type NormParams } from './nn';
 
 /**
  * The pre-LN transformer block shared by every CLIP tower (HF CLIPEncoderLayer, open_clip ResidualAttentionBlock):
@@ -15,11 +15,11 @@ export type ClipActivation = 'quick_gelu' | 'gelu';
 
 export interface ClipEncoderLayer {
   ln1: NormParams;
-  qkv: LinearParams;
-  out: LinearParams;
+  qkv: TorchLinear;
+  out: TorchLinear;
   ln2: NormParams;
-  fc1: LinearParams;
-  fc2: LinearParams;
+  fc1: TorchLinear;
+  fc2: TorchLinear;
 }
 
 export interface ClipEncoder {
@@ -56,16 +56,16 @@ export function loadHfEncoder(b: BoundWeights, prefix: string, layers: number, h
     const qkv = tf.tidy(() => {
       const parts = ['q_proj', 'k_proj', 'v_proj'].map((n) => l.take(`self_attn.${n}.weight`));
       const biases = ['q_proj', 'k_proj', 'v_proj'].map((n) => l.take(`self_attn.${n}.bias`));
-      // torch rows are outputs: cat along rows, then [in, out] like loadLinear.
-      return { w: tf.keep(tf.transpose(tf.concat(parts, 0))) as tf.Tensor2D, b: tf.keep(tf.concat(biases, 0)) as tf.Tensor1D };
+      // torch rows are outputs: cat(q, k, v) along rows is open_clip's in_proj_weight.
+      return { w: tf.keep(tf.concat(parts, 0)) as tf.Tensor2D, b: tf.keep(tf.concat(biases, 0)) as tf.Tensor1D };
     });
     out.push({
       ln1: loadNorm(l, 'layer_norm1', eps),
       qkv,
-      out: loadLinear(l, 'self_attn.out_proj'),
+      out: loadTorchLinear(l, 'self_attn.out_proj'),
       ln2: loadNorm(l, 'layer_norm2', eps),
-      fc1: loadLinear(l, 'mlp.fc1'),
-      fc2: loadLinear(l, 'mlp.fc2'),
+      fc1: loadTorchLinear(l, 'mlp.fc1'),
+      fc2: loadTorchLinear(l, 'mlp.fc2'),
     });
   }
   return { layers: out, heads, act };
@@ -92,11 +92,11 @@ export function loadOpenClipEncoder(b: BoundWeights, prefix: string, layers: num
     const l = ws.sub(`resblocks.${i}.`);
     out.push({
       ln1: loadNorm(l, 'ln_1', eps),
-      qkv: { w: tf.keep(tf.transpose(l.take('attn.in_proj_weight'))) as tf.Tensor2D, b: own(l.take('attn.in_proj_bias')) as tf.Tensor1D },
-      out: loadLinear(l, 'attn.out_proj'),
+      qkv: { w: tf.keep(l.take('attn.in_proj_weight').clone()) as tf.Tensor2D, b: tf.keep(l.take('attn.in_proj_bias').clone()) as tf.Tensor1D },
+      out: loadTorchLinear(l, 'attn.out_proj'),
       ln2: loadNorm(l, 'ln_2', eps),
-      fc1: loadLinear(l, 'mlp.c_fc'),
-      fc2: loadLinear(l, 'mlp.c_proj'),
+      fc1: loadTorchLinear(l, 'mlp.c_fc'),
+      fc2: loadTorchLinear(l, 'mlp.c_proj'),
     });
   }
   return { layers: out, heads, act };
@@ -105,7 +105,8 @@ export function loadOpenClipEncoder(b: BoundWeights, prefix: string, layers: num
 // ---- forward
 
 /**
- * Multi-head attention with nn.attention's semantics (scores·1/√d, additive mask broadcast to [B, H, L, L]).
+ * Multi-head attention with nn.attention's semantics (scores·1/√d, additive mask). The mask here is one [L, L]
+ * pattern shared by every row and head (stored [1, 1, L, L] or [L, L]), which is all CLIP needs (causal mask).
  * On tfjs-wasm, rank-3/4 BatchMatMul misses XNNPACK (≈ 1–2 GFLOP/s at CLIP's [16, 257, 64] heads vs ≈ 8 for
  * a loop of 2-D matmuls, and far worse in the backward with its transposed operands), so there the heads run
  * as separate 2-D matmuls with transpose-free gradients; other backends use the batched nn.attention.
@@ -131,10 +132,10 @@ export function clipAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, he
 
 export function encoderLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: number, act: ClipActivation, mask?: tf.Tensor): tf.Tensor3D {
   return tf.tidy(() => {
-    const qkv = dense(layerNorm(x, p.ln1), p.qkv) as tf.Tensor3D;
+    const qkv = linearT(layerNorm(x, p.ln1), p.qkv) as tf.Tensor3D;
     const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-    const h = tf.add(x, dense(clipAttention(q, k, v, heads, mask), p.out)) as tf.Tensor3D;
-    return tf.add(h, dense(applyAct(dense(layerNorm(h, p.ln2), p.fc1), act), p.fc2)) as tf.Tensor3D;
+    const h = tf.add(x, linearT(clipAttention(q, k, v, heads, mask), p.out)) as tf.Tensor3D;
+    return tf.add(h, linearT(applyAct(linearT(layerNorm(h, p.ln2), p.fc1), act), p.fc2)) as tf.Tensor3D;
   });
 }
 

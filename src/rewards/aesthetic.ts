@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BoundWeights, type ParamSpec, boundScope, specLinear } from '../model/clip-bind';
-import { dense } from '../model/clip-matmul';
-import { loadLinear, type LinearParams } from '../model/nn';
+import { type TorchLinear, linearT, loadTorchLinear } from '../model/clip-matmul';
 import { WeightStore, type WeightScope } from '../model/weights';
 
 /**
@@ -10,7 +9,7 @@ import { WeightStore, type WeightScope } from '../model/weights';
  * are no activations, so the head is affine). Input: the L2-normalised CLIP ViT-L/14 image embedding.
  */
 export interface AestheticHead {
-  layers: LinearParams[];
+  layers: TorchLinear[];
 }
 
 const LAYERS: { index: number; out: number }[] = [
@@ -33,12 +32,12 @@ export function aestheticExpectedKeys(inDim = 768): ParamSpec[] {
 export function loadAestheticHead(ws: WeightStore | WeightScope, inDim = 768): AestheticHead {
   const scope = ws instanceof WeightStore ? ws.sub('') : ws;
   const b = new BoundWeights(scope, aestheticExpectedKeys(inDim));
-  const head = { layers: LAYERS.map(({ index }) => loadLinear(boundScope(b), `layers.${index}`)) };
+  const head = { layers: LAYERS.map(({ index }) => loadTorchLinear(boundScope(b), `layers.${index}`)) };
   b.finish();
   return head;
 }
 
 /** [B, inDim] normalised embeddings → scores [B]. */
 export function aestheticForward(head: AestheticHead, normalizedEmbeds: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => head.layers.reduce<tf.Tensor>((x, l) => dense(x, l), normalizedEmbeds).reshape([-1]) as tf.Tensor1D);
+  return tf.tidy(() => head.layers.reduce<tf.Tensor>((x, l) => linearT(x, l), normalizedEmbeds).reshape([-1]) as tf.Tensor1D);
 }

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { BoundWeights, type ParamSpec, boundScope, specLinear, specNorm } from '../model/clip-bind';
 import { activation, hfEncoderSpec, loadHfEncoder } from '../model/clip-transformer';
-import { loadLinear, loadNorm, own } from '../model/nn';
+import { type TorchLinear, linearT, loadTorchLinear } from '../model/clip-matmul';
+import { loadNorm, own } from '../model/nn';
 import { type ClipTextConfig, type ClipTextModel, buildClipText, clipTextExpectedKeys, clipTextForward } from '../model/text-encoder';
 import { WeightStore, type WeightScope } from '../model/weights';
 import { patchMatrix, type VisionTower, visionForward } from './vision-tower';
@@ -34,7 +35,8 @@ export interface ClipModel {
   config: ClipModelConfig;
   vision?: VisionTower;
   text?: ClipTextModel;
-  textProjection?: { w: tf.Tensor2D };
+  /** torch layout [E, D], no bias. */
+  textProjection?: TorchLinear;
 }
 
 export type ClipTower = 'vision' | 'text';
@@ -74,7 +76,7 @@ function buildVision(b: BoundWeights, c: ClipModelConfig): VisionTower {
     preNorm: loadNorm(ws, 'vision_model.pre_layrnorm', v.layer_norm_eps),
     encoder: loadHfEncoder(b, 'vision_model.encoder.', v.num_hidden_layers, v.num_attention_heads, activation(v.hidden_act), v.layer_norm_eps),
     postNorm: loadNorm(ws, 'vision_model.post_layernorm', v.layer_norm_eps),
-    projection: loadLinear(ws, 'visual_projection', { bias: false }),
+    projection: loadTorchLinear(ws, 'visual_projection', { bias: false }),
   };
 }
 
@@ -90,7 +92,7 @@ export function loadClipModel(ws: WeightStore | WeightScope, config: ClipModelCo
   if (towers.includes('vision')) model.vision = buildVision(b, config);
   if (towers.includes('text')) {
     model.text = buildClipText(b, config.text_config);
-    model.textProjection = loadLinear(boundScope(b), 'text_projection', { bias: false }) as { w: tf.Tensor2D };
+    model.textProjection = loadTorchLinear(boundScope(b), 'text_projection', { bias: false });
   }
   b.finish();
   return model;
@@ -108,6 +110,6 @@ export function clipTextEmbeds(model: ClipModel, ids: tf.Tensor2D): tf.Tensor2D 
   const { text, textProjection } = model;
   return tf.tidy(() => {
     const out = clipTextForward(text, ids);
-    return tf.matMul(out.pooledOutput, textProjection.w);
+    return linearT(out.pooledOutput, textProjection) as tf.Tensor2D;
   });
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BoundWeights, type ParamSpec, boundScope, specNorm } from '../model/clip-bind';
 import { type ClipActivation, loadOpenClipEncoder, openClipEncoderSpec } from '../model/clip-transformer';
+import { type TorchLinear, linearT } from '../model/clip-matmul';
 import { loadNorm, own } from '../model/nn';
 import { type ClipTextModel, clipTextForward } from '../model/text-encoder';
 import { WeightStore, type WeightScope } from '../model/weights';
@@ -45,7 +46,8 @@ export interface OpenClipModel {
   config: OpenClipModelCfg;
   vision?: VisionTower;
   text?: ClipTextModel;
-  textProjection?: { w: tf.Tensor2D };
+  /** [embed, width]: open_clip's `text_projection` transposed once at load, so it runs like an HF Linear. */
+  textProjection?: TorchLinear;
 }
 
 export type OpenClipTower = 'vision' | 'text';
@@ -117,7 +119,7 @@ export function loadOpenClipModel(ws: WeightStore | WeightScope, config: OpenCli
       preNorm: loadNorm(bs, 'visual.ln_pre', LN_EPS),
       encoder: loadOpenClipEncoder(b, 'visual.transformer.', r.v.layers, r.v.heads, r.act, LN_EPS),
       postNorm: loadNorm(bs, 'visual.ln_post', LN_EPS),
-      projection: { w: own(b.get('visual.proj')) as tf.Tensor2D },
+      projection: { w: tf.keep(tf.transpose(b.get('visual.proj'))) as tf.Tensor2D }, // x @ proj = x · (projᵀ)ᵀ
     };
   }
   if (towers.includes('text')) {
@@ -132,7 +134,7 @@ export function loadOpenClipModel(ws: WeightStore | WeightScope, config: OpenCli
       encoder: loadOpenClipEncoder(b, 'transformer.', r.t.layers, r.t.heads, r.act, LN_EPS),
       finalLayerNorm: loadNorm(bs, 'ln_final', LN_EPS),
     };
-    model.textProjection = { w: own(b.get('text_projection')) as tf.Tensor2D };
+    model.textProjection = { w: tf.keep(tf.transpose(b.get('text_projection'))) as tf.Tensor2D };
   }
   b.finish();
   return model;
@@ -148,5 +150,5 @@ export function openClipImageFeatures(model: OpenClipModel, px: tf.Tensor4D): tf
 export function openClipTextFeatures(model: OpenClipModel, ids: tf.Tensor2D): tf.Tensor2D {
   if (!model.text || !model.textProjection) throw new Error('open_clip text tower not loaded');
   const { text, textProjection } = model;
-  return tf.tidy(() => tf.matMul(clipTextForward(text, ids).pooledOutput, textProjection.w));
+  return tf.tidy(() => linearT(clipTextForward(text, ids).pooledOutput, textProjection) as tf.Tensor2D);
 }
