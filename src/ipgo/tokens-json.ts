@@ -123,7 +123,8 @@ export const TOKENS_FILE_KEYS = { required: REQUIRED_KEYS, optional: OPTIONAL_KE
 const orNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const fromNull = (v: number | null): number => (v === null ? NaN : v);
 
-function recordToJson(r: EpochRecord): EpochRecordJson {
+/** An EpochRecord as JSON (non-finite numbers → null), as token files and run files store it. */
+export function epochRecordToJson(r: EpochRecord): EpochRecordJson {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(r)) {
     if (v === undefined) continue;
@@ -166,7 +167,7 @@ export function exportTokens(input: TokensExportInput): IpgoTokensFile {
     tokens,
     prompts: [...input.prompts],
     rewardWeights: { ...input.rewardWeights },
-    history: input.history.map(recordToJson),
+    history: input.history.map(epochRecordToJson),
     createdAt: (input.createdAt ?? new Date()).toISOString(),
   };
   if (input.reward !== undefined) file.reward = input.reward;

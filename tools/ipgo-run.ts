@@ -1,0 +1,297 @@
+/**
+ * tools/ipgo-run — headless IPGO (Node, tfjs-wasm; the same engine as the app's worker).
+ *
+ *   npx tsx tools/ipgo-run.ts run <config.json> [--shard i/N] [--out DIR]
+ *   npx tsx tools/ipgo-run.ts merge --out DIR <shard-dir>...
+ *   (npm run ipgo-run -- run config.json ...)
+ *
+ * `run` writes DIR/run.json (resolved config, per-prompt raw/best/final or raw/tuned results and records,
+ * evaluation table and win-rate), PNGs under DIR/images, and ipgo-tokens files (prompt mode: tokens/NNNN.json
+ * of each prompt's best epoch; batch: tokens.json). Progress goes to stderr. `--shard i/N` (0-based) keeps the
+ * prompts whose position p has p mod N = i, so `--shard $JOB_COMPLETION_INDEX/N` (Kubernetes Indexed Job) or
+ * `--shard $SLURM_ARRAY_TASK_ID/N` (Slurm array) splits a set across machines; `merge` joins the shard folders
+ * (checking they are the N shards of one config), copies images and tokens, and recomputes the table.
+ * Batch training optimizes one token set over all prompts and cannot be sharded: train once, then shard the
+ * evaluation with mode "apply" and the trained tokens.json.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { applyTokensToPrompt } from '../src/ipgo/apply-tokens';
+import type { IpgoConfig } from '../src/ipgo/config';
+import { evaluationTable, formatEvaluationTable, type EvaluationRow, type EvaluationTable } from '../src/ipgo/evaluation';
+import { readParams } from '../src/ipgo/params';
+import { textEncoderFingerprint } from '../src/ipgo/text-encoder-fingerprint';
+import { epochRecordToJson, exportTokens, parseTokensFile, type EpochRecordJson } from '../src/ipgo/tokens-json';
+import { disposeRun, freshRun, IpgoTrainer, type EpochRecord, type Evaluated, type RgbaImage } from '../src/ipgo/trainer';
+import { mixIds } from '../src/rewards/registry';
+import { loadIpgoModels } from './lib/ipgo-models';
+import { encodePng } from './lib/png';
+import { parseShard, readPromptsFile, shardIndices } from './lib/prompts-file';
+import { readRunConfig, resolveIpgoConfig, splitHeldOut, type RunConfig } from './lib/run-config';
+import { initNodeBackend } from './lib/tf-node';
+
+export const RUN_FORMAT = 'ipgo-run';
+
+interface Scored { rewards: Record<string, number | null>; weightedReward: number | null; image?: string; epoch?: number }
+
+export interface PromptResult {
+  index: number;
+  prompt: string;
+  split: 'prompt' | 'train' | 'heldout';
+  raw?: Scored;
+  best?: Scored;
+  final?: Scored;
+  tuned?: Scored;
+  records?: EpochRecordJson[];
+  tokens?: string;
+  error?: string;
+}
+
+export interface RunFile {
+  format: typeof RUN_FORMAT;
+  version: 1;
+  mode: RunConfig['mode'];
+  shard: { index: number; count: number } | null;
+  runConfig: Omit<RunConfig, 'outDir'>;
+  ipgo: IpgoConfig;
+  modelId: string;
+  totalPrompts: number;
+  prompts: PromptResult[];
+  history?: EpochRecordJson[];
+  tokens?: string;
+  evaluation: EvaluationTable;
+  evaluationMarkdown: string;
+  createdAt: string;
+}
+
+const log = (msg: string) => process.stderr.write(`[ipgo-run] ${msg}\n`);
+const pad = (i: number) => String(i).padStart(4, '0');
+const orNull = (v: number) => (Number.isFinite(v) ? v : null);
+
+function scored(e: Evaluated | { rewards: Record<string, number>; weightedReward: number }, image?: string, epoch?: number): Scored {
+  const s: Scored = { rewards: Object.fromEntries(Object.entries(e.rewards).map(([k, v]) => [k, orNull(v)])), weightedReward: orNull(e.weightedReward) };
+  if (image) s.image = image;
+  if (epoch !== undefined) s.epoch = epoch;
+  return s;
+}
+
+/** Evaluation rows from results (prompt mode: best and final; others: tuned; batch: held-out rows when present). */
+export function evaluationOf(run: Pick<RunFile, 'mode' | 'prompts'>, rewardIds: string[]): EvaluationTable {
+  const ok = run.prompts.filter((p) => p.raw && !p.error);
+  const pool = run.mode === 'batch' && ok.some((p) => p.split === 'heldout') ? ok.filter((p) => p.split === 'heldout') : ok;
+  const num = (s: Scored) => ({ rewards: Object.fromEntries(Object.entries(s.rewards).map(([k, v]) => [k, v ?? NaN])), weightedReward: s.weightedReward ?? NaN });
+  const rows: EvaluationRow[] = pool.map((p) => {
+    const tuned: EvaluationRow['tuned'] = {};
+    for (const v of ['best', 'final', 'tuned'] as const) if (p[v]) tuned[v] = num(p[v]!);
+    return { raw: num(p.raw!), tuned };
+  });
+  return evaluationTable(rows, rewardIds);
+}
+
+function writeImage(outDir: string, cfg: RunConfig, name: string, img: RgbaImage): string | undefined {
+  if (!cfg.images) return undefined;
+  const rel = `images/${name}.png`;
+  fs.mkdirSync(path.join(outDir, 'images'), { recursive: true });
+  fs.writeFileSync(path.join(outDir, rel), encodePng(img));
+  return rel;
+}
+
+export async function runCommand(configFile: string, opts: { shard?: string; out?: string } = {}): Promise<RunFile> {
+  const cfg = readRunConfig(configFile);
+  const shard = opts.shard ? parseShard(opts.shard) : null;
+  if (shard && cfg.mode === 'batch') {
+    throw new Error('batch mode trains one token set over all prompts and cannot be sharded; train without --shard, then evaluate with mode "apply" and --shard');
+  }
+  const outDir = path.resolve(opts.out ?? cfg.outDir);
+  let all = readPromptsFile(cfg.prompts, cfg.promptColumn);
+  if (cfg.limit) all = all.slice(0, cfg.limit);
+  const indices = shard ? shardIndices(all.length, shard.index, shard.count) : all.map((_, i) => i);
+  await initNodeBackend();
+  log(`${cfg.mode} mode, ${indices.length} of ${all.length} prompts${shard ? ` (shard ${shard.index}/${shard.count})` : ''}; loading ${cfg.model}`);
+  const models = await loadIpgoModels(cfg.model, cfg.rewardModels, cfg.rewards);
+  const textDim = models.sd.textEncoder.config.hidden_size;
+  const imported = cfg.mode === 'apply'
+    ? parseTokensFile(fs.readFileSync(cfg.tokens!, 'utf8'), { textDim, modelId: cfg.modelId, textEncoder: await textEncoderFingerprint(models.sd) })
+    : null;
+  imported?.warnings.forEach((w) => log(`warning: ${w}`));
+  const ipgo = imported ? { ...resolveIpgoConfig(cfg, textDim), tokens: imported.shape } : resolveIpgoConfig(cfg, textDim);
+  const fingerprint = await textEncoderFingerprint(models.sd);
+  const trainer = new IpgoTrainer(models, ipgo, cfg.sampling, cfg.rewards);
+  fs.mkdirSync(outDir, { recursive: true });
+  const results: PromptResult[] = [];
+  const ids = mixIds(cfg.rewards);
+  const split = cfg.mode === 'batch' ? splitHeldOut(all.length, cfg.heldOut) : null;
+  const runFile: RunFile = {
+    format: RUN_FORMAT, version: 1, mode: cfg.mode, shard, runConfig: (({ outDir: _o, ...rest }) => rest)(cfg), ipgo, modelId: cfg.modelId,
+    totalPrompts: all.length, prompts: results, evaluation: evaluationTable([], ids), evaluationMarkdown: '', createdAt: new Date().toISOString(),
+  };
+  const fmt = (x: number) => x.toFixed(4);
+  try {
+    if (cfg.mode === 'prompt' || cfg.mode === 'apply') {
+      for (const [k, index] of indices.entries()) {
+        const prompt = all[index]!;
+        const r: PromptResult = { index, prompt, split: 'prompt' };
+        results.push(r);
+        const tag = `prompt ${k + 1}/${indices.length} (#${index})`;
+        if (imported) {
+          try {
+            const { raw, tuned } = await applyTokensToPrompt(trainer, imported, prompt);
+            r.raw = scored(raw, writeImage(outDir, cfg, `${pad(index)}-raw`, raw.image));
+            r.tuned = scored(tuned, writeImage(outDir, cfg, `${pad(index)}-tuned`, tuned.image));
+            log(`${tag}: raw ${fmt(raw.weightedReward)} → tuned ${fmt(tuned.weightedReward)}`);
+          } catch (e) {
+            r.error = (e as Error).message;
+            log(`${tag}: skipped: ${r.error}`);
+          }
+          continue;
+        }
+        let ctx;
+        try {
+          ctx = trainer.prepare(prompt);
+        } catch (e) {
+          r.error = (e as Error).message;
+          log(`${tag}: skipped: ${r.error}`);
+          continue;
+        }
+        const run = freshRun(ipgo);
+        try {
+          const raw = await trainer.raw(ctx);
+          r.raw = scored(raw, writeImage(outDir, cfg, `${pad(index)}-raw`, raw.image));
+          let bestImage: RgbaImage | null = null, lastImage: RgbaImage | null = null;
+          const records: EpochRecord[] = [];
+          const { best, final } = await trainer.trainPrompt(run, ctx, {
+            onEpoch: (rec, image, isBest) => {
+              records.push(rec);
+              lastImage = image;
+              if (isBest) bestImage = image;
+              log(`${tag} epoch ${rec.epoch + 1}/${ipgo.epochs}: reward ${fmt(rec.weightedReward)} (raw ${fmt(raw.weightedReward)}), loss ${fmt(rec.loss)}, ${(rec.ms / 1000).toFixed(1)} s${rec.applied ? '' : ` [${rec.skippedReason ?? 'skipped'}]`}`);
+            },
+          });
+          r.records = records.map(epochRecordToJson);
+          if (best && bestImage) r.best = scored(best, writeImage(outDir, cfg, `${pad(index)}-best`, bestImage), best.epoch);
+          if (final && lastImage) r.final = scored(final, writeImage(outDir, cfg, `${pad(index)}-final`, lastImage), final.epoch);
+          if (run.best) {
+            r.tokens = `tokens/${pad(index)}.json`;
+            fs.mkdirSync(path.join(outDir, 'tokens'), { recursive: true });
+            fs.writeFileSync(path.join(outDir, r.tokens), JSON.stringify(exportTokens({
+              params: run.best.params, config: ipgo, sampling: cfg.sampling, modelId: cfg.modelId, textEncoder: fingerprint,
+              prompts: [prompt], rewardWeights: cfg.rewards as Record<string, number>, history: records, reward: run.best.reward,
+            })));
+          }
+        } finally {
+          disposeRun(run);
+          ctx.dispose();
+        }
+      }
+    } else {
+      const contexts = all.map((p) => trainer.prepare(p)); // every prompt checked (length) before any work
+      const run = freshRun(ipgo);
+      try {
+        all.forEach((prompt, index) => results.push({ index, prompt, split: index < split!.train ? 'train' : 'heldout' }));
+        for (const [i, ctx] of contexts.entries()) {
+          const raw = await trainer.raw(ctx);
+          results[i]!.raw = scored(raw, writeImage(outDir, cfg, `${pad(i)}-raw`, raw.image));
+          log(`raw ${i + 1}/${contexts.length}: ${fmt(raw.weightedReward)}`);
+        }
+        const history = await trainer.trainBatch(run, contexts.slice(0, split!.train), {
+          onEpoch: (rec) => {
+            log(`epoch ${rec.epoch + 1}/${ipgo.epochs} "${rec.prompt}": reward ${fmt(rec.weightedReward)}, loss ${fmt(rec.loss)}${rec.applied ? ' (update)' : ''}`);
+          },
+        });
+        runFile.history = history.map(epochRecordToJson);
+        for (const [i, ctx] of contexts.entries()) {
+          const tuned = await trainer.tuned(run, ctx);
+          results[i]!.tuned = scored(tuned, writeImage(outDir, cfg, `${pad(i)}-tuned`, tuned.image));
+          log(`tuned ${i + 1}/${contexts.length} (${results[i]!.split}): ${fmt(tuned.weightedReward)}`);
+        }
+        runFile.tokens = 'tokens.json';
+        fs.writeFileSync(path.join(outDir, runFile.tokens), JSON.stringify(exportTokens({
+          params: await readParams(run.params), config: ipgo, sampling: cfg.sampling, modelId: cfg.modelId, textEncoder: fingerprint,
+          prompts: all.slice(0, split!.train), rewardWeights: cfg.rewards as Record<string, number>, history,
+        })));
+      } finally {
+        disposeRun(run);
+        contexts.forEach((c) => c.dispose());
+      }
+    }
+  } finally {
+    trainer.dispose();
+    models.dispose();
+  }
+  runFile.evaluation = evaluationOf(runFile, ids);
+  runFile.evaluationMarkdown = formatEvaluationTable(runFile.evaluation);
+  fs.writeFileSync(path.join(outDir, 'run.json'), JSON.stringify(runFile, null, 1) + '\n');
+  log(`wrote ${path.join(outDir, 'run.json')}\n${runFile.evaluationMarkdown}`);
+  return runFile;
+}
+
+/** Joins the N shard folders of one run into `out` (images and token files copied) and recomputes the evaluation. */
+export function mergeCommand(dirs: string[], out: string): RunFile {
+  if (dirs.length === 0) throw new Error('merge: give the shard output folders');
+  const runs = dirs.map((d) => {
+    const f = path.join(d, 'run.json');
+    if (!fs.existsSync(f)) throw new Error(`merge: ${f} not found`);
+    const r = JSON.parse(fs.readFileSync(f, 'utf8')) as RunFile;
+    if (r.format !== RUN_FORMAT || r.version !== 1) throw new Error(`merge: ${f} is not an ipgo-run v1 file`);
+    if (!r.shard) throw new Error(`merge: ${f} is not a shard (run without --shard)`);
+    return { dir: d, run: r };
+  });
+  const first = runs[0]!.run;
+  const count = first.shard!.count;
+  const same = (a: RunFile, b: RunFile) => JSON.stringify([a.runConfig, a.ipgo, a.mode, a.totalPrompts]) === JSON.stringify([b.runConfig, b.ipgo, b.mode, b.totalPrompts]);
+  for (const { dir, run } of runs) {
+    if (run.shard!.count !== count) throw new Error(`merge: ${dir} is shard ${run.shard!.index}/${run.shard!.count}, the others are of ${count}`);
+    if (!same(run, first)) throw new Error(`merge: ${dir} was run with another config than ${runs[0]!.dir}`);
+  }
+  const seen = runs.map((r) => r.run.shard!.index);
+  const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !seen.includes(i));
+  const dup = seen.filter((i, k) => seen.indexOf(i) !== k);
+  if (missing.length || dup.length) throw new Error(`merge: ${missing.length ? `missing shard(s) ${missing.join(', ')} of ${count}` : ''}${dup.length ? ` duplicate shard(s) ${dup.join(', ')}` : ''}`.trim());
+  fs.mkdirSync(out, { recursive: true });
+  const prompts: PromptResult[] = [];
+  for (const { dir, run } of runs) {
+    for (const p of run.prompts) {
+      for (const rel of [p.raw?.image, p.best?.image, p.final?.image, p.tuned?.image, p.tokens]) {
+        if (!rel) continue;
+        fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
+        fs.copyFileSync(path.join(dir, rel), path.join(out, rel));
+      }
+      prompts.push(p);
+    }
+  }
+  prompts.sort((a, b) => a.index - b.index);
+  const merged: RunFile = { ...first, shard: null, prompts, createdAt: new Date().toISOString(), evaluation: evaluationTable([], []), evaluationMarkdown: '' };
+  merged.evaluation = evaluationOf(merged, mixIds(first.runConfig.rewards));
+  merged.evaluationMarkdown = formatEvaluationTable(merged.evaluation);
+  fs.writeFileSync(path.join(out, 'run.json'), JSON.stringify(merged, null, 1) + '\n');
+  log(`merged ${runs.length} shards (${prompts.length} prompts) into ${out}\n${merged.evaluationMarkdown}`);
+  return merged;
+}
+
+const USAGE = `usage:
+  ipgo-run run <config.json> [--shard i/N] [--out DIR]
+  ipgo-run merge --out DIR <shard-dir>...`;
+
+async function main(argv: string[]): Promise<void> {
+  const flag = (name: string) => {
+    const i = argv.indexOf(name);
+    if (i < 0) return undefined;
+    const v = argv[i + 1];
+    if (!v || v.startsWith('--')) throw new Error(`${name} needs a value\n${USAGE}`);
+    argv.splice(i, 2);
+    return v;
+  };
+  const out = flag('--out');
+  const shard = flag('--shard');
+  const [cmd, ...rest] = argv;
+  if (cmd === 'run' && rest.length === 1) await runCommand(rest[0]!, { shard, out });
+  else if (cmd === 'merge' && rest.length >= 1 && out) mergeCommand(rest, out);
+  else throw new Error(USAGE);
+}
+
+if (process.argv[1]?.endsWith('ipgo-run.ts')) {
+  main(process.argv.slice(2)).catch((e: Error) => {
+    process.stderr.write(`ipgo-run: ${e.message}\n`);
+    process.exit(1);
+  });
+}
