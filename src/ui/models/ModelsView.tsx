@@ -1,8 +1,240 @@
-/** The Models view: installed models, downloads and storage. */
+import { useEffect, useId, useState } from 'react';
+import { useStudio } from '../store';
+import type { ModelEntry } from '../../worker/models-protocol';
+import { formatBytes, type InstallProgressView } from './models-slice';
+import './models.css';
+
+const SETS: { id: string; title: string; note: string }[] = [
+  {
+    id: 'tiny',
+    title: 'Built-in tiny models',
+    note: 'Served by this app, about 40 MiB in all. Their weights are random: they are for trying the app (the images are noise-like patterns), not for real pictures.',
+  },
+  {
+    id: 'sd15',
+    title: 'Stable Diffusion 1.5 and reward models',
+    note: 'For real images. Downloaded once from Hugging Face into this browser (several GB), then usable offline.',
+  },
+];
+
+/** The Models view: what the app knows, what is installed, downloads with progress, imports, storage. */
 export function ModelsView() {
+  const models = useStudio((s) => s.models);
+  const status = useStudio((s) => s.modelsStatus);
+  const { refreshModels } = useStudio.getState();
+  useEffect(() => {
+    void refreshModels();
+  }, [refreshModels]);
+  const grouped = SETS.map((set) => ({ ...set, models: models.filter((m) => m.set === set.id) }));
+  const others = models.filter((m) => !SETS.some((s) => s.id === m.set));
   return (
-    <section className="panel" aria-labelledby="models-title">
+    <section className="panel models" aria-labelledby="models-title" data-testid="models-view" data-status={status}>
       <h2 id="models-title">Models</h2>
+      <StorageSummary />
+      {status === 'loading' && <p className="muted">Reading installed models…</p>}
+      {grouped.map((g) => g.models.length > 0 && <ModelSet key={g.id} id={g.id} title={g.title} note={g.note} models={g.models} />)}
+      {others.length > 0 && <ModelSet id="other" title="Other models" note="" models={others} />}
+      {models.length > 0 && <ImportPanel models={models} />}
+    </section>
+  );
+}
+
+function StorageSummary() {
+  const storage = useStudio((s) => s.storage);
+  if (!storage) return null;
+  const { usageBytes: used, quotaBytes: quota, availableBytes: avail, persisted } = storage;
+  return (
+    <div className="storage" data-testid="storage" data-usage={used ?? ''} data-available={avail ?? ''} data-quota={quota ?? ''}>
+      <span className="field-label">Browser storage</span>
+      {quota !== null && used !== null && <meter min={0} max={quota} value={used} aria-label="Storage used" />}
+      <span data-testid="storage-text">
+        {used !== null ? formatBytes(used) : '?'} used · {avail !== null ? formatBytes(avail) : '?'} available
+        {quota !== null ? ` (quota ${formatBytes(quota)})` : ''}
+      </span>
+      <span className="muted">{persisted === null ? '' : persisted ? 'persistent: not evicted under storage pressure' : 'not persistent yet: the browser may evict it under storage pressure'}</span>
+    </div>
+  );
+}
+
+function ModelSet({ id, title, note, models }: { id: string; title: string; note: string; models: ModelEntry[] }) {
+  const installs = useStudio((s) => s.installs);
+  const { installSet } = useStudio.getState();
+  const missing = models.filter((m) => m.state !== 'installed');
+  const need = missing.reduce((a, m) => a + m.downloadBytes - m.committedBytes, 0);
+  const busy = models.some((m) => installs[m.id]);
+  const headingId = useId();
+  return (
+    <section className="model-set" aria-labelledby={headingId} data-testid={`set-${id}`}>
+      <div className="set-head">
+        <h3 id={headingId}>{title}</h3>
+        {id !== 'other' && missing.length > 0 && (
+          <button type="button" disabled={busy} onClick={() => void installSet(id)} data-testid={`set-install-${id}`}>
+            Install all {missing.length} ({formatBytes(Math.max(0, need))}{models.every((m) => m.sizesExact) ? '' : ', about'})
+          </button>
+        )}
+      </div>
+      {note && <p className="set-note">{note}</p>}
+      <ul className="model-list">
+        {models.map((m) => <ModelCard key={m.id} model={m} />)}
+      </ul>
+    </section>
+  );
+}
+
+const KIND_LABEL: Record<string, string> = {
+  'sd15-pipeline': 'SD pipeline', clip: 'CLIP (CLIP score)', 'aesthetic-head': 'aesthetic head', openclip: 'OpenCLIP (HPSv2)',
+};
+
+function ModelCard({ model: m }: { model: ModelEntry }) {
+  const install = useStudio((s) => s.installs[m.id]);
+  const error = useStudio((s) => s.modelErrors[m.id]);
+  const notice = useStudio((s) => s.modelNotices[m.id]);
+  const verification = useStudio((s) => s.verifications[m.id]);
+  const available = useStudio((s) => s.storage?.availableBytes ?? null);
+  const { installModel, pauseInstall, resumeInstall, cancelInstall, verifyModel, deleteModel } = useStudio.getState();
+  const short = available !== null && m.needBytes > available;
+  const state = install ? (install.state === 'paused' ? 'paused' : 'installing') : m.state;
+  return (
+    <li className="model" data-testid={`model-${m.id}`} data-state={state} aria-label={m.name}>
+      <div className="model-main">
+        <div className="model-title">
+          <strong>{m.name}</strong> <StateBadge state={state} />
+        </div>
+        <div className="model-facts muted">
+          <span>{KIND_LABEL[m.kind] ?? m.kind}</span>
+          <span>{m.precisions.join(' / ') || 'text'}</span>
+          <span data-testid={`size-${m.id}`}>{m.sizesExact ? '' : '≈ '}{formatBytes(m.downloadBytes)} download · {formatBytes(m.storedBytes)} stored</span>
+          <span>{m.files} files</span>
+          <span className="source" title={m.source}>{m.builtin ? 'built in' : m.source}</span>
+        </div>
+        {m.state === 'partial' && !install && (
+          <div className="muted" data-testid={`partial-${m.id}`}>
+            Partly installed: {m.filesDone} of {m.files} files, {formatBytes(m.committedBytes)} of {formatBytes(m.downloadBytes)} kept. Resume continues from there.
+          </div>
+        )}
+        {m.state !== 'installed' && !install && (
+          <div className={short ? 'quota-short' : 'muted'} data-testid={`need-${m.id}`}>
+            Needs {formatBytes(m.needBytes)} of storage · {available !== null ? `${formatBytes(available)} available` : 'available space unknown'}
+            {short ? ' — not enough space' : ''}
+          </div>
+        )}
+        {install && <InstallProgress id={m.id} p={install} />}
+        {notice && !install && <div className="notice" data-testid={`notice-${m.id}`} role="status">{notice}</div>}
+        {error && (
+          <div className="error-inline" role="alert" data-testid={`error-${m.id}`} data-code={error.code}>
+            <strong>{error.code === 'quota' ? 'Not enough storage' : error.code === 'network' ? 'Download failed' : error.code === 'invalid-input' ? 'Wrong or damaged file' : 'Install failed'}:</strong> {error.message}
+            <div className="error-hint">{error.hint}</div>
+          </div>
+        )}
+        {verification && <VerifyResult id={m.id} v={verification} />}
+      </div>
+      <div className="model-actions" role="group" aria-label={`Actions for ${m.name}`}>
+        {!install && m.state !== 'installed' && (
+          <button type="button" className="primary" onClick={() => void installModel(m.id)} data-testid={`install-${m.id}`}>
+            {m.state === 'partial' ? 'Resume' : 'Install'}
+          </button>
+        )}
+        {install?.state === 'running' && <button type="button" onClick={() => pauseInstall(m.id)} data-testid={`pause-${m.id}`}>Pause</button>}
+        {install?.state === 'paused' && <button type="button" className="primary" onClick={() => resumeInstall(m.id)} data-testid={`resume-${m.id}`}>Resume</button>}
+        {install && <button type="button" onClick={() => cancelInstall(m.id)} data-testid={`cancel-${m.id}`}>Cancel</button>}
+        {!install && m.state === 'installed' && (
+          <button type="button" disabled={verification === 'running'} onClick={() => void verifyModel(m.id)} data-testid={`verify-${m.id}`}>Verify</button>
+        )}
+        {!install && m.state !== 'missing' && (
+          <button type="button" className="danger" onClick={() => void deleteModel(m.id)} data-testid={`delete-${m.id}`}>Delete</button>
+        )}
+      </div>
+    </li>
+  );
+}
+
+function StateBadge({ state }: { state: string }) {
+  const label: Record<string, string> = { installed: 'installed', partial: 'partly installed', missing: 'not installed', installing: 'installing', paused: 'paused' };
+  return <span className={`state state-${state}`}>{label[state] ?? state}</span>;
+}
+
+function seconds(s: number | undefined): string {
+  if (s === undefined || !Number.isFinite(s)) return '—';
+  if (s < 60) return `${Math.ceil(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
+function InstallProgress({ id, p }: { id: string; p: InstallProgressView }) {
+  const total = Math.max(p.totalSize, 1);
+  return (
+    <div className="install-progress" data-testid={`install-${id}-progress`}>
+      <progress max={total} value={Math.min(p.totalBytes, total)} aria-label="Install progress" data-testid={`progress-${id}`}
+        data-total-bytes={p.totalBytes} data-file={p.path ?? ''} data-file-bytes={p.fileBytes} data-resumed-from={p.resumedFrom} />
+      <div className="progress-text" data-testid={`progress-text-${id}`}>
+        {p.state === 'paused' ? 'Paused · ' : ''}
+        {formatBytes(p.totalBytes)} of {formatBytes(p.totalSize)} · {formatBytes(p.bytesPerSecond)}/s · ETA {seconds(p.etaSeconds)}
+      </div>
+      {p.path && (
+        <div className="muted">
+          {p.path}: {formatBytes(p.fileBytes)}{p.fileSize !== undefined ? ` of ${formatBytes(p.fileSize)}` : ''} · ETA {seconds(p.fileEtaSeconds)}
+        </div>
+      )}
+      {p.needBytes !== undefined && (
+        <div className="muted">Needs {formatBytes(p.needBytes)} · {p.availableBytes !== undefined ? `${formatBytes(p.availableBytes)} available` : 'available space unknown'}</div>
+      )}
+      {p.notice && <div className="muted" data-testid={`progress-notice-${id}`}>{p.notice}</div>}
+    </div>
+  );
+}
+
+function VerifyResult({ id, v }: { id: string; v: import('../../worker/models-protocol').ModelVerification | 'running' }) {
+  if (v === 'running') return <div className="muted" data-testid={`verify-result-${id}`} data-ok="">Verifying…</div>;
+  const bad = v.files.filter((f) => !f.ok);
+  return (
+    <div className={v.ok ? 'notice' : 'error-inline'} data-testid={`verify-result-${id}`} data-ok={String(v.ok)} role="status">
+      {v.ok
+        ? `Verified: all ${v.files.length} files match their recorded sha256 (${formatBytes(v.files.reduce((a, f) => a + f.checkedBytes, 0))} re-read).`
+        : `${bad.length} of ${v.files.length} files damaged — delete and install again:`}
+      {!v.ok && <ul>{bad.map((f) => <li key={f.path}><code>{f.path}</code>: {f.problem}</li>)}</ul>}
+    </div>
+  );
+}
+
+function ImportPanel({ models }: { models: ModelEntry[] }) {
+  const [target, setTarget] = useState(models[0]?.id ?? '');
+  const [url, setUrl] = useState('');
+  const [urlError, setUrlError] = useState('');
+  const busy = useStudio((s) => Boolean(s.installs[target]));
+  const { importModelFiles, installModel } = useStudio.getState();
+  const installFromUrl = () => {
+    const u = url.trim();
+    if (!/^https?:\/\/\S+$/i.test(u)) return setUrlError('Enter an http:// or https:// URL whose files follow the manifest paths.');
+    setUrlError('');
+    void installModel(target, { baseUrl: u });
+  };
+  return (
+    <section className="model-set import" aria-labelledby="import-title">
+      <h3 id="import-title">Import without the default source</h3>
+      <p className="set-note">From a folder on this computer (a diffusers / Hugging Face folder with the files listed in the manifest), or from a bundle URL: a mirror or self-hosted folder whose files follow the manifest paths. The same sha256 / size checks apply.</p>
+      <div className="import-grid">
+        <label className="field">
+          <span className="field-label">Model</span>
+          <select value={target} onChange={(e) => setTarget(e.target.value)} data-testid="import-model">
+            {models.map((m) => <option key={m.id} value={m.id}>{m.name}</option>)}
+          </select>
+        </label>
+        <label className="field">
+          <span className="field-label">From a folder</span>
+          <input type="file" multiple disabled={busy} data-testid="import-folder"
+            ref={(el) => { el?.setAttribute('webkitdirectory', ''); }}
+            onChange={(e) => { const files = [...(e.target.files ?? [])]; e.target.value = ''; if (files.length) void importModelFiles(target, files); }} />
+        </label>
+        <div className="field">
+          <label className="field-label" htmlFor="bundle-url">From a bundle URL</label>
+          <div className="row">
+            <input id="bundle-url" className="grow" type="url" placeholder="https://example.org/models/tiny-sd/" value={url}
+              onChange={(e) => setUrl(e.target.value)} onKeyDown={(e) => { if (e.key === 'Enter') installFromUrl(); }} data-testid="bundle-url" />
+            <button type="button" disabled={busy || !url.trim()} onClick={installFromUrl} data-testid="bundle-install">Install from URL</button>
+          </div>
+          {urlError && <span className="error-inline" role="alert">{urlError}</span>}
+        </div>
+      </div>
     </section>
   );
 }
