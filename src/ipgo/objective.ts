@@ -52,6 +52,12 @@ export interface ObjectiveHooks {
   /** After each sampling step, with the new latents (valid during the call only). */
   onStep?: (step: number, total: number, latents: tf.Tensor4D) => void | Promise<void>;
   isCancelled?: () => boolean;
+  /**
+   * Wall time of each phase, for benchmarks: 'sampling' (the N guided steps), 'reward' (VAE decode + rewards,
+   * with their vjp ∂loss/∂z_N when training), 'backward' (the K replayed steps + the token map's vjp). Exact on
+   * synchronous backends (wasm, cpu); on WebGPU it measures dispatch, not completion.
+   */
+  onPhase?: (phase: 'sampling' | 'reward' | 'backward', ms: number) => void;
 }
 
 export interface ObjectiveResult {
@@ -96,6 +102,12 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
     const zIn: tf.Tensor4D[] = [];
     const epsIn: tf.Tensor4D[] = [];
     const items: (tf.Tensor | null)[] = [];
+    let phaseStart = performance.now();
+    const phaseDone = (phase: 'sampling' | 'reward' | 'backward') => {
+      const now = performance.now();
+      opts.onPhase?.(phase, now - phaseStart);
+      phaseStart = now;
+    };
     let z = tf.keep(tf.mul(setup.initNoise, steps.initNoiseSigma) as tf.Tensor4D);
     try {
       for (let i = 0; i < n; i++) {
@@ -117,6 +129,7 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
     } finally {
       keep(z); // the final latents (or the last good ones, on error) are freed with the rest
     }
+    phaseDone('sampling');
 
     // ---- the tail: decode + rewards, with ∂loss/∂z_N when training.
     const captured: Record<string, tf.Tensor> = {};
@@ -144,6 +157,7 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
     } finally {
       for (const t of featureCache.values()) t.dispose();
     }
+    phaseDone('reward');
     const image = captured.image as tf.Tensor4D;
     const rewardIds = Object.keys(captured).filter((key) => key.startsWith('reward.'));
     const rewards: Record<string, number> = {};
@@ -203,6 +217,7 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
         lambdaC = nextLambdaC;
       }
       result.grads = parameterGrads(params, setup, lambdaC);
+      phaseDone('backward');
     } finally {
       lambdaZ?.dispose();
       lambdaC.dispose();
