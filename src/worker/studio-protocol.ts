@@ -95,7 +95,7 @@ export interface BatchResult {
 
 export interface StudioJobs {
   loadModels: JobSpec<{ models: ModelSelection; rewards: RewardId[] }, { stage: string }, LoadedModels>;
-  tune: JobSpec<{ prompt: string; settings: TuneSettings; resume?: { checkpoint: RunCheckpoint; raw: Evaluation; best: (Evaluation & { epoch: number }) | null } },
+  tune: JobSpec<{ prompt: string; settings: TuneSettings; resume?: { checkpoint: RunCheckpoint; raw: Evaluation; best: (Evaluation & { epoch: number }) | null; records: EpochRecord[] } },
     TuneProgress, TuneResult, 'pause'>;
   batch: JobSpec<{ train: string[]; heldout: string[]; settings: TuneSettings }, BatchProgress, BatchResult, 'pause'>;
   applyTokens: JobSpec<{ tokens: unknown; prompt: string; settings: TuneSettings },

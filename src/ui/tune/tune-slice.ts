@@ -72,7 +72,7 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
       void saveRun(run);
       job = engine.start('tune', {
         prompt, settings,
-        resume: resume?.checkpoint && resume.raw ? { checkpoint: resume.checkpoint, raw: resume.raw, best: resume.best } : undefined,
+        resume: resume?.checkpoint && resume.raw ? { checkpoint: resume.checkpoint, raw: resume.raw, best: resume.best, records: resume.records } : undefined,
       }, {
         onProgress: (p) => {
           switch (p.kind) {

@@ -12,17 +12,16 @@ import { installedModelFiles } from '../../weights/installed-model-files';
 import { WeightsStorage } from '../../weights/storage';
 import { promptWiseConfig, batchWiseConfig, type IpgoConfig } from '../../ipgo/config';
 import { decodeCheckpoint, runFromCheckpoint, saveCheckpoint, type RunState } from '../../ipgo/checkpoint';
-import { createParams, disposeIpgoParams, readParams } from '../../ipgo/params';
-import { Adam } from '../../ipgo/adam';
-import { StepLR } from '../../ipgo/lr-schedule';
-import { Rng } from '../../ipgo/rng';
+import { readParams } from '../../ipgo/params';
 import { exportTokens, parseTokensFile, TokensFileError } from '../../ipgo/tokens-json';
+import { textEncoderFingerprint, type TextEncoderFingerprint } from '../../ipgo/text-encoder-fingerprint';
+import { applyTokensToPrompt } from '../../ipgo/apply-tokens';
 import type { IpgoModels, PromptContext } from '../../ipgo/prompt-context';
 import { IpgoTrainer, disposeRun, freshRun, stats, winRate, type TrainerEvents } from '../../ipgo/trainer';
 import { JobError, type JobContext, type JobHandlers } from '../protocol';
 import type { BatchProgressRow, LoadedModels, ModelSelection, StudioJobs, TuneSettings, TuneProgress } from '../studio-protocol';
 
-let loaded: { key: string; models: IpgoModels; info: LoadedModels } | null = null;
+let loaded: { key: string; models: IpgoModels; info: LoadedModels; fingerprint: TextEncoderFingerprint } | null = null;
 
 /** Which installed model serves each reward tower role. */
 const ROLE_OF: Record<RewardModelId, keyof Omit<ModelSelection, 'sd'>> = {
@@ -31,7 +30,7 @@ const ROLE_OF: Record<RewardModelId, keyof Omit<ModelSelection, 'sd'>> = {
   'hpsv2-vit-h14': 'hps',
 };
 
-async function ensureModels(selection: ModelSelection, rewards: RewardId[], progress: (stage: string) => void): Promise<{ models: IpgoModels; info: LoadedModels }> {
+async function ensureModels(selection: ModelSelection, rewards: RewardId[], progress: (stage: string) => void): Promise<NonNullable<typeof loaded>> {
   const key = JSON.stringify([selection, [...rewards].sort()]);
   if (loaded?.key === key) return loaded;
   if (loaded) {
@@ -71,7 +70,7 @@ async function ensureModels(selection: ModelSelection, rewards: RewardId[], prog
       vaeScaleFactor: sd.vaeScaleFactor,
       sampleSize: (unetCfg.sampleSize ?? 64) * sd.vaeScaleFactor,
     };
-    loaded = { key, models: { sd, rewards: rewardModels, openClipTokenizer }, info };
+    loaded = { key, models: { sd, rewards: rewardModels, openClipTokenizer }, info, fingerprint: await textEncoderFingerprint(sd) };
     return loaded;
   } catch (e) {
     disposeStableDiffusion(sd);
@@ -138,7 +137,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
   tune: ({ prompt, settings, resume }, ctx) => guarded(ctx, 'tuning', async () => {
     validateSettings(settings);
     if (!prompt.trim()) throw new JobError('invalid-input', 'enter a prompt to tune');
-    const { models, info } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
+    const { models, info, fingerprint } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
     const config = resume ? decodeCheckpoint(resume.checkpoint).config : configOf(settings, info.textDim);
     const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);
     let pc: PromptContext | null = null;
@@ -154,7 +153,8 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
       ctx.progress({ kind: 'raw', prompt, result: raw });
       run = resume ? runFromCheckpoint(decodeCheckpoint(resume.checkpoint)) : freshRun(config);
       let best = resume?.best ?? null;
-      const { final } = await trainer.trainPrompt(run, pc, streamingEvents(ctx, {
+      const history = [...(resume?.records ?? [])];
+      const { final, records } = await trainer.trainPrompt(run, pc, streamingEvents(ctx, {
         shouldStop: () => pauseRequested,
         onEpoch: async (record, image, isBest) => {
           if (isBest) best = { rewards: record.rewards, weightedReward: record.weightedReward, image, epoch: record.epoch };
@@ -162,9 +162,10 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
         },
       }));
       const checkpoint = await saveCheckpoint(run);
+      history.push(...records);
       const tokens = run.best ? exportTokens({
-        params: run.best.params, shape: config.tokens, modelId: settings.models.sd, prompts: [prompt],
-        rewardWeights: settings.mix as Record<string, number>, reward: run.best.reward,
+        params: run.best.params, config, sampling: sampling(settings), modelId: settings.models.sd, textEncoder: fingerprint,
+        prompts: [prompt], rewardWeights: settings.mix as Record<string, number>, history, reward: run.best.reward,
       }) : null;
       return { status: run.epoch >= config.epochs ? 'done' : 'paused', raw, best, final, tokens, checkpoint };
     } finally {
@@ -179,7 +180,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
     const prompts = [...train, ...heldout].map((p) => p.trim());
     if (train.length === 0) throw new JobError('invalid-input', 'the training split has no prompts');
     if (prompts.some((p) => !p)) throw new JobError('invalid-input', 'empty prompt in the list');
-    const { models, info } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
+    const { models, info, fingerprint } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
     const config = configOf(settings, info.textDim, true);
     const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);
     let pauseRequested = false;
@@ -203,7 +204,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
         ctx.progress({ kind: 'row', index: i, row: rows[i]! });
       }
       ctx.progress({ kind: 'stage', stage: 'training' });
-      await trainer.trainBatch(run, contexts.slice(0, train.length), {
+      const history = await trainer.trainBatch(run, contexts.slice(0, train.length), {
         ...events, onEpoch: (record, image) => ctx.progress({ kind: 'record', record, image }),
       });
       for (let i = 0; i < contexts.length; i++) {
@@ -219,8 +220,8 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
         table[id] = { raw: { mean: r.mean, std: r.std }, tuned: { mean: t.mean, std: t.std } };
       }
       const tokens = exportTokens({
-        params: await readParams(run.params), shape: config.tokens, modelId: settings.models.sd, prompts: train,
-        rewardWeights: settings.mix as Record<string, number>,
+        params: await readParams(run.params), config, sampling: sampling(settings), modelId: settings.models.sd, textEncoder: fingerprint,
+        prompts: train, rewardWeights: settings.mix as Record<string, number>, history,
       });
       return {
         status: run.epoch >= config.epochs ? 'done' : 'paused', table, rows, tokens,
@@ -235,26 +236,14 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
 
   applyTokens: ({ tokens, prompt, settings }, ctx) => guarded(ctx, 'applying tokens', async () => {
     if (!prompt.trim()) throw new JobError('invalid-input', 'enter a prompt to apply the tokens to');
-    const { models, info } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
-    const imported = parseTokensFile(tokens, { textDim: info.textDim, modelId: settings.models.sd });
-    const config = configOf({ ...settings, numTokens: imported.shape.numTokens, rank: imported.shape.rank, bound: imported.shape.bound, rotation: imported.shape.rotation }, info.textDim);
+    const { models, info, fingerprint } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
+    const imported = parseTokensFile(tokens, { textDim: info.textDim, modelId: settings.models.sd, textEncoder: fingerprint });
+    const config = { ...imported.config, inferenceSteps: settings.steps, guidance: settings.guidance };
     const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);
-    const params = createParams(imported.params, imported.shape);
-    const run: RunState = {
-      config, epoch: 0, params, best: null, rng: new Rng(0),
-      adam: new Adam(params, config.adam), scheduler: new StepLR(config.adam.lr, config.stepLR),
-    };
-    let pc: PromptContext | null = null;
     try {
-      pc = trainer.prepare(prompt);
-      const raw = await trainer.raw(pc, streamingEvents(ctx));
-      ctx.progress({ kind: 'raw', prompt, result: raw });
-      const tuned = await trainer.tuned(run, pc, streamingEvents(ctx));
+      const { raw, tuned } = await applyTokensToPrompt(trainer, imported, prompt, streamingEvents(ctx));
       return { raw, tuned, warnings: imported.warnings };
     } finally {
-      run.adam.dispose();
-      disposeIpgoParams(params);
-      pc?.dispose();
       trainer.dispose();
     }
   }),
