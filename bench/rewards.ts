@@ -143,6 +143,7 @@ async function benchHps(shapes: { open_clip_model_config: OpenClipModelCfg }, im
 async function main(): Promise<void> {
   const backend = await initNodeBackend();
   const shapes = JSON.parse(fs.readFileSync(path.join(fixtures, 'sd15-shapes.json'), 'utf8'));
+  put('load_average_1min_at_start', os.loadavg()[0]!);
   console.log(`reward benchmark: backend ${backend}, ${IMAGE}² input, reps ${reps}${smoke ? ', SMOKE (1 layer per tower)' : ''}`);
   const image = tf.randomUniform([1, IMAGE, IMAGE, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
   for (const filter of ['bilinear', 'bilinear-antialias'] as const) {
@@ -155,6 +156,8 @@ async function main(): Promise<void> {
   image.dispose();
 
   const cpus = os.cpus();
+  // Shared CI/dev machines: the 1-minute load average says how much the timings were contended.
+  put('load_average_1min_at_end', os.loadavg()[0]!);
   const out = {
     machine: `${cpus[0]?.model ?? 'cpu'} ×${cpus.length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, tfjs ${tf.version.tfjs} ${backend}${smoke ? ' (SMOKE: 1 layer per tower)' : ''}`,
     date: new Date().toISOString(),

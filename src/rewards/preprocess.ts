@@ -17,7 +17,7 @@ import { matMulConstLeft } from '../model/clip-matmul';
  *   torchvision's `Resize(224)` does on tensors since 0.17 (antialias defaults to True) and what the IPGO
  *   notebook's `Resize(224)` therefore ran at 512 → 224; plain bilinear at that ratio only looks at 2 of every
  *   ~2.3 source pixels (aliasing), so the two filters give visibly different reward values and gradients.
- *   (PIL's bilinear resize in CLIPImageProcessor uses the same triangle filter.)
+ *   (PIL's bilinear resize in CLIPImageProcessor uses a similar scale-widened triangle filter, on uint8 pixels.)
  * `fit`: 'stretch' maps the whole image to S×S (the goldens); 'cover' is torchvision's Resize(S) + CenterCrop(S):
  * the short side goes to S (long side int(S·long/short)), then the centre S×S is kept — rows of the full resize
  * matrix, so the crop costs nothing extra.
