@@ -1,11 +1,46 @@
 import * as tf from '@tensorflow/tfjs';
+import { checkpoint } from '../checkpoint-grad';
 import type { ParamSource } from './params';
 import { ResnetBlock2D, type ResnetOptions } from './resnet';
 import { Downsample2D, Upsample2D } from './sampling';
 import { Transformer2DModel, type Transformer2DOptions } from './transformer2d';
 
-/** What every block sees besides its input: the time embedding, the text states and the attention chunk budget. */
-export interface BlockContext { temb: tf.Tensor2D; ehs: tf.Tensor3D; chunkBytes: number }
+/**
+ * Gradient checkpointing granularity (see ../checkpoint-grad.ts; only acts while a gradient tape records):
+ * - 'module': each ResnetBlock2D and each Transformer2DModel is one recomputed unit;
+ * - 'layer': each resnet together with its transformer (and, in up blocks, the skip concatenation) is one unit,
+ *   the mid block another;
+ * - 'off': plain autodiff (every activation is kept until the backward ends).
+ */
+export type CheckpointGranularity = 'module' | 'layer' | 'off';
+
+/** What every block sees besides its input: the time embedding, the text states, the attention chunk budget. */
+export interface BlockContext { temb: tf.Tensor2D; ehs: tf.Tensor3D; chunkBytes: number; checkpoint?: CheckpointGranularity }
+
+/**
+ * One layer of a down/up block: [concat skip →] resnet [→ transformer], checkpointed as one unit ('layer') or per
+ * module ('module'). Tensors reach the recomputed function only as inputs (temb and ehs included), never by
+ * closure, since the caller's tidy scope disposes them before the backward runs.
+ */
+function runLayer(ctx: BlockContext, x: tf.Tensor4D, resnet: ResnetBlock2D, attn?: Transformer2DModel, skip?: tf.Tensor4D): tf.Tensor4D {
+  const mode = ctx.checkpoint ?? 'off';
+  const join = (h: tf.Tensor, s?: tf.Tensor) => (s ? tf.concat([h, s], 3) : h) as tf.Tensor4D;
+  const res = (h: tf.Tensor, t: tf.Tensor, s?: tf.Tensor) => resnet.forward(join(h, s), t as tf.Tensor2D);
+  const att = (h: tf.Tensor, e: tf.Tensor) => attn!.forward(h as tf.Tensor4D, e as tf.Tensor3D, ctx.chunkBytes);
+  const withSkip = (xs: tf.Tensor[]) => (skip ? [...xs, skip] : xs);
+  if (mode === 'layer') {
+    const f = attn
+      ? (h: tf.Tensor, t: tf.Tensor, e: tf.Tensor, s?: tf.Tensor) => tf.tidy(() => att(res(h, t, s), e))
+      : (h: tf.Tensor, t: tf.Tensor, s?: tf.Tensor) => res(h, t, s);
+    return checkpoint(f as (...xs: tf.Tensor[]) => tf.Tensor4D, withSkip(attn ? [x, ctx.temb, ctx.ehs] : [x, ctx.temb]));
+  }
+  if (mode === 'module') {
+    const h = checkpoint(res as (...xs: tf.Tensor[]) => tf.Tensor4D, withSkip([x, ctx.temb]));
+    return attn ? checkpoint(att, [h, ctx.ehs]) : h;
+  }
+  const h = res(x, ctx.temb, skip);
+  return attn ? att(h, ctx.ehs) : h;
+}
 
 export interface BlockOptions {
   layers: number;
@@ -36,9 +71,7 @@ export class DownBlock {
       const skips: tf.Tensor4D[] = [];
       let h = x;
       this.resnets.forEach((resnet, i) => {
-        h = resnet.forward(h, ctx.temb);
-        const attn = this.attentions[i];
-        if (attn) h = attn.forward(h, ctx.ehs, ctx.chunkBytes);
+        h = runLayer(ctx, h, resnet, this.attentions[i]);
         skips.push(h);
       });
       if (this.downsampler) {
@@ -59,14 +92,14 @@ export class MidBlock2DCrossAttn {
     this.attentions = [new Transformer2DModel(src.sub('attentions.0.'), channels, opts.attention)];
   }
   forward(x: tf.Tensor4D, ctx: BlockContext): tf.Tensor4D {
-    return tf.tidy(() => {
-      let h = this.resnets[0]!.forward(x, ctx.temb);
-      this.attentions.forEach((attn, i) => {
-        h = attn.forward(h, ctx.ehs, ctx.chunkBytes);
-        h = this.resnets[i + 1]!.forward(h, ctx.temb);
-      });
+    // resnet₀ → (transformer_i → resnet_{i+1}) ≡ layers (resnet_i, transformer_i) then the last resnet alone.
+    const body = (x0: tf.Tensor, temb: tf.Tensor, ehs: tf.Tensor) => tf.tidy(() => {
+      const inner: BlockContext = { ...ctx, temb: temb as tf.Tensor2D, ehs: ehs as tf.Tensor3D, checkpoint: ctx.checkpoint === 'module' ? 'module' : 'off' };
+      let h = x0 as tf.Tensor4D;
+      this.resnets.forEach((resnet, i) => { h = runLayer(inner, h, resnet, this.attentions[i]); });
       return h;
     });
+    return ctx.checkpoint === 'layer' ? checkpoint(body, [x, ctx.temb, ctx.ehs]) : body(x, ctx.temb, ctx.ehs);
   }
 }
 
@@ -95,9 +128,7 @@ export class UpBlock {
     return tf.tidy(() => {
       let h = x;
       this.resnets.forEach((resnet, j) => {
-        h = resnet.forward(tf.concat([h, skips[skips.length - 1 - j]!], 3) as tf.Tensor4D, ctx.temb);
-        const attn = this.attentions[j];
-        if (attn) h = attn.forward(h, ctx.ehs, ctx.chunkBytes);
+        h = runLayer(ctx, h, resnet, this.attentions[j], skips[skips.length - 1 - j]!);
       });
       return this.upsampler ? this.upsampler.forward(h, upsampleSize) : h;
     });

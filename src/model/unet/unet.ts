@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeParams, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
 import type { WeightStore } from '../weights';
 import { DEFAULT_ATTENTION_CHUNK_BYTES } from './attention';
-import { DownBlock, MidBlock2DCrossAttn, UpBlock, type BlockContext } from './blocks';
+import { DownBlock, MidBlock2DCrossAttn, UpBlock, type BlockContext, type CheckpointGranularity } from './blocks';
 import { resolveUNetConfig, type UNetConfig, type UNetConfigJson } from './config';
 import { DryParams, StoreParams, type ParamSource, type ParamSpec } from './params';
 import type { Transformer2DOptions } from './transformer2d';
@@ -15,7 +15,15 @@ export interface UNetForwardOptions {
   intermediates?: Map<string, tf.Tensor>;
   /** Upper bound on one attention-scores block in bytes (queries are chunked to stay under it). */
   attentionChunkBytes?: number;
+  /**
+   * Gradient checkpointing while a gradient tape records (tf.grad/tf.grads around the call): true (default) =
+   * DEFAULT_CHECKPOINTING, false = plain autodiff, or a granularity. Forward-only calls are never affected.
+   */
+  checkpointing?: boolean | CheckpointGranularity;
 }
+
+/** Measured on SD1.5 (bench/model.ts): see the report in bench/results/model.json. */
+export const DEFAULT_CHECKPOINTING: CheckpointGranularity = 'module';
 
 /**
  * diffusers 0.25 `UNet2DConditionModel` (the SD1.5 family) on tfjs. Activations are NHWC:
@@ -96,7 +104,10 @@ export class UNet2DConditionModel {
       record('time_proj', tProj);
       const temb = this.timeEmbedding.forward(tProj);
       record('time_embedding', temb);
-      const ctx: BlockContext = { temb, ehs: encoderHiddenStates, chunkBytes: opts.attentionChunkBytes ?? DEFAULT_ATTENTION_CHUNK_BYTES };
+      const ctx: BlockContext = {
+        temb, ehs: encoderHiddenStates, chunkBytes: opts.attentionChunkBytes ?? DEFAULT_ATTENTION_CHUNK_BYTES,
+        checkpoint: checkpointGranularity(opts.checkpointing),
+      };
 
       const input = c.centerInputSample ? (tf.sub(tf.mul(sample, 2), 1) as tf.Tensor4D) : sample;
       let x = conv2dX(input, this.convIn);
@@ -131,6 +142,11 @@ export class UNet2DConditionModel {
   dispose(): void {
     disposeParams(this);
   }
+}
+
+function checkpointGranularity(option: UNetForwardOptions['checkpointing']): CheckpointGranularity {
+  if (option === undefined || option === true) return DEFAULT_CHECKPOINTING;
+  return option === false ? 'off' : option;
 }
 
 function expectedKeysOf(config: UNetConfig): ParamSpec[] {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { groupNorm, linear, type LinearParams, type NormParams } from '../nn';
+import { groupNorm, type LinearParams, type NormParams } from '../nn';
+import { linearX } from '../unet/input-grad-ops';
 import type { WeightScope } from '../weights';
 import { linear as loadLinearChecked, norm } from './params';
 
@@ -42,11 +43,12 @@ export function vaeAttention(x: tf.Tensor4D, p: VaeAttention, scoreBudgetBytes =
   return tf.tidy(() => {
     const [b, h, w, c] = x.shape;
     const tokens = groupNorm(x, p.groups, p.norm).reshape([b, h * w, c]);
-    const q = linear(tokens, p.q) as tf.Tensor3D;
-    const k = linear(tokens, p.k) as tf.Tensor3D;
-    const v = linear(tokens, p.v) as tf.Tensor3D;
+    // Input-gradient-only projections: the weights are never saved (copied, on wasm) for the backward.
+    const q = linearX(tokens, p.q) as tf.Tensor3D;
+    const k = linearX(tokens, p.k) as tf.Tensor3D;
+    const v = linearX(tokens, p.v) as tf.Tensor3D;
     const attended = singleHeadAttention(q, k, v, 1 / Math.sqrt(c), scoreBudgetBytes);
-    const out = linear(attended, p.out).reshape([b, h, w, c]);
+    const out = linearX(attended, p.out).reshape([b, h, w, c]);
     return tf.add(out, x) as tf.Tensor4D;
   });
 }

@@ -6,6 +6,8 @@ import { parseVaeConfig, type VaeConfig, type VaeConfigJson } from './config';
 import { decoderForward, loadDecoder, type VaeDecoder } from './decoder';
 import { encoderForward, loadEncoder, type Tap, type VaeEncoder } from './encoder';
 import { conv } from './params';
+import { DEFAULT_MAX_TENSOR_BYTES } from './channel-chunks';
+import { conv2dX } from '../unet/input-grad-ops';
 
 /** DiagonalGaussianDistribution of the latent (NHWC): logvar clamped to [−30, 20], std = exp(logvar/2). */
 export interface LatentDistribution {
@@ -26,6 +28,16 @@ export interface VaeLoadOptions {
 export class AutoencoderKL {
   /** Query-block budget of the mid-block attention scores (bytes). */
   attentionScoreBudgetBytes = DEFAULT_SCORE_BUDGET_BYTES;
+  /**
+   * Largest single tensor the decoder may create (bytes): larger activations are split along channels (exact;
+   * see channel-chunks.ts). Default: WebGPU's default maxStorageBufferBindingSize, 128 MiB.
+   */
+  maxTensorBytes = DEFAULT_MAX_TENSOR_BYTES;
+  /**
+   * Gradient checkpointing in decode() while a gradient tape records (IPGO's vjp through the decoder): each resnet
+   * and the mid attention keep only their input and are recomputed in the backward. No effect on forward-only calls.
+   */
+  checkpointing = true;
 
   private constructor(
     readonly config: VaeConfig,
@@ -59,9 +71,10 @@ export class AutoencoderKL {
   /** Latents [B, h, w, latent] (already divided by scalingFactor) → raw image [B, 8h, 8w, 3], about [−1, 1]. */
   decode(latents: tf.Tensor4D, tap?: Tap): tf.Tensor4D {
     return tf.tidy(() => {
-      const z = conv2d(latents, this.postQuantConv);
+      const z = conv2dX(latents, this.postQuantConv);
       tap?.('post_quant_conv', z);
-      return decoderForward(z, this.decoder, this.attentionScoreBudgetBytes, tap);
+      const run = { scoreBudgetBytes: this.attentionScoreBudgetBytes, maxTensorBytes: this.maxTensorBytes, checkpointing: this.checkpointing };
+      return decoderForward(z, this.decoder, run, tap);
     });
   }
 

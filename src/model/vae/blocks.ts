@@ -1,9 +1,30 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams } from '../nn';
+import { chunkCount as chunkCountOf } from './channel-chunks';
 import type { WeightScope } from '../weights';
 import { loadVaeAttention, vaeAttention, type VaeAttention } from './attention';
-import { loadVaeResnet, vaeResnet, type VaeResnet } from './resnet';
-import { downsample, loadDownsample, loadUpsample, upsample } from './sampling';
+import { checkpoint } from '../checkpoint-grad';
+import type { Chunks } from './channel-chunks';
+import { loadVaeResnet, resnetOutChannels, vaeResnet, vaeResnetChunks, type VaeResnet } from './resnet';
+import { downsample, loadDownsample, loadUpsample, upsample, upsampleChunks } from './sampling';
+
+/** How the decoder runs its blocks: per-tensor byte budget and gradient checkpointing (see checkpoint-grad.ts). */
+export interface DecoderRunOptions {
+  scoreBudgetBytes?: number;
+  maxTensorBytes: number;
+  checkpointing: boolean;
+}
+
+/**
+ * A resnet on chunks, checkpointed (recomputed in the backward) when asked and when its output is one tensor
+ * (tfjs custom gradients have a single output; at 512² batch 1 every SD1.5 decoder resnet output is one chunk).
+ */
+export function resnetUnit(xs: Chunks, p: VaeResnet, o: DecoderRunOptions): Chunks {
+  const [b, h, w] = xs[0]!.shape;
+  const single = chunkCountOf([b, h, w, resnetOutChannels(p)], p.groups, o.maxTensorBytes) === 1;
+  if (!o.checkpointing || !single) return vaeResnetChunks(xs, p, o.maxTensorBytes);
+  return [checkpoint((...ins: tf.Tensor[]) => vaeResnetChunks(ins as Chunks, p, o.maxTensorBytes)[0]!, xs)];
+}
 
 /** Norm settings shared by every VAE block. */
 export interface NormSpec {
@@ -27,11 +48,20 @@ export function loadMidBlock(ws: WeightScope, channels: number, n: NormSpec, add
   };
 }
 
-export function midBlock(x: tf.Tensor4D, p: MidBlock, scoreBudgetBytes?: number): tf.Tensor4D {
+export function midBlock(x: tf.Tensor4D, p: MidBlock, scoreBudgetBytes?: number, run?: DecoderRunOptions): tf.Tensor4D {
   return tf.tidy(() => {
-    let h = vaeResnet(x, p.resnets[0]);
-    if (p.attention) h = vaeAttention(h, p.attention, scoreBudgetBytes);
-    return vaeResnet(h, p.resnets[1]);
+    if (!run) {
+      let h = vaeResnet(x, p.resnets[0]);
+      if (p.attention) h = vaeAttention(h, p.attention, scoreBudgetBytes);
+      return vaeResnet(h, p.resnets[1]);
+    }
+    let h = resnetUnit([x], p.resnets[0], run)[0]!;
+    const attn = p.attention;
+    if (attn) {
+      const f = (t: tf.Tensor) => vaeAttention(t as tf.Tensor4D, attn, scoreBudgetBytes);
+      h = run.checkpointing ? checkpoint(f, [h]) : f(h);
+    }
+    return resnetUnit([h], p.resnets[1], run)[0]!;
   });
 }
 
@@ -67,6 +97,15 @@ export function loadUpDecoderBlock(ws: WeightScope, inC: number, outC: number, l
     resnets: Array.from({ length: layers }, (_, j) => loadVaeResnet(ws.sub(`resnets.${j}.`), j === 0 ? inC : outC, outC, n.groups, n.eps)),
     upsampler: addUpsample ? loadUpsample(ws.sub('upsamplers.0.'), outC) : undefined,
   };
+}
+
+/** UpDecoderBlock2D on channel chunks, each resnet a checkpointed unit when asked. */
+export function upDecoderBlockChunks(xs: Chunks, p: UpDecoderBlock, run: DecoderRunOptions): Chunks {
+  return tf.tidy(() => {
+    let hs = xs;
+    for (const r of p.resnets) hs = resnetUnit(hs, r, run);
+    return p.upsampler ? upsampleChunks(hs, p.upsampler, p.resnets[0]!.groups, run.maxTensorBytes) : hs;
+  });
 }
 
 export function upDecoderBlock(x: tf.Tensor4D, p: UpDecoderBlock): tf.Tensor4D {

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
+import type { ConvParams, NormParams } from '../nn';
+import { conv2dX } from '../unet/input-grad-ops';
 import type { WeightScope } from '../weights';
-import { loadMidBlock, loadUpDecoderBlock, midBlock, upDecoderBlock, type MidBlock, type NormSpec, type UpDecoderBlock } from './blocks';
+import { loadMidBlock, loadUpDecoderBlock, midBlock, upDecoderBlockChunks, type DecoderRunOptions, type MidBlock, type NormSpec, type UpDecoderBlock } from './blocks';
+import { chunkCount, convChunks, groupNormChunks, joinChannels, siluChunks, type Chunks } from './channel-chunks';
 import type { VaeConfig } from './config';
 import type { Tap } from './encoder';
 import { conv, norm } from './params';
@@ -30,16 +32,23 @@ export function loadDecoder(ws: WeightScope, c: VaeConfig): VaeDecoder {
   };
 }
 
-export function decoderForward(z: tf.Tensor4D, p: VaeDecoder, scoreBudgetBytes?: number, tap?: Tap): tf.Tensor4D {
+/**
+ * The decoder on channel-chunked activations: no tensor exceeds `run.maxTensorBytes` (except the taps' joined
+ * copies, for tests), and with `run.checkpointing` each resnet and the mid attention are recomputed in the backward.
+ */
+export function decoderForward(z: tf.Tensor4D, p: VaeDecoder, run: DecoderRunOptions, tap?: Tap): tf.Tensor4D {
   return tf.tidy(() => {
-    let h = conv2d(z, p.convIn);
+    let h = conv2dX(z, p.convIn);
     tap?.('decoder.conv_in', h);
-    h = midBlock(h, p.mid, scoreBudgetBytes);
+    h = midBlock(h, p.mid, run.scoreBudgetBytes, run);
     tap?.('decoder.mid_block', h);
+    let hs: Chunks = [h];
     p.upBlocks.forEach((blk, i) => {
-      h = upDecoderBlock(h, blk);
-      tap?.(`decoder.up_blocks.${i}`, h);
+      hs = upDecoderBlockChunks(hs, blk, run);
+      if (tap) tap(`decoder.up_blocks.${i}`, joinChannels(hs));
     });
-    return conv2d(silu(groupNorm(h, p.groups, p.normOut)) as tf.Tensor4D, p.convOut);
+    const [b, hh, ww] = hs[0]!.shape;
+    if (chunkCount([b, hh, ww, p.convOut.w.shape[3]], 1, run.maxTensorBytes) !== 1) throw new Error('VAE decoder: output image exceeds the tensor budget');
+    return convChunks(siluChunks(groupNormChunks(hs, p.groups, p.normOut)), p.convOut, 1)[0]!;
   });
 }

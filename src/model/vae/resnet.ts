@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
+import type { ConvParams, NormParams } from '../nn';
+import { addChunks, chunkCount, convChunks, groupNormChunks, joinChannels, siluChunks, splitChannels, type Chunks } from './channel-chunks';
 import type { WeightScope } from '../weights';
 import { conv, norm } from './params';
 
@@ -27,11 +28,25 @@ export function loadVaeResnet(ws: WeightScope, inC: number, outC: number, groups
   };
 }
 
-export function vaeResnet(x: tf.Tensor4D, p: VaeResnet): tf.Tensor4D {
+export function vaeResnet(x: tf.Tensor4D, p: VaeResnet, maxTensorBytes = Infinity): tf.Tensor4D {
+  return tf.tidy(() => joinChannels(vaeResnetChunks(splitChannels(x, chunkCount(x.shape, p.groups, maxTensorBytes)), p, maxTensorBytes)));
+}
+
+/** Channels of the resnet's output (conv1's output channels). */
+export const resnetOutChannels = (p: VaeResnet): number => p.conv1.w.shape[3];
+
+/**
+ * The resnet on channel chunks (see channel-chunks.ts); the output is chunked by the same rule as any activation
+ * of its shape, so the residual sum pairs matching chunks. With one chunk these are exactly the plain ops.
+ */
+export function vaeResnetChunks(xs: Chunks, p: VaeResnet, maxTensorBytes: number): Chunks {
   return tf.tidy(() => {
-    let h = conv2d(silu(groupNorm(x, p.groups, p.norm1)) as tf.Tensor4D, p.conv1);
-    h = conv2d(silu(groupNorm(h, p.groups, p.norm2)) as tf.Tensor4D, p.conv2);
-    const skip = p.shortcut ? conv2d(x, p.shortcut) : x;
-    return tf.add(skip, h) as tf.Tensor4D;
+    const [b, h, w] = xs[0]!.shape;
+    const k = chunkCount([b, h, w, resnetOutChannels(p)], p.groups, maxTensorBytes);
+    let hs = convChunks(siluChunks(groupNormChunks(xs, p.groups, p.norm1)), p.conv1, k);
+    hs = convChunks(siluChunks(groupNormChunks(hs, p.groups, p.norm2)), p.conv2, k);
+    const skip = p.shortcut ? convChunks(xs, p.shortcut, k) : xs;
+    if (skip.length !== k) throw new Error(`VAE resnet: residual has ${skip.length} channel chunks, output ${k}`);
+    return addChunks(skip, hs);
   });
 }

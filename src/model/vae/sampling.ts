@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2d, type ConvParams } from '../nn';
+import { chunkCount, convChunks, joinChannels, splitChannels, type Chunks } from './channel-chunks';
 import type { WeightScope } from '../weights';
 import { conv } from './params';
 
@@ -21,7 +22,22 @@ export function loadUpsample(ws: WeightScope, channels: number): ConvParams {
 }
 
 export function upsample(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
-  return tf.tidy(() => conv2d(nearestUpsample2x(x), p));
+  return tf.tidy(() => joinChannels(upsampleChunks([x], p, 1, Infinity)));
+}
+
+/**
+ * Upsample2D on channel chunks: the input is re-split so that each upsampled chunk fits `maxTensorBytes`, and the
+ * conv's output is chunked by the same rule as any activation of its shape (`groups`: the next GroupNorm's).
+ */
+export function upsampleChunks(xs: Chunks, p: ConvParams, groups: number, maxTensorBytes: number): Chunks {
+  return tf.tidy(() => {
+    const [b, h, w] = xs[0]!.shape;
+    const c = xs.reduce((s, x) => s + x.shape[3], 0);
+    const kIn = chunkCount([b, 2 * h, 2 * w, c], groups, maxTensorBytes);
+    const ins = kIn === xs.length ? xs : splitChannels(joinChannels(xs), kIn);
+    const kOut = chunkCount([b, 2 * h, 2 * w, p.w.shape[3]], groups, maxTensorBytes);
+    return convChunks(ins.map(nearestUpsample2x), p, kOut);
+  });
 }
 
 /**

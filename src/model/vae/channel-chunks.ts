@@ -1,0 +1,81 @@
+import * as tf from '@tensorflow/tfjs';
+import { conv2d, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
+import { conv2dX } from '../unet/input-grad-ops';
+
+/**
+ * Activations split along channels, so that no single tensor exceeds a byte budget (WebGPU's default
+ * maxStorageBufferBindingSize is 128 MiB). At 512² the SD1.5 decoder's last level holds [1, 512, 512, 256] =
+ * 256 MiB (the upsampled output of up_blocks.2 and the input of up_blocks.3.resnets.0).
+ *
+ * Splitting channels keeps every op exact: GroupNorm statistics are per group, so chunks aligned to groups are
+ * normalized independently; SiLU and upsampling are per channel; a convolution over chunked input channels is the
+ * sum of per-chunk convolutions with the matching weight slices (only the float summation order changes), and its
+ * output channels are produced chunk by chunk. With a single chunk every function is the plain op, bit for bit.
+ */
+export type Chunks = tf.Tensor4D[];
+
+/** Default per-tensor budget: WebGPU's default maxStorageBufferBindingSize. */
+export const DEFAULT_MAX_TENSOR_BYTES = 128 * 1024 * 1024;
+
+/**
+ * Number of channel chunks for a float32 [b, h, w, channels] activation: the smallest divisor k of `groups` (so
+ * chunks hold whole GroupNorm groups) with one chunk ≤ maxBytes; `groups` when even that is too large.
+ */
+export function chunkCount(shape: readonly number[], groups: number, maxBytes: number): number {
+  const [b, h, w, c] = shape as [number, number, number, number];
+  for (let k = 1; k <= groups; k++) {
+    if (groups % k === 0 && c % k === 0 && b * h * w * (c / k) * 4 <= maxBytes) return k;
+  }
+  return groups;
+}
+
+export function splitChannels(x: tf.Tensor4D, k: number): Chunks {
+  return k === 1 ? [x] : (tf.split(x, k, 3) as Chunks);
+}
+
+/** The whole activation (tests and taps only: at full size it may exceed the budget). */
+export function joinChannels(xs: Chunks): tf.Tensor4D {
+  return xs.length === 1 ? xs[0]! : (tf.concat(xs, 3) as tf.Tensor4D);
+}
+
+const sliceVec = (v: tf.Tensor1D, start: number, n: number) => tf.slice(v, [start], [n]) as tf.Tensor1D;
+
+/** GroupNorm over chunks aligned to groups; `totalChannels / groups` channels per group. */
+export function groupNormChunks(xs: Chunks, groups: number, p: NormParams): Chunks {
+  if (xs.length === 1) return [groupNorm(xs[0]!, groups, p)];
+  const total = xs.reduce((s, x) => s + x.shape[3], 0);
+  const perGroup = total / groups;
+  let offset = 0;
+  return xs.map((x) => {
+    const c = x.shape[3];
+    const part = { gamma: sliceVec(p.gamma, offset, c), beta: sliceVec(p.beta, offset, c), eps: p.eps };
+    offset += c;
+    return groupNorm(x, c / perGroup, part);
+  });
+}
+
+export const siluChunks = (xs: Chunks): Chunks => xs.map((x) => silu(x) as tf.Tensor4D);
+
+/**
+ * A convolution over channel chunks, producing `outChunks` output chunks. One chunk in and out is conv2dX (input
+ * gradient only, weight never saved). Otherwise out_o = Σ_i conv(x_i, W[:, :, i, o]) + b_o with plain tf.conv2d on
+ * weight slices: the slices are temporaries, so they must be saved by the tape rather than closed over.
+ */
+export function convChunks(xs: Chunks, p: ConvParams, outChunks: number): Chunks {
+  if (xs.length === 1 && outChunks === 1) return [conv2dX(xs[0]!, p)];
+  const outC = p.w.shape[3] / outChunks;
+  return Array.from({ length: outChunks }, (_, o) => tf.tidy(() => {
+    let inOffset = 0;
+    let acc: tf.Tensor4D | null = null;
+    for (const x of xs) {
+      const c = x.shape[3];
+      const w = tf.slice(p.w, [0, 0, inOffset, o * outC], [-1, -1, c, outC]) as tf.Tensor4D;
+      inOffset += c;
+      const part = conv2d(x, { w, stride: p.stride, pad: p.pad });
+      acc = acc ? (tf.add(acc, part) as tf.Tensor4D) : part;
+    }
+    return (p.b ? tf.add(acc!, sliceVec(p.b, o * outC, outC)) : acc!) as tf.Tensor4D;
+  }));
+}
+
+export const addChunks = (a: Chunks, b: Chunks): Chunks => a.map((x, i) => tf.add(x, b[i]!) as tf.Tensor4D);
