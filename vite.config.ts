@@ -1,12 +1,16 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
+import { contentSecurityPolicy, pwaServiceWorker } from './tools/pwa-build.js';
+import { cspString } from './src/pwa/csp.js';
 
 // The app is served on 127.0.0.1 (a secure context: WebGPU, IndexedDB and service workers all work there).
+// base './' keeps every URL relative, so the built app (and its service worker scope) works from any subpath.
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), contentSecurityPolicy(), pwaServiceWorker()],
   base: './',
   server: { host: '127.0.0.1', port: 5173, strictPort: true },
-  preview: { host: '127.0.0.1', port: 4173, strictPort: true },
+  // The CSP also as a header: the tensor worker takes its policy from its own response, not from the page's <meta>.
+  preview: { host: '127.0.0.1', port: 4173, strictPort: true, headers: { 'Content-Security-Policy': cspString() } },
   worker: { format: 'es' },
   build: { target: 'es2022', sourcemap: true, chunkSizeWarningLimit: 4096 },
 });

@@ -8,6 +8,7 @@ import { BatchView } from './batch/BatchView';
 import { TokensView } from './tokens/TokensView';
 import { RunsView } from './runs/RunsView';
 import { useStudio } from './store';
+import { UpdateBanner } from '../pwa/UpdateBanner';
 
 interface View { id: string; label: string; render: () => ReactNode }
 
@@ -48,6 +49,7 @@ export function App() {
         </nav>
         <BackendBadge />
       </header>
+      <UpdateBanner />
       <ErrorList />
       <main>{current.render()}</main>
     </div>
