@@ -25,13 +25,22 @@ export function conv2dX(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
 }
 
 /**
- * dx of a conv: conv2dTranspose (Conv2DBackpropInput). The alternative for stride 1 — a Conv2D with the kernel
- * flipped and in/out swapped — was slower on tfjs-wasm at SD1.5 sizes because flipping a 3×3 kernel each call
- * (Reverse, Gather or Unpack/Pack) costs more than the conv at small latents (measured at 8×8: 7 s vs 21 s per
- * backward).
+ * dx of a conv. On tfjs-wasm, stride 1: a forward Conv2D of dy with the kernel flipped spatially and in/out swapped
+ * (XNNPACK), since wasm's Conv2DBackpropInput is a plain loop ~9× slower than its Conv2D at SD1.5 sizes (measured,
+ * 2×64×64×320 3×3: 6.2 s vs 0.53 s including the flip; 2×16×16×1280: 6.0 s vs 1.6 s). The flipped kernel is
+ * rebuilt per call (a copy of the weight; caching it would double the weights in memory). Elsewhere (WebGPU has a
+ * proper backprop-input shader) and for strided convs: conv2dTranspose.
  */
 function convInputGrad(dy: tf.Tensor4D, p: ConvParams, xShape: [number, number, number, number]): tf.Tensor4D {
   const pad = p.pad === 0 ? 'valid' : ([[0, 0], [p.pad, p.pad], [p.pad, p.pad], [0, 0]] as tf.backend_util.ExplicitPadding);
+  const [kh, kw] = p.w.shape;
+  if (p.stride === 1 && tf.getBackend() === 'wasm' && kh === kw && p.pad * 2 === kh - 1) {
+    return tf.tidy(() => {
+      const swapped = tf.transpose(p.w, [0, 1, 3, 2]);
+      const flipped = kh === 1 ? swapped : tf.reverse(swapped, [0, 1]);
+      return tf.conv2d(dy, flipped as tf.Tensor4D, 1, pad);
+    });
+  }
   return tf.conv2dTranspose(dy, p.w, xShape, p.stride, pad);
 }
 
