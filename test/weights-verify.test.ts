@@ -21,6 +21,7 @@ afterAll(async () => { await server.stop(); });
 const weights = serializeSafetensors(new Map([
   ['a.weight', { shape: [64, 300], data: Float32Array.from({ length: 64 * 300 }, (_, i) => Math.sin(i)) }],
   ['b.bias', { shape: [64], data: Float32Array.from({ length: 64 }, (_, i) => i / 64) }],
+  ['c.weight', { shape: [64, 300], data: Float32Array.from({ length: 64 * 300 }, (_, i) => Math.cos(i)) }],
 ]));
 const config = new TextEncoder().encode('{"hidden_size": 64, "name": "größe"}\n');
 const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
@@ -44,7 +45,7 @@ describe('verifyInstalledModel', () => {
     const ok = await verifyInstalledModel(storage, manifest.id);
     expect(ok.ok).toBe(true);
     expect(ok.files.map((f) => [f.path, f.ok, f.checkedBy])).toEqual([['config.json', true, 'sha256'], ['model.safetensors', true, 'tensors']]);
-    expect(ok.files[1]!.checkedBytes).toBe(64 * 300 + 64 * 2); // int8 weight (scales live in its record) + fp16 bias
+    expect(ok.files[1]!.checkedBytes).toBe(2 * 64 * 300 + 64 * 2); // int8 weights (scales live in their records) + fp16 bias
 
     // flip one byte of one stored chunk, and change the stored config text
     await storage.store('readwrite', (s) => {
@@ -70,6 +71,23 @@ describe('verifyInstalledModel', () => {
     const req = server.requestsFor('/m/model.safetensors').at(-1)!;
     expect(req.status).toBe(206);
     expect(req.start).toBeGreaterThan(0);
+    expect((await verifyInstalledModel(storage, manifest.id)).ok).toBe(true);
+  });
+
+  it('a model resumed by a new installer after a cancel verifies (its records count every committed tensor)', async () => {
+    const name = `verify-${++db}`;
+    server.fault('/m/model.safetensors', { kind: 'slow', bytes: 8000, delayMs: 20 });
+    const job = new WeightsInstaller(WeightsStorage.open(name), { ...OPTS, progressIntervalMs: 0 }).install(manifest, {
+      baseUrl: `${base}/m/`,
+      onEvent: (e) => { if (e.type === 'progress' && e.path === 'model.safetensors' && e.fileBytes > 100_000) job.cancel(); },
+    });
+    await expect(job.done).rejects.toThrow(/cancelled/);
+    const storage = WeightsStorage.open(name);
+    const events: InstallEvent[] = [];
+    const rec = await new WeightsInstaller(storage, OPTS).install(manifest, { baseUrl: `${base}/m/`, onEvent: (e) => events.push(e) }).done;
+    expect(events.find((e) => e.type === 'file-start' && e.path === 'model.safetensors')).toMatchObject({ resumeFrom: expect.any(Number) });
+    expect((events.find((e) => e.type === 'file-start' && e.path === 'model.safetensors') as { resumeFrom: number }).resumeFrom).toBeGreaterThan(77_000);
+    expect(rec.files[1]!.storedBytes).toBe(2 * 64 * 300 + 64 * 2);
     expect((await verifyInstalledModel(storage, manifest.id)).ok).toBe(true);
   });
 });

@@ -134,6 +134,7 @@ export class FileIngest implements ByteSink {
   private async commitUnit(unit: Unit, bytes: Uint8Array, end: number): Promise<void> {
     const precision = this.file.precision ?? 'fp32';
     const tensors: StoredTensor[] = unit.tensors.map((t) => encodeForStorage(t, precision));
+    const unitStored = tensors.reduce((a, t) => a + t.bytes.byteLength, 0);
     this.hasher.update(bytes);
     const progress: ProgressRecord = {
       url: this.opts.source,
@@ -143,13 +144,14 @@ export class FileIngest implements ByteSink {
       hashState: this.hasher.save(),
       parserState: this.reader!.state(),
       tensorsStored: this.tensorsStored + unit.tensors.length,
-      storedBytes: this.storedBytes,
+      // counts this unit: the record describes the state after this commit (a resume restores it as is)
+      storedBytes: this.storedBytes + unitStored,
       updatedAt: Date.now(),
     };
-    const written = await this.storage.commit(this.modelId, this.file.path, {
+    await this.storage.commit(this.modelId, this.file.path, {
       tensors, texts: unit.text === undefined ? [] : [unit.text], raw: unit.rawBlock ? [unit.rawBlock] : [], progress,
     });
-    this.storedBytes += written;
+    this.storedBytes = progress.storedBytes;
     this.tensorsStored = progress.tensorsStored;
     this.committedOffset = end;
     this.opts.onCommit?.(end);

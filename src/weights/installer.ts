@@ -330,6 +330,7 @@ class ProgressMeter {
   private lastSample = now();
   private sampleBytes = 0;
   private lastEmit = 0;
+  private trailing: ReturnType<typeof setTimeout> | undefined;
   private readonly sizes = new Map<string, number>();
 
   constructor(private readonly manifest: ModelManifest, records: Map<string, FileRecord>, private readonly intervalMs: number,
@@ -370,6 +371,8 @@ class ProgressMeter {
       this.sampleBytes = 0;
     }
     if (t - this.lastEmit >= this.intervalMs) this.report(t);
+    // bytes not reported yet get a trailing event, so the last burst before a stall or a pause is shown
+    else this.trailing ??= setTimeout(() => this.report(now()), this.intervalMs - (t - this.lastEmit));
   }
 
   finishFile(size: number): void {
@@ -382,6 +385,8 @@ class ProgressMeter {
   }
 
   private report(t: number): void {
+    clearTimeout(this.trailing);
+    this.trailing = undefined;
     this.lastEmit = t;
     const f = this.file!;
     const totalBytes = this.doneBytes + this.fileBytes;
