@@ -89,7 +89,7 @@ const createCoreSlice: Slice<CoreSlice> = (set, get) => {
       if (error) pushError({ title: 'Ignored ?backend= value', message: error, hint: 'Using automatic selection.' });
       set({ backendStatus: 'starting' });
       try {
-        const report = await engine.run('init', { backend });
+        const report = await engine.run('init', { backend, appBase: document.baseURI });
         set({ backend: report, backendStatus: 'ready' });
         console.info(`[ipgo] backend ${report.backend}` + (report.fallbackReason ? ` (fallback: ${report.fallbackReason})` : ''));
       } catch (e) {

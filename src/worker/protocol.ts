@@ -48,7 +48,8 @@ export interface MatmulBenchResult {
 export interface JobSpec<P, G, R, C extends string = never> { params: P; progress: G; result: R; control: C }
 
 export interface CoreJobs {
-  init: JobSpec<{ backend?: BackendName }, { stage: string }, BackendReport>;
+  /** `appBase`: the page's base URL (relative model sources resolve against it). */
+  init: JobSpec<{ backend?: BackendName; appBase?: string }, { stage: string }, BackendReport>;
   matmulBench: JobSpec<MatmulBenchParams, MatmulBenchProgress, MatmulBenchResult>;
   /** Fault injection for the error-handling path (tests and diagnostics): throws, or kills the worker. */
   fault: JobSpec<{ mode: 'throw' | 'crash' }, never, never>;

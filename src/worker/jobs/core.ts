@@ -2,9 +2,11 @@ import { selectBackend } from '../backend';
 import type { CoreJobs, JobHandlers } from '../protocol';
 import { JobError } from '../protocol';
 import { runMatmulBench } from './matmul-bench';
+import { setAppBase } from '../app-base';
 
 export const coreHandlers: JobHandlers<CoreJobs> = {
   init: (params, ctx) => {
+    setAppBase(params.appBase);
     ctx.progress({ stage: 'selecting backend' });
     return selectBackend(params.backend, (m) => ctx.log(m));
   },

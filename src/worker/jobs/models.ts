@@ -3,6 +3,7 @@
  * WeightsInstaller (resumable across sessions: committed progress lives in IndexedDB); their events are forwarded
  * as progress; pause/resume arrive as control actions, cancel through the protocol's cancel.
  */
+import { appBase } from '../app-base';
 import { JobError, type JobContext, type JobHandlers } from '../protocol';
 import type { InstallResult, ModelEntry, ModelJobs, StorageInfo } from '../models-protocol';
 import { bundledManifests, downloadBytesOf, findManifest, isBuiltin, precisionsOf, sourceLabel, storedBytesEstimate } from '../../weights/catalog';
@@ -63,7 +64,12 @@ export function toJobError(e: unknown): JobError {
   if (e instanceof QuotaError) return new JobError('quota', e.message);
   const message = e instanceof Error ? e.message : String(e);
   // by the `name` strings the classes set (class names do not survive minification)
-  const name = e instanceof Error ? e.name : '';
+  const name = e instanceof Error || e instanceof DOMException ? e.name : '';
+  if (name === 'QuotaExceededError') {
+    // Chromium's estimate() reports a static quota (usage + 10 GiB, for privacy), so the real limit shows only here
+    return new JobError('quota', 'the browser refused to store more weights (QuotaExceededError): its real storage limit is lower than '
+      + 'the estimate it reports. Nothing was marked installed; the files completed so far are kept');
+  }
   if (name === 'CancelledError' || name === 'AbortError') {
     return new JobError('cancelled', 'install cancelled; the files completed so far are kept, Install resumes from them');
   }
@@ -122,7 +128,7 @@ export const modelHandlers: JobHandlers<ModelJobs> = {
     }
     return runInstall(m.id, ctx, (installer) => installer.install(m, {
       baseUrl: params.baseUrl, revision: params.revision, stallTimeoutMs: params.stallTimeoutMs,
-      base: self.location.href,
+      base: appBase(),
     }));
   },
 
