@@ -90,4 +90,25 @@ describe('verifyInstalledModel', () => {
     expect(rec.files[1]!.storedBytes).toBe(2 * 64 * 300 + 64 * 2);
     expect((await verifyInstalledModel(storage, manifest.id)).ok).toBe(true);
   });
+
+  it('pause during a stalled body read takes effect at once; resume continues with Range', async () => {
+    const storage = WeightsStorage.open(`verify-${++db}`);
+    server.fault('/m/model.safetensors', { kind: 'slow', bytes: 30_000, delayMs: 5_000 });
+    let paused = false;
+    const t0 = Date.now();
+    const job = new WeightsInstaller(storage, OPTS).install(manifest, {
+      baseUrl: `${base}/m/`, stallTimeoutMs: 20_000, progressIntervalMs: 0,
+      onEvent: (e) => {
+        if (!paused && e.type === 'progress' && e.path === 'model.safetensors' && e.fileBytes >= 30_000) {
+          paused = true;
+          job.pause();
+          setTimeout(() => job.resume(), 100);
+        }
+      },
+    });
+    await job.done;
+    expect(Date.now() - t0).toBeLessThan(3_000);
+    expect(server.requestsFor('/m/model.safetensors').at(-1)).toMatchObject({ status: 206, start: 30_000 });
+  });
 });
+

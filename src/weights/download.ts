@@ -187,6 +187,7 @@ async function openFrom(url: string, offset: number, etag: string | undefined, f
 async function fetchWithStallTimeout(url: string, init: RequestInit, fetchFn: FetchFn, opts: DownloadOptions): Promise<Response> {
   const ms = opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
   const ctl = new AbortController();
+  // stays linked for the body's lifetime: a pause or cancel must also abort a body read in progress
   const onAbort = () => ctl.abort(opts.signal!.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) onAbort();
@@ -198,7 +199,6 @@ async function fetchWithStallTimeout(url: string, init: RequestInit, fetchFn: Fe
     throw ctl.signal.aborted && !opts.signal?.aborted ? ctl.signal.reason : e;
   } finally {
     clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onAbort);
   }
 }
 
