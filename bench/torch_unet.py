@@ -3,7 +3,7 @@ PyTorch CPU reference timing for bench/model.ts: a compact SD1.5 UNet2DCondition
 diffusers needed) with random weights, at the same shapes as our tfjs benchmark. Prints one JSON line:
 {"torch": version, "threads": n, "unet_fwd_ms": median, "unet_fwd_bwd_ms": median (grads wrt sample and text states)}.
 
-    /usr/bin/python3 bench/torch_unet.py [latent=64] [batch=2] [repeats=3] [tokens=77]
+    /usr/bin/python3 bench/torch_unet.py [latent=64] [batch=2] [repeats=3] [tokens=77] [backward=1]
 
 Structure (from the SD1.5 config): block_out_channels (320, 640, 1280, 1280), 2 layers per down block, 3 per up block,
 8 heads, cross-attention dim 768, GroupNorm 32 (eps 1e-5; 1e-6 in Transformer2D), GEGLU feed-forward, 1×1 proj_in/out.
@@ -136,7 +136,7 @@ def median_ms(f, repeats):
 
 
 def main():
-    latent, batch, repeats, tokens = (int(a) for a in (sys.argv[1:] + ["64", "2", "3", "77"][len(sys.argv) - 1:]))
+    latent, batch, repeats, tokens, backward = (int(a) for a in (sys.argv[1:] + ["64", "2", "3", "77", "1"][len(sys.argv) - 1:]))
     torch.manual_seed(0)
     unet = UNet().eval().requires_grad_(False)
     params = sum(p.numel() for p in unet.parameters())
@@ -151,7 +151,7 @@ def main():
         xs, cs = x.clone().requires_grad_(True), c.clone().requires_grad_(True)
         (unet(xs, t, cs) * x).sum().backward()
 
-    bwd = median_ms(fwd_bwd, repeats)
+    bwd = median_ms(fwd_bwd, repeats) if backward else None
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "parameters": params,
                       "latent": latent, "batch": batch, "unet_fwd_ms": fwd, "unet_fwd_bwd_ms": bwd}))
 

@@ -49,14 +49,14 @@ it('d(sum of image)/d(conditioning) through the last step matches central finite
   const history: tf.Tensor[] = [];
   for (let i = 0; i < n - 1; i++) {
     const t = scheduler.timesteps[i]!;
-    const out = tf.tidy(() => {
+    const [next, derivative] = tf.tidy(() => {
       const eps = guidedNoise(sd.unet, tf.div(z, Math.sqrt(sigmas[i]! ** 2 + 1)) as tf.Tensor4D, t, uncond, cond, guidance);
-      return lmsStep({ sample: z, modelOutput: eps, sigma: sigmas[i]!, history, coeffs: scheduler.coefficientsAt(i) });
+      const out = lmsStep({ sample: z, modelOutput: eps, sigma: sigmas[i]!, history, coeffs: scheduler.coefficientsAt(i) });
+      return [out.prevSample, out.derivative];
     });
     z.dispose();
-    out.predOriginalSample.dispose();
-    history.push(out.derivative);
-    z = out.prevSample as tf.Tensor4D;
+    history.push(derivative!);
+    z = next as tf.Tensor4D;
   }
 
   // The last step as a function of the conditioning.

@@ -25,19 +25,23 @@ export function conv2dX(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
 }
 
 /**
- * dx of a conv. On tfjs-wasm, stride 1: a forward Conv2D of dy with the kernel flipped spatially and in/out swapped
- * (XNNPACK), since wasm's Conv2DBackpropInput is a plain loop ~9× slower than its Conv2D at SD1.5 sizes (measured,
- * 2×64×64×320 3×3: 6.2 s vs 0.53 s including the flip; 2×16×16×1280: 6.0 s vs 1.6 s). The flipped kernel is
- * rebuilt per call (a copy of the weight; caching it would double the weights in memory). Elsewhere (WebGPU has a
- * proper backprop-input shader) and for strided convs: conv2dTranspose.
+ * dx of a conv. On tfjs-wasm, stride 1 and at least 128 output pixels (B·H·W): a forward Conv2D of dy with the kernel
+ * flipped spatially and in/out swapped (XNNPACK), since wasm's Conv2DBackpropInput is a plain loop ~8× slower than
+ * its Conv2D at SD1.5 sizes (2×64×64×320, 3×3: 6.2 s vs 0.5 s; 2×8×8×1280: 1.9 s vs 0.23 s + the flip). The
+ * flip is a transpose plus a row gather (tf.reverse is slow on wasm), rebuilt per call (a weight-sized copy;
+ * caching it would double the weights in memory). Elsewhere (WebGPU has a proper backprop-input shader) and for
+ * strided convs: conv2dTranspose. Both are exact (same products; the flip only reorders the kernel).
  */
 function convInputGrad(dy: tf.Tensor4D, p: ConvParams, xShape: [number, number, number, number]): tf.Tensor4D {
   const pad = p.pad === 0 ? 'valid' : ([[0, 0], [p.pad, p.pad], [p.pad, p.pad], [0, 0]] as tf.backend_util.ExplicitPadding);
-  const [kh, kw] = p.w.shape;
-  if (p.stride === 1 && tf.getBackend() === 'wasm' && kh === kw && p.pad * 2 === kh - 1) {
+  const [kh, kw, cin, cout] = p.w.shape;
+  const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
+  if (p.stride === 1 && tf.getBackend() === 'wasm' && kh === kw && p.pad * 2 === kh - 1 && pixels >= 128) {
     return tf.tidy(() => {
       const swapped = tf.transpose(p.w, [0, 1, 3, 2]);
-      const flipped = kh === 1 ? swapped : tf.reverse(swapped, [0, 1]);
+      const taps = kh * kw;
+      const reversed = tf.tensor1d(Array.from({ length: taps }, (_, i) => taps - 1 - i), 'int32');
+      const flipped = taps === 1 ? swapped : tf.gather(swapped.reshape([taps, cout * cin]), reversed).reshape([kh, kw, cout, cin]);
       return tf.conv2d(dy, flipped as tf.Tensor4D, 1, pad);
     });
   }

@@ -1,0 +1,207 @@
+/**
+ * npm run bench:model — SD1.5 at its real shapes on Node tfjs (wasm by default; TF_BACKEND=cpu), random weights
+ * built from fixtures/sd15-shapes.json: one text-encoder pass [1, 77], one UNet forward at 64×64 latents with batch 2
+ * (CFG), one UNet forward+backward (gradients wrt the latents and the conditioning, as IPGO takes them; gradient
+ * checkpointing on, the default) and one VAE decode at 512². Medians of BENCH_REPEATS (3) runs; the forward+backward
+ * uses BENCH_BWD_REPEATS (1 by default, to keep the run near 15 minutes on 2 cores — say so when reporting).
+ * Before that, the checkpointing granularities are compared at BENCH_GRAN_SIZE (16)² latents (plain autodiff
+ * included; at 64² plain autodiff would need ~33 GB).
+ *
+ * Weights: the text encoder and the VAE decoder have their full random weights; the UNet's are shared per (kind,
+ * shape) as in bench/unet.ts (same ops and shapes, ~590 MiB instead of 3.3 GB, which would not fit the 4 GiB wasm
+ * heap beside activations). Memory: tf.profile's peakBytes minus the bytes held before the run (activations,
+ * tape, scratch; weights excluded), and the process' peak RSS.
+ *
+ * PyTorch: when `/usr/bin/python3 -c "import torch"` works, bench/torch_unet.py (a compact SD1.5 UNet in torch,
+ * same shapes, random weights) is timed too (BENCH_TORCH_REPEATS, 1 by default; BENCH_TORCH=0 skips it).
+ * Writes bench/results/model.json.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { initNodeBackend } from '../tools/lib/tf-node';
+import { clipTextForward, loadClipTextModel, type ClipTextConfig } from '../src/model/text-encoder';
+import { disposeParams } from '../src/model/nn';
+import type { UNetConfigJson } from '../src/model/unet/config';
+import { RandomParams } from '../src/model/unet/random-params';
+import { UNet2DConditionModel } from '../src/model/unet/unet';
+import type { CheckpointGranularity } from '../src/model/unet/blocks';
+import { AutoencoderKL } from '../src/model/vae/autoencoder-kl';
+import { WeightStore } from '../src/model/weights';
+import { writeBenchResults } from './lib/results';
+
+const env = process.env;
+const REPEATS = Number(env.BENCH_REPEATS ?? 3);
+const BWD_REPEATS = Number(env.BENCH_BWD_REPEATS ?? 1);
+const LATENT = Number(env.BENCH_LATENT ?? 64);
+const GRAN_SIZE = Number(env.BENCH_GRAN_SIZE ?? 16);
+const TORCH_REPEATS = Number(env.BENCH_TORCH_REPEATS ?? 1);
+const BATCH = 2, L = 77;
+const MiB = 2 ** 20;
+
+interface Spec { key: string; shape: number[] }
+interface Sd15 {
+  unet: { config_json: UNetConfigJson; num_parameters: number };
+  vae: { config_json: Record<string, unknown>; keys: Spec[] };
+  text_encoder: { config_json: ClipTextConfig; keys: Spec[] };
+}
+const fixtures = path.resolve(env.FIXTURES_DIR ?? '../shared/fixtures');
+const shapesFile = path.join(fixtures, 'sd15-shapes.json');
+if (!fs.existsSync(shapesFile)) throw new Error(`${shapesFile} not found: set FIXTURES_DIR to the fixtures folder`);
+const sd15 = JSON.parse(fs.readFileSync(shapesFile, 'utf8')).sd15 as Sd15;
+
+const backend = await initNodeBackend();
+tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false); // tf.profile would otherwise read back every kernel output
+const metrics: Record<string, number | null> = {};
+const notes: Record<string, string> = {};
+
+/** Seeded random weights for a key list (norm gammas near 1, weights N(0,1)/√fan_in), as a WeightStore. */
+function randomStore(specs: Spec[], filter: (key: string) => boolean = () => true): WeightStore {
+  const m = new Map<string, tf.Tensor>();
+  specs.filter((s) => filter(s.key)).forEach(({ key, shape }, i) => m.set(key, tf.tidy(() => {
+    if (key.endsWith('position_ids')) return tf.range(0, shape[shape.length - 1]!, 1, 'int32').reshape(shape);
+    const r = tf.randomNormal(shape, 0, 1, 'float32', i);
+    if (shape.length > 1) return tf.div(r, Math.sqrt(shape.slice(1).reduce((a, b) => a * b, 1)));
+    return /norm|layer_norm|ln_/.test(key) && key.endsWith('.weight') ? tf.add(1, tf.mul(r, 0.1)) : tf.mul(r, 0.05);
+  })));
+  return new WeightStore(m);
+}
+
+interface Run { ms: number; peakMiB: number }
+
+/** Wall time and peak extra tensor bytes of one run of `f` (its outputs are read back, then disposed). */
+async function once(f: () => tf.Tensor[]): Promise<Run> {
+  const base = tf.memory().numBytes;
+  const start = performance.now();
+  let outs: tf.Tensor[] = [];
+  const info = await tf.profile(() => { outs = f(); });
+  for (const o of outs) o.dataSync();
+  const ms = performance.now() - start;
+  tf.dispose(outs);
+  return { ms, peakMiB: (info.peakBytes - base) / MiB };
+}
+
+async function median(name: string, repeats: number, f: () => tf.Tensor[]): Promise<Run> {
+  const runs: Run[] = [];
+  for (let i = 0; i < repeats; i++) {
+    runs.push(await once(f));
+    console.log(`  ${name} run ${i + 1}/${repeats}: ${(runs[i]!.ms / 1000).toFixed(2)} s, peak +${runs[i]!.peakMiB.toFixed(0)} MiB`);
+  }
+  const sorted = runs.map((r) => r.ms).sort((a, b) => a - b);
+  return { ms: sorted[Math.floor((sorted.length - 1) / 2)]!, peakMiB: Math.max(...runs.map((r) => r.peakMiB)) };
+}
+
+const threads = backend === 'wasm' ? getThreadsCount() : 1;
+console.log(`backend ${backend} (${threads} thread${threads > 1 ? 's' : ''}); repeats ${REPEATS}, fwd+bwd repeats ${BWD_REPEATS}, latents ${LATENT}², batch ${BATCH}`);
+
+// ---- text encoder: [1, 77] tokens
+{
+  const store = randomStore(sd15.text_encoder.keys);
+  const te = loadClipTextModel(store, sd15.text_encoder.config_json);
+  store.dispose();
+  const ids = tf.tensor2d([Array.from({ length: L }, (_, i) => (i === 0 ? 49406 : i === L - 1 ? 49407 : 320 + i))], [1, L], 'int32');
+  const run = () => [clipTextForward(te, ids).lastHiddenState];
+  await once(run); // warm-up
+  const r = await median('text encoder', REPEATS, run);
+  metrics['text_encoder_ms'] = r.ms;
+  metrics['text_encoder_peak_mib'] = r.peakMiB;
+  ids.dispose();
+  disposeParams(te);
+}
+
+// ---- UNet
+const params = new RandomParams(42, true);
+const unet = UNet2DConditionModel.fromSource(sd15.unet.config_json, params);
+if (params.declaredParameters !== sd15.unet.num_parameters) throw new Error(`declared ${params.declaredParameters} UNet parameters, SD1.5 has ${sd15.unet.num_parameters}`);
+metrics['unet_weights_shared_mib'] = tf.memory().numBytes / MiB;
+
+function unetInputs(size: number) {
+  return {
+    sample: tf.randomNormal([BATCH, size, size, 4], 0, 1, 'float32', 1) as tf.Tensor4D,
+    ehs: tf.randomNormal([BATCH, L, 768], 0, 1, 'float32', 2) as tf.Tensor3D,
+    r: tf.randomNormal([BATCH, size, size, 4], 0, 1, 'float32', 3),
+  };
+}
+const fwdBwd = (size: number, checkpointing: boolean | CheckpointGranularity) => {
+  const { sample, ehs, r } = unetInputs(size);
+  const f = (x: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(unet.forward(x as tf.Tensor4D, 500, e as tf.Tensor3D, { checkpointing }), r));
+  return { run: () => tf.grads(f)([sample, ehs]), dispose: () => tf.dispose([sample, ehs, r]) };
+};
+
+await once(() => { const { sample, ehs } = unetInputs(8); const y = unet.forward(sample, 500, ehs); tf.dispose([sample, ehs]); return [y]; }); // warm-up
+
+console.log(`checkpointing granularity at ${GRAN_SIZE}² latents (forward+backward, 1 run each):`);
+for (const mode of ['off', 'module', 'layer'] as const) {
+  const b = fwdBwd(GRAN_SIZE, mode);
+  const r = await median(`fwd+bwd ${GRAN_SIZE}² checkpointing ${mode}`, 1, b.run);
+  b.dispose();
+  metrics[`unet_fwd_bwd_${GRAN_SIZE}_${mode}_ms`] = r.ms;
+  metrics[`unet_fwd_bwd_${GRAN_SIZE}_${mode}_peak_mib`] = r.peakMiB;
+}
+
+{
+  const { sample, ehs, r: unused } = unetInputs(LATENT);
+  unused.dispose();
+  const r = await median(`UNet fwd ${LATENT}²`, REPEATS, () => [unet.forward(sample, 500, ehs)]);
+  metrics['unet_fwd_ms'] = r.ms;
+  metrics['unet_fwd_peak_mib'] = r.peakMiB;
+  tf.dispose([sample, ehs]);
+}
+{
+  const b = fwdBwd(LATENT, true);
+  const r = await median(`UNet fwd+bwd ${LATENT}²`, BWD_REPEATS, b.run);
+  b.dispose();
+  metrics['unet_fwd_bwd_ms'] = r.ms;
+  metrics['unet_fwd_bwd_peak_mib'] = r.peakMiB;
+  if (BWD_REPEATS !== 3) notes['unet_fwd_bwd_ms'] = `median of ${BWD_REPEATS} run(s) (BENCH_BWD_REPEATS), not 3, to keep the benchmark near 15 minutes`;
+}
+unet.dispose();
+
+// ---- VAE decode at 8·LATENT
+{
+  const cfg = sd15.vae.config_json;
+  const store = randomStore(sd15.vae.keys, (k) => !k.startsWith('encoder.') && !k.startsWith('quant_conv.'));
+  const vae = AutoencoderKL.fromWeights(cfg, store, { decoderOnly: true });
+  store.dispose();
+  const z = tf.randomNormal([1, LATENT, LATENT, 4], 0, 1, 'float32', 4) as tf.Tensor4D;
+  await once(() => { const small = tf.slice(z, [0, 0, 0, 0], [1, 8, 8, 4]) as tf.Tensor4D; const y = vae.decode(small); small.dispose(); return [y]; }); // warm-up
+  const r = await median(`VAE decode ${8 * LATENT}²`, REPEATS, () => [vae.decode(z)]);
+  metrics['vae_decode_ms'] = r.ms;
+  metrics['vae_decode_peak_mib'] = r.peakMiB;
+  z.dispose();
+  vae.dispose();
+}
+
+// ---- PyTorch reference (same UNet shapes), when available
+let torchOk = false;
+try {
+  execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+  torchOk = env.BENCH_TORCH !== '0';
+} catch { /* no torch: our numbers only */ }
+if (torchOk) {
+  console.log(`PyTorch: bench/torch_unet.py at ${LATENT}², batch ${BATCH}, ${TORCH_REPEATS} run(s), forward only…`);
+  // BENCH_TORCH_RESULT: the JSON line of an earlier `bench/torch_unet.py LATENT 2 N 77 0` run on this machine.
+  const out = env.BENCH_TORCH_RESULT ? fs.readFileSync(env.BENCH_TORCH_RESULT, 'utf8')
+    : execFileSync('/usr/bin/python3', [path.resolve('bench/torch_unet.py'), String(LATENT), String(BATCH), String(TORCH_REPEATS), String(L), '0'], { encoding: 'utf8' });
+  const t = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; threads: number; unet_fwd_ms: number; latent: number };
+  if (t.latent !== LATENT) throw new Error(`PyTorch result is for ${t.latent}² latents, not ${LATENT}²`);
+  metrics['unet_fwd_torch_ms'] = t.unet_fwd_ms;
+  metrics['unet_fwd_ratio_vs_torch'] = metrics['unet_fwd_ms']! / t.unet_fwd_ms;
+  notes['unet_fwd_torch_ms'] = `PyTorch ${t.torch} CPU, ${t.threads} thread(s), bench/torch_unet.py (compact SD1.5 UNet, random weights), median of ${TORCH_REPEATS}`;
+} else {
+  metrics['unet_fwd_torch_ms'] = null;
+  notes['unet_fwd_torch_ms'] = 'PyTorch not available (/usr/bin/python3 -c "import torch" failed) or BENCH_TORCH=0';
+}
+
+metrics['peak_rss_mb'] = process.resourceUsage().maxRSS / 1024;
+metrics['latent'] = LATENT;
+metrics['batch'] = BATCH;
+notes['peak_rss_mb'] = 'peak resident set size of the whole benchmark process (wasm heap included; it never shrinks)';
+notes['*_peak_mib'] = 'tf.profile peakBytes minus the bytes held before the run (weights excluded)';
+writeBenchResults('model', metrics, {
+  backend: `${backend}${backend === 'wasm' ? ` (${threads} threads)` : ''}`,
+  weights: 'random from sd15-shapes.json; UNet weights shared per (kind, shape) as in bench/unet.ts; text encoder and VAE decoder full',
+  ...notes,
+});
