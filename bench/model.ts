@@ -183,8 +183,9 @@ try {
 if (torchOk) {
   console.log(`PyTorch: bench/torch_unet.py at ${LATENT}², batch ${BATCH}, ${TORCH_REPEATS} run(s), forward only…`);
   // BENCH_TORCH_RESULT: the JSON line of an earlier `bench/torch_unet.py LATENT 2 N 77 0` run on this machine.
-  const out = env.BENCH_TORCH_RESULT ? fs.readFileSync(env.BENCH_TORCH_RESULT, 'utf8')
+  const out = env.BENCH_TORCH_RESULT ? (fs.existsSync(env.BENCH_TORCH_RESULT) ? fs.readFileSync(env.BENCH_TORCH_RESULT, 'utf8') : '')
     : execFileSync('/usr/bin/python3', [path.resolve('bench/torch_unet.py'), String(LATENT), String(BATCH), String(TORCH_REPEATS), String(L), '0'], { encoding: 'utf8' });
+  if (!out.trim()) throw new Error(`no PyTorch result in ${env.BENCH_TORCH_RESULT}`);
   const t = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; threads: number; unet_fwd_ms: number; latent: number };
   if (t.latent !== LATENT) throw new Error(`PyTorch result is for ${t.latent}² latents, not ${LATENT}²`);
   metrics['unet_fwd_torch_ms'] = t.unet_fwd_ms;
