@@ -57,7 +57,7 @@ describe('verifyInstalledModel', () => {
     expect(bad.ok).toBe(false);
     expect(bad.files[0]).toMatchObject({ path: 'config.json', ok: false });
     expect(bad.files[1]).toMatchObject({ path: 'model.safetensors', ok: false });
-    expect(bad.files[1]!.problem).toMatch(/a\.weight: sha256 of the stored bytes changed/);
+    expect(bad.files[1]!.problem).toMatch(/a\.weight: checksum of the stored bytes changed/);
   });
 
   it('a stalled connection is dropped after stallTimeoutMs and the download resumes with Range', async () => {

@@ -32,7 +32,10 @@ export function encodeForStorage(t: SourceTensor, precision: StoragePrecision): 
   if (!FLOAT_DTYPES.has(t.dtype)) return { record: { ...base, storage: 'raw' }, bytes: t.bytes };
   if (precision === 'fp32' && t.dtype === 'F32') return { record: { ...base, storage: 'fp32' }, bytes: t.bytes };
   if (precision === 'fp16' && t.dtype === 'F16') return { record: { ...base, storage: 'fp16' }, bytes: t.bytes };
-  const host: HostTensor = { dtype: t.dtype, shape: t.shape, data: decodeTensorBytes(t.dtype, t.bytes) };
+  // an aligned F32 source is read in place (quantization only reads it); everything else is decoded to a copy
+  const data = t.dtype === 'F32' && t.bytes.byteOffset % 4 === 0
+    ? new Float32Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength / 4) : decodeTensorBytes(t.dtype, t.bytes);
+  const host: HostTensor = { dtype: t.dtype, shape: t.shape, data };
   const dtype = precision === 'fp32' ? 'f32' : precision === 'fp16' ? 'f16' : 'int8';
   const q = quantizeTensor(t.name, host, policyOf(dtype === 'int8' ? { dtype } : { dtype, smallDtype: dtype }));
   const quant: StoredQuant | undefined = q.dtype === 'f32' && precision === 'fp32' ? undefined

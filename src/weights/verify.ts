@@ -1,10 +1,11 @@
 /**
  * Re-checks what IndexedDB holds for an installed model, file by file: text files are re-hashed and compared with
  * the sha256 and size recorded when they were verified on install; tensor files must have every tensor the install
- * stored, each tensor's chunks must add up to its recorded length and re-hash to its recorded sha256, and the
+ * stored, each tensor's chunks must add up to its recorded length and re-hash to its recorded XXH128 checksum
+ * (computed on install from the stored bytes; the file's sha256 covers the bytes as downloaded), and the
  * file's stored bytes must match its record. Nothing is repaired here: a failed file is reported (reinstall it).
  */
-import { createSHA256 } from 'hash-wasm';
+import { createSHA256, createXXHash128 } from 'hash-wasm';
 import { isTensorFormat } from './manifest';
 import type { FileRecord, WeightsStorage } from './storage';
 
@@ -13,7 +14,7 @@ export interface FileVerification {
   ok: boolean;
   /** Bytes re-read from storage. */
   checkedBytes: number;
-  /** What was compared: 'sha256' (text), 'tensors' (per-tensor sha256 + lengths). */
+  /** What was compared: 'sha256' (text), 'tensors' (per-tensor XXH128 + lengths). */
   checkedBy: 'sha256' | 'tensors';
   /** Why the file failed, when it did. */
   problem?: string;
@@ -30,10 +31,11 @@ export async function verifyInstalledModel(storage: WeightsStorage, modelId: str
   onFile?: (f: FileVerification, index: number, total: number) => void, cancelled: () => boolean = () => false): Promise<ModelVerification> {
   const reader = await storage.openModel(modelId);
   const hasher = await createSHA256();
+  const checksum = await createXXHash128();
   const files: FileVerification[] = [];
   for (const [i, rec] of reader.files().entries()) {
     if (cancelled()) throw Object.assign(new Error('verify cancelled'), { name: 'CancelledError' });
-    const v = await verifyFile(reader, rec, hasher).catch((e: unknown): FileVerification => ({
+    const v = await verifyFile(reader, rec, hasher, checksum).catch((e: unknown): FileVerification => ({
       path: rec.path, ok: false, checkedBytes: 0, checkedBy: isTensorFormat(rec.format) ? 'tensors' : 'sha256',
       problem: (e as Error).message,
     }));
@@ -44,9 +46,9 @@ export async function verifyInstalledModel(storage: WeightsStorage, modelId: str
 }
 
 type Reader = Awaited<ReturnType<WeightsStorage['openModel']>>;
-type Hasher = Awaited<ReturnType<typeof createSHA256>>;
+type Hasher = Awaited<ReturnType<typeof createSHA256>>; // hash-wasm's IHasher
 
-async function verifyFile(reader: Reader, rec: FileRecord, hasher: Hasher): Promise<FileVerification> {
+async function verifyFile(reader: Reader, rec: FileRecord, hasher: Hasher, checksum: Hasher): Promise<FileVerification> {
   if (!isTensorFormat(rec.format)) {
     const bytes = new TextEncoder().encode(await reader.readText(rec.path));
     const sha = hasher.init().update(bytes).digest('hex');
@@ -61,9 +63,8 @@ async function verifyFile(reader: Reader, rec: FileRecord, hasher: Hasher): Prom
     const stored = await reader.readTensor(rec.path, t.name).catch((e: unknown) => (bad.push(`${t.name}: ${(e as Error).message}`), null));
     if (!stored) continue;
     bytes += stored.bytes.byteLength;
-    if (t.sha256 === undefined) continue; // installed before per-tensor digests: lengths only
-    const sha = hasher.init().update(stored.bytes).digest('hex');
-    if (sha !== t.sha256) bad.push(`${t.name}: sha256 of the stored bytes changed`);
+    if (t.xxh128 === undefined) continue; // installed before per-tensor checksums: lengths only
+    if (checksum.init().update(stored.bytes).digest('hex') !== t.xxh128) bad.push(`${t.name}: checksum of the stored bytes changed`);
   }
   const problems = [
     tensors.length !== rec.tensorCount ? `${tensors.length} tensors stored, ${rec.tensorCount} recorded` : '',

@@ -8,7 +8,7 @@ const SETS: { id: string; title: string; note: string }[] = [
   {
     id: 'tiny',
     title: 'Built-in tiny models',
-    note: 'Served by this app, about 40 MiB in all. Their weights are random: they are for trying the app (the images are noise-like patterns), not for real pictures.',
+    note: 'Served by this app. Their weights are random: they are for trying the app (the images are noise-like patterns), not for real pictures. Install Stable Diffusion 1.5 below for real images.',
   },
   {
     id: 'sd15',
@@ -49,7 +49,7 @@ function StorageSummary() {
       {quota !== null && used !== null && <meter min={0} max={quota} value={used} aria-label="Storage used" />}
       <span data-testid="storage-text">
         {used !== null ? formatBytes(used) : '?'} used · {avail !== null ? formatBytes(avail) : '?'} available
-        {quota !== null ? ` (quota ${formatBytes(quota)})` : ''}
+        {quota !== null ? ` (quota ${formatBytes(quota)}, as the browser reports it)` : ''}
       </span>
       <span className="muted">{persisted === null ? '' : persisted ? 'persistent: not evicted under storage pressure' : 'not persistent yet: the browser may evict it under storage pressure'}</span>
     </div>
@@ -189,7 +189,7 @@ function VerifyResult({ id, v }: { id: string; v: import('../../worker/models-pr
   return (
     <div className={v.ok ? 'notice' : 'error-inline'} data-testid={`verify-result-${id}`} data-ok={String(v.ok)} role="status">
       {v.ok
-        ? `Verified: all ${v.files.length} files match their recorded sha256 (${formatBytes(v.files.reduce((a, f) => a + f.checkedBytes, 0))} re-read).`
+        ? `Verified: all ${v.files.length} files match their recorded checksums (${formatBytes(v.files.reduce((a, f) => a + f.checkedBytes, 0))} re-read).`
         : `${bad.length} of ${v.files.length} files damaged — delete and install again:`}
       {!v.ok && <ul>{bad.map((f) => <li key={f.path}><code>{f.path}</code>: {f.problem}</li>)}</ul>}
     </div>

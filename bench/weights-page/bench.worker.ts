@@ -1,0 +1,89 @@
+/// <reference lib="webworker" />
+/**
+ * In a browser worker, like the app's tensor worker: (1) raw fetch read throughput of a file, (2) our pipeline on
+ * the same file: download → sha256 → int8 quantization → IndexedDB (WeightsInstaller), (3) loading the installed
+ * tensors back into tfjs tensors (installedModelFiles, as the studio loads models).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { WeightsInstaller } from '../../src/weights/installer';
+import { WeightsStorage } from '../../src/weights/storage';
+import { installedModelFiles } from '../../src/weights/installed-model-files';
+import type { ModelManifest, StoragePrecision } from '../../src/weights/manifest';
+import { createSHA256 } from 'hash-wasm';
+import { parseHeader, readHeaderLength } from '../../src/weights/safetensors';
+import { encodeForStorage } from '../../src/weights/tensor-codec';
+import type { StoredTensor } from '../../src/weights/storage';
+
+export interface BenchParams { url: string; size: number; sha256: string; precision: StoragePrecision; rawRepeats: number }
+export interface BenchResult {
+  rawMs: number[]; pipelineMs: number; loadMs: number; tensors: number; storedBytes: number; backend: string;
+  /** The pipeline's stages alone, on the file already in memory (ms). */
+  stages: { sha256: number; quantize: number; commit: number };
+}
+
+declare const self: DedicatedWorkerGlobalScope;
+
+async function rawFetch(url: string): Promise<number> {
+  const t0 = performance.now();
+  const reader = (await fetch(url, { cache: 'no-store' })).body!.getReader();
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+  }
+  if (n === 0) throw new Error('empty body');
+  return performance.now() - t0;
+}
+
+/** Times each stage of the pipeline separately on the whole file in memory. */
+async function stages(url: string, precision: StoragePrecision): Promise<BenchResult['stages']> {
+  const bytes = new Uint8Array(await (await fetch(url, { cache: 'no-store' })).arrayBuffer());
+  const hasher = await createSHA256();
+  let t = performance.now();
+  hasher.init();
+  for (let at = 0; at < bytes.byteLength; at += 65536) hasher.update(bytes.subarray(at, at + 65536)); // fetch-sized pieces
+  hasher.digest('hex');
+  const sha256 = performance.now() - t;
+  const header = parseHeader(bytes.subarray(8, 8 + readHeaderLength(bytes)), bytes.byteLength);
+  t = performance.now();
+  const stored: StoredTensor[] = header.entries.map((e) => encodeForStorage(
+    { name: e.name, dtype: e.dtype, shape: e.shape, bytes: bytes.slice(header.dataStart + e.begin, header.dataStart + e.end) }, precision));
+  const quantize = performance.now() - t;
+  const storage = WeightsStorage.open(`bench-stages-${Date.now()}`);
+  t = performance.now();
+  for (const s of stored) await storage.commit('stages', 'f', { tensors: [s] });
+  const commit = performance.now() - t;
+  return { sha256, quantize, commit };
+}
+
+async function run(p: BenchParams): Promise<BenchResult> {
+  const rawMs: number[] = [];
+  for (let i = 0; i < p.rawRepeats; i++) rawMs.push(await rawFetch(p.url));
+
+  const file = p.url.slice(p.url.lastIndexOf('/') + 1);
+  const manifest: ModelManifest = {
+    schemaVersion: 1, id: 'bench-synthetic', name: 'synthetic', kind: 'clip',
+    source: { type: 'static', baseUrl: p.url.slice(0, p.url.lastIndexOf('/') + 1) },
+    files: [{ path: file, format: 'safetensors', role: 'model', size: p.size, sha256: p.sha256, precision: p.precision, sourceDtype: 'F32' }],
+  };
+  const dbName = `bench-weights-${Date.now()}`;
+  const storage = WeightsStorage.open(dbName);
+  const t0 = performance.now();
+  const rec = await new WeightsInstaller(storage, { estimate: async () => undefined, persist: async () => false }).install(manifest).done;
+  const pipelineMs = performance.now() - t0;
+
+  await tf.setBackend('cpu');
+  const t1 = performance.now();
+  const reader = await storage.openModel(manifest.id);
+  const store = await installedModelFiles(reader).weights(file);
+  const loadMs = performance.now() - t1;
+  const tensors = store.unusedKeys().length;
+  store.dispose();
+  await new Promise<void>((resolve) => { const r = indexedDB.deleteDatabase(dbName); r.onsuccess = r.onerror = r.onblocked = () => resolve(); });
+  return { rawMs, pipelineMs, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(), stages: await stages(p.url, p.precision) };
+}
+
+self.onmessage = (ev: MessageEvent<BenchParams>) => {
+  run(ev.data).then((result) => self.postMessage({ ok: true, result }), (e: unknown) => self.postMessage({ ok: false, error: e instanceof Error ? e.stack ?? e.message : String(e) }));
+};

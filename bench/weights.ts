@@ -1,0 +1,95 @@
+/**
+ * npm run bench:weights — in Chromium, a ~256 MB synthetic F32 safetensors served from loopback
+ * (e2e/fault-server.ts, no faults): raw fetch read throughput vs our download → sha256 → int8 quantization →
+ * IndexedDB pipeline (WeightsInstaller in a worker, as in the app), and the time to load the installed model
+ * back into tfjs tensors. Writes bench/results/weights.json. BENCH_WEIGHTS_MB overrides the size.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { chromium } from '@playwright/test';
+import { CHROMIUM_PATH, QUIET_NETWORK_FLAGS } from '../e2e/chromium';
+import { FaultServer } from '../e2e/fault-server';
+import { serializeSafetensors } from '../src/weights/safetensors';
+import { writeBenchResults } from './lib/results';
+import type { BenchParams, BenchResult } from './weights-page/bench.worker';
+
+const TOTAL_MB = Number(process.env.BENCH_WEIGHTS_MB ?? 256);
+const PORT = Number(process.env.BENCH_WEIGHTS_PORT ?? 4281);
+
+/** Tensors shaped like a UNet's: [1280, 1280] linears (6.25 MiB each), in a file of about TOTAL_MB. */
+function writeSynthetic(dir: string): { file: string; size: number; sha256: string } {
+  const per = 1280 * 1280;
+  const count = Math.max(1, Math.round((TOTAL_MB * 1e6) / (per * 4)));
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (let t = 0; t < count; t++) {
+    const data = new Float32Array(per);
+    let s = t + 1;
+    for (let i = 0; i < per; i++) {
+      s = (s * 1664525 + 1013904223) >>> 0; // LCG: cheap, deterministic, not compressible
+      data[i] = (s / 2 ** 32 - 0.5) * 0.1;
+    }
+    tensors.set(`blocks.${String(t).padStart(3, '0')}.proj.weight`, { shape: [1280, 1280], data });
+  }
+  const bytes = serializeSafetensors(tensors);
+  const file = path.join(dir, 'synthetic.safetensors');
+  fs.writeFileSync(file, bytes);
+  return { file, size: bytes.byteLength, sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
+}
+
+async function waitForHttp(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-weights-'));
+const files = new FaultServer(dir);
+// the Vite dev server serves the bench page and its worker straight from the sources
+const vite = spawn('npx', ['vite', '--host', '127.0.0.1', '--port', String(PORT), '--strictPort'], { stdio: 'ignore', detached: true });
+try {
+  const synthetic = writeSynthetic(dir);
+  const mb = synthetic.size / 1e6;
+  console.log(`synthetic safetensors: ${mb.toFixed(1)} MB`);
+  const base = await files.start();
+  await waitForHttp(`http://127.0.0.1:${PORT}/bench/weights-page/index.html`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: QUIET_NETWORK_FLAGS });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${PORT}/bench/weights-page/index.html`);
+    await page.waitForFunction(() => typeof window.runWeightsBench === 'function', undefined, { timeout: 120_000 });
+    const params: BenchParams = { url: `${base}/synthetic.safetensors`, size: synthetic.size, sha256: synthetic.sha256, precision: 'int8', rawRepeats: 3 };
+    const r: BenchResult = await page.evaluate((p) => window.runWeightsBench(p), params);
+    const rawMs = Math.min(...r.rawMs);
+    const rawMbS = mb / (rawMs / 1000);
+    const pipelineMbS = mb / (r.pipelineMs / 1000);
+    console.log(`raw fetch runs (ms): ${r.rawMs.map((x) => x.toFixed(0)).join(', ')}; pipeline ${r.pipelineMs.toFixed(0)} ms; ` +
+      `stored ${(r.storedBytes / 1e6).toFixed(1)} MB int8; load ${r.loadMs.toFixed(0)} ms (${r.tensors} tensors, tfjs ${r.backend})`);
+    const stageText = Object.entries(r.stages).map(([k, v]) => `${k} ${v.toFixed(0)} ms (${(mb / (v / 1000)).toFixed(0)} MB/s)`).join(', ');
+    console.log(`stages alone, file in memory: ${stageText}`);
+    writeBenchResults('weights', {
+      raw_fetch_mb_s: rawMbS,
+      pipeline_mb_s: pipelineMbS,
+      throughput_ratio: pipelineMbS / rawMbS,
+      load_ms: r.loadMs,
+    }, {
+      file: `${mb.toFixed(1)} MB F32 safetensors, ${r.tensors} tensors of 1280x1280, served from 127.0.0.1 (e2e/fault-server.ts)`,
+      pipeline: 'WeightsInstaller in a worker: fetch → sha256 (file) → int8 per-channel quantization → sha256 (stored) → IndexedDB, 64 MiB chunks',
+      load_ms: `IndexedDB → decoded Float32 → tf.tensor on the tfjs ${r.backend} backend`,
+      raw_fetch_mb_s: 'best of 3 full reads of the body in a worker',
+      stages: `each stage alone on the file in memory: ${stageText}`,
+    });
+  } finally {
+    await browser.close();
+  }
+} finally {
+  await files.stop();
+  try { process.kill(-vite.pid!); } catch { /* already gone */ }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
