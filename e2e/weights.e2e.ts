@@ -78,6 +78,17 @@ test.describe('weights', () => {
     await expect(page.getByTestId('notice-tiny-sd')).toContainText('freed');
   });
 
+  test('imports a model from a local folder (no network), verified like a download', async ({ page, consoleProblems }) => {
+    void consoleProblems;
+    await openModels(page);
+    await page.getByTestId('import-model').selectOption('tiny-hps');
+    await page.getByTestId('import-folder').setInputFiles(path.resolve('public/models/tiny-hps'));
+    await expect(card(page, 'tiny-hps')).toHaveAttribute('data-state', 'installed', { timeout: 60_000 });
+    expect(server.log).toEqual([]);
+    await page.getByTestId('verify-tiny-hps').click();
+    await expect(page.getByTestId('verify-result-tiny-hps')).toHaveAttribute('data-ok', 'true');
+  });
+
   const recovered: [string, Fault[], (log: ReturnType<FaultServer['requestsFor']>) => void][] = [
     ['a cut connection resumes with Range', [{ kind: 'cut', at: 2 * MiB }], (log) => {
       expect(log.map((r) => r.status)).toEqual([200, 206]);
