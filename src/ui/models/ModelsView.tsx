@@ -122,7 +122,7 @@ function ModelCard({ model: m }: { model: ModelEntry }) {
         {notice && !install && <div className="notice" data-testid={`notice-${m.id}`} role="status">{notice}</div>}
         {error && (
           <div className="error-inline" role="alert" data-testid={`error-${m.id}`} data-code={error.code}>
-            <strong>{error.code === 'quota' ? 'Not enough storage' : error.code === 'network' ? 'Download failed' : error.code === 'invalid-input' ? 'Wrong or damaged file' : 'Install failed'}:</strong> {error.message}
+            <strong>{ERROR_TITLE[error.code] ?? 'Failed'}:</strong> {error.message.replace(/^not enough storage: /, '')}
             <div className="error-hint">{error.hint}</div>
           </div>
         )}
@@ -147,6 +147,10 @@ function ModelCard({ model: m }: { model: ModelEntry }) {
     </li>
   );
 }
+
+const ERROR_TITLE: Record<string, string> = {
+  quota: 'Not enough storage', network: 'Download failed', 'invalid-input': 'Wrong or damaged file', internal: 'Failed',
+};
 
 function StateBadge({ state }: { state: string }) {
   const label: Record<string, string> = { installed: 'installed', partial: 'partly installed', missing: 'not installed', installing: 'installing', paused: 'paused' };
