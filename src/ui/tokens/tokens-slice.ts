@@ -90,8 +90,11 @@ export const createTokensSlice: Slice<TokensSlice> = (set, get) => ({
     const { apply, saved } = get();
     const entry = saved.find((s) => s.id === apply.tokensId);
     if (!entry || apply.running) return;
+    // Sampling settings come from the Tune form when it targets the tokens' model, else from that model's defaults.
+    const tune = get().tune.settings;
     const modelSet = MODEL_SETS.find((m) => m.models.sd === entry.file.modelId) ?? MODEL_SETS[0]!;
-    const settings = { ...modelSet.defaults, mix: entry.file.rewardWeights as Record<string, number> };
+    const base = tune.models.sd === entry.file.modelId ? tune : modelSet.defaults;
+    const settings = { ...base, mix: entry.file.rewardWeights as Record<string, number> };
     get().setApply({ running: true, raw: null, tuned: null, preview: null, warnings: [] });
     try {
       const r = await engine.run('applyTokens', { tokens: entry.file, prompt: apply.prompt, settings }, {

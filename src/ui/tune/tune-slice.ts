@@ -37,9 +37,31 @@ export interface TuneSlice {
 let job: RunningJob<'tune'> | null = null;
 
 const initialSet = MODEL_SETS[0]!;
+const SAVED_KEY = 'ipgo.tune';
+
+/** The last prompt, model set and settings survive a reload (merged over the defaults, so new fields get theirs). */
+function savedForm(): Pick<TuneState, 'modelSet' | 'prompt' | 'settings'> {
+  const fallback = { modelSet: initialSet.id, prompt: 'a red fox sleeping in the snow, watercolor', settings: structuredClone(initialSet.defaults) };
+  try {
+    const raw = JSON.parse(globalThis.localStorage?.getItem(SAVED_KEY) ?? 'null') as Partial<typeof fallback> | null;
+    const set = MODEL_SETS.find((m) => m.id === raw?.modelSet);
+    if (!raw || !set || typeof raw.prompt !== 'string') return fallback;
+    return { modelSet: set.id, prompt: raw.prompt, settings: { ...structuredClone(set.defaults), ...raw.settings, models: set.models } };
+  } catch {
+    return fallback;
+  }
+}
+
+function saveForm(t: TuneState): void {
+  globalThis.localStorage?.setItem(SAVED_KEY, JSON.stringify({ modelSet: t.modelSet, prompt: t.prompt, settings: t.settings }));
+}
 
 export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
   const patch = (p: Partial<TuneState>) => set((s) => ({ tune: { ...s.tune, ...p } }));
+  const patchForm = (p: Partial<TuneState>) => {
+    patch(p);
+    saveForm(get().tune);
+  };
   const patchRun = (p: Partial<RunRecord>) => {
     const run = get().tune.run;
     if (!run) return;
@@ -50,15 +72,15 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
 
   return {
     tune: {
-      modelSet: initialSet.id, prompt: 'a red fox sleeping in the snow, watercolor', settings: structuredClone(initialSet.defaults),
+      ...savedForm(),
       status: 'idle', stage: '', run: null, preview: null, step: null, current: null, tokens: null,
     },
 
-    setPrompt: (prompt) => patch({ prompt }),
-    updateSettings: (p) => patch({ settings: { ...get().tune.settings, ...p } }),
+    setPrompt: (prompt) => patchForm({ prompt }),
+    updateSettings: (p) => patchForm({ settings: { ...get().tune.settings, ...p } }),
     chooseModelSet: (id) => {
       const ms = MODEL_SETS.find((m) => m.id === id);
-      if (ms) patch({ modelSet: id, settings: structuredClone(ms.defaults) });
+      if (ms) patchForm({ modelSet: id, settings: structuredClone(ms.defaults) });
     },
 
     async startTune(resume) {

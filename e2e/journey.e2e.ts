@@ -1,0 +1,132 @@
+/**
+ * The whole studio journey on the built-in tiny model, in Debian Chromium: install the model
+ * from its URL, tune a prompt for 3 epochs and watch images and curves update, export tokens (valid JSON of our
+ * schema), reload, import them, apply them to a new prompt, reject an invalid tokens file without changing
+ * anything, go offline and reload (app and installed model still work), and fill the batch evaluation table.
+ * Settings are shrunk (32×32, 2 steps, K = 1), and the journey runs on the WASM backend (`?backend=wasm`):
+ * SwiftShader's software WebGPU runs at ~0.15 GFLOP/s and made this journey take 16 minutes. The WebGPU path of
+ * the same jobs is covered by tune-webgpu.e2e.ts (a real tuning epoch on WebGPU, compared with WASM).
+ */
+import fs from 'node:fs';
+import type { Page } from '@playwright/test';
+import { test, expect, waitForBackend } from './fixtures';
+import { checkAgainstSchema } from '../test/json-schema-check';
+
+const SHOTS = 'e2e/artifacts/screenshots';
+const APP = '/?backend=wasm';
+const schema = JSON.parse(fs.readFileSync('schema/ipgo-tokens.schema.json', 'utf8')) as Record<string, unknown>;
+
+async function shrinkSettings(page: Page, epochs: number) {
+  for (const [key, value] of [['steps', '2'], ['gradLastK', '1'], ['epochs', String(epochs)], ['width', '32'], ['height', '32']] as const) {
+    await page.getByTestId(`setting-${key}`).fill(value);
+  }
+}
+
+test.describe.configure({ mode: 'serial' });
+
+test('studio journey: install, tune, export, import, apply, offline, batch @journey', async ({ page, context, consoleProblems }) => {
+  test.setTimeout(12 * 60_000);
+  void consoleProblems;
+
+  await test.step('install the built-in tiny model from its URL', async () => {
+    await page.goto(`${APP}#/models`);
+    expect(await waitForBackend(page)).toBe('wasm');
+    await page.getByTestId('set-install-tiny').click();
+    for (const id of ['tiny-sd', 'tiny-clip', 'tiny-aesthetic', 'tiny-hps']) {
+      await expect(page.getByTestId(`model-${id}`)).toHaveAttribute('data-state', 'installed', { timeout: 180_000 });
+    }
+    await page.screenshot({ path: `${SHOTS}/journey-models.png`, fullPage: true });
+  });
+
+  let tokensPath = '';
+  await test.step('tune a prompt for 3 epochs; images and curves update live', async () => {
+    await page.goto(`${APP}#/tune`);
+    await waitForBackend(page);
+    await page.getByTestId('prompt').fill('a red fox sleeping in the snow, watercolor');
+    await shrinkSettings(page, 3);
+    await page.getByTestId('tune-start').click();
+    await expect(page.getByTestId('img-raw')).toHaveAttribute('data-filled', 'true', { timeout: 300_000 });
+    await expect(page.getByTestId('chart-rewards')).toHaveAttribute('data-points', '1', { timeout: 300_000 });
+    await expect(page.getByTestId('img-current')).toHaveAttribute('data-filled', 'true');
+    await expect(page.getByTestId('tune-status')).toHaveAttribute('data-status', 'done', { timeout: 600_000 });
+    await expect(page.getByTestId('chart-rewards')).toHaveAttribute('data-points', '3');
+    await expect(page.getByTestId('epoch-table').locator('tbody tr')).toHaveCount(3);
+    await expect(page.getByTestId('img-best')).toHaveAttribute('data-filled', 'true');
+    await page.screenshot({ path: `${SHOTS}/journey-tune.png`, fullPage: true });
+
+    const download = page.waitForEvent('download');
+    await page.getByTestId('tokens-export').click();
+    tokensPath = test.info().outputPath('tokens.json');
+    await (await download).saveAs(tokensPath);
+    const file = JSON.parse(fs.readFileSync(tokensPath, 'utf8')) as { history: unknown[]; prompts: string[] };
+    expect(checkAgainstSchema(file, schema)).toEqual([]);
+    expect(file.prompts).toEqual(['a red fox sleeping in the snow, watercolor']);
+    expect(file.history).toHaveLength(3);
+  });
+
+  await test.step('the run is in the history', async () => {
+    await page.goto(`${APP}#/runs`);
+    await expect(page.getByTestId('run-row').first()).toHaveAttribute('data-status', 'done');
+    await page.getByTestId('run-row').first().locator('summary').click();
+    await page.screenshot({ path: `${SHOTS}/journey-runs.png`, fullPage: true });
+  });
+
+  await test.step('reload, import the exported tokens, apply them to a new prompt', async () => {
+    await page.goto(`${APP}#/tokens`);
+    await page.reload();
+    await waitForBackend(page);
+    await page.getByTestId('tokens-import').setInputFiles(tokensPath);
+    await expect(page.getByTestId('tokens-row')).toHaveCount(1);
+    await expect(page.getByTestId('tokens-import-error')).toHaveCount(0);
+    await page.getByTestId('tokens-row').first().getByRole('radio').check();
+    await page.getByTestId('apply-prompt').fill('a lighthouse on a cliff at dusk');
+    await page.getByTestId('apply-run').click();
+    await expect(page.getByTestId('apply-tuned')).toHaveAttribute('data-filled', 'true', { timeout: 300_000 });
+    await expect(page.getByTestId('apply-run')).toBeEnabled({ timeout: 300_000 });
+    await expect(page.getByTestId('apply-raw')).toHaveAttribute('data-filled', 'true');
+    await page.screenshot({ path: `${SHOTS}/journey-tokens.png`, fullPage: true });
+  });
+
+  await test.step('an invalid tokens file shows an error and changes nothing', async () => {
+    const good = JSON.parse(fs.readFileSync(tokensPath, 'utf8')) as { numTokens: number };
+    const badPath = test.info().outputPath('bad.json');
+    fs.writeFileSync(badPath, JSON.stringify({ ...good, numTokens: good.numTokens + 1 }));
+    await page.getByTestId('tokens-import').setInputFiles(badPath);
+    await expect(page.getByTestId('tokens-import-error')).toContainText('bad.json');
+    await expect(page.getByTestId('tokens-row')).toHaveCount(1);
+    const notJson = test.info().outputPath('garbage.json');
+    fs.writeFileSync(notJson, '{"format": "ipgo-tokens", ');
+    await page.getByTestId('tokens-import').setInputFiles(notJson);
+    await expect(page.getByTestId('tokens-import-error')).toContainText('not a JSON file');
+    await expect(page.getByTestId('tokens-row')).toHaveCount(1);
+  });
+
+  await test.step('offline: the app and the installed model still work', async () => {
+    await context.setOffline(true);
+    await page.reload();
+    expect(await waitForBackend(page)).toBe('wasm');
+    await page.getByTestId('tokens-row').first().getByRole('radio').check();
+    await page.getByTestId('apply-prompt').fill('a small boat on a calm lake');
+    await page.getByTestId('apply-run').click();
+    await expect(page.getByTestId('apply-run')).toBeDisabled();
+    await expect(page.getByTestId('apply-run')).toBeEnabled({ timeout: 300_000 });
+    await expect(page.getByTestId('apply-tuned')).toHaveAttribute('data-filled', 'true');
+    await expect(page.getByTestId('error')).toHaveCount(0);
+    await page.screenshot({ path: `${SHOTS}/journey-offline.png`, fullPage: true });
+    await context.setOffline(false);
+  });
+
+  await test.step('a batch run over 4 prompts fills the evaluation table', async () => {
+    await page.goto(`${APP}#/tune`);
+    await shrinkSettings(page, 1);
+    await page.goto(`${APP}#/batch`);
+    await page.getByTestId('batch-prompts').fill('a cat on a windowsill\na bowl of ramen\na lighthouse at dusk\na red bicycle in the rain');
+    await page.getByTestId('batch-epochs').fill('1');
+    await page.getByTestId('batch-start').click();
+    await expect(page.getByTestId('batch-status')).toHaveAttribute('data-status', 'done', { timeout: 600_000 });
+    await expect(page.getByTestId('batch-table').locator('tbody tr')).toHaveCount(1);
+    await expect(page.getByTestId('batch-winrate')).toContainText('%');
+    await expect(page.getByTestId('batch-gallery').locator('canvas')).toHaveCount(8);
+    await page.screenshot({ path: `${SHOTS}/journey-batch.png`, fullPage: true });
+  });
+});
