@@ -107,7 +107,8 @@ export function makeTinyModel(outDir: string): string[] {
   return written;
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('make-tiny-model.ts')) {
+// Run as a command only (not when bundled or imported by tests and benchmarks).
+if (/make-tiny-model\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
   const args = process.argv.slice(2);
   const outDir = path.resolve(args.find((a) => !a.startsWith('--')) ?? 'public/models');
   const stamp = path.join(outDir, 'VERSION');

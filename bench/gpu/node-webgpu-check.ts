@@ -1,0 +1,126 @@
+/**
+ * A real-GPU check of the model code through WebGPU in Node (Dawn's `webgpu` package, the same WGSL kernels
+ * Chrome runs): run on a lent GPU machine by bench/gpu/run-device-check.sh, never in CI.
+ *  1. numerics: the built-in tiny pipeline (tools/make-tiny-model) on webgpu vs the cpu backend (rel L2);
+ *  2. the IPGO objective's gradient on webgpu vs cpu (tiny model, K = 2);
+ *  3. speed at SD1.5 shapes (random weights): one UNet forward at 64×64 latents, batch 2 (CFG), and one
+ *     forward+backward w.r.t. the conditioning (checkpointed), with the device's peak memory from tf.memory().
+ * Prints one JSON object on stdout.
+ */
+import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { makeTinyModel } from '../../tools/make-tiny-model';
+import { fsModelFiles, fsRewardSource } from '../../tools/lib/fs-model-files';
+import { loadStableDiffusion } from '../../src/model/load-pipeline';
+import { disposeStableDiffusion, textToImage } from '../../src/model/pipeline';
+import { UNet2DConditionModel, expectedUnetKeys } from '../../src/model/unet/unet';
+import { WeightStore } from '../../src/model/weights';
+import { ClipTokenizer } from '../../src/model/tokenizer/clip-tokenizer';
+import { loadRewardModels, disposeRewardModels } from '../../src/rewards/registry';
+import { promptWiseConfig } from '../../src/ipgo/config';
+import { IpgoTrainer, freshRun, disposeRun } from '../../src/ipgo/trainer';
+import { PARAM_NAMES } from '../../src/ipgo/params';
+
+const out: Record<string, unknown> = {};
+const log = (m: string) => process.stderr.write(m + '\n');
+
+function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = 0, d = 0;
+  for (let i = 0; i < b.length; i++) { n += (a[i]! - b[i]!) ** 2; d += b[i]! ** 2; }
+  return Math.sqrt(n / Math.max(d, 1e-30));
+}
+
+async function useBackend(name: string) {
+  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed`);
+  await tf.ready();
+}
+
+async function tinyRun(root: string) {
+  const sd = await loadStableDiffusion(fsModelFiles(path.join(root, 'tiny-sd')));
+  const { image, latents } = await textToImage(sd, { prompt: 'a red fox in the snow', padding: 'unpadded', steps: 4, guidanceScale: 7.5, scheduler: 'lms', height: 64, width: 64, seed: 3 });
+  const px = Float32Array.from(await image.data());
+  tf.dispose([image, latents]);
+  const files = fsModelFiles(path.join(root, 'tiny-sd'));
+  const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
+  const rewards = await loadRewardModels(['aesthetic', 'clip'], fsRewardSource(root));
+  const cfg = promptWiseConfig(32, { tokens: { numTokens: 4, rank: 6, textDim: 32, bound: 1, rotation: 'intended' }, inferenceSteps: 4, gradLastK: 2, seed: 1 });
+  const trainer = new IpgoTrainer({ sd, rewards, openClipTokenizer }, cfg, { scheduler: 'lms', height: 64, width: 64, noiseSeed: 5 }, { aesthetic: 1, clip: 1 });
+  const ctx = trainer.prepare('a watercolor fox');
+  const run = freshRun(cfg);
+  const r = await trainer.evaluate(run, ctx, true);
+  const grads: Record<string, Float32Array> = {};
+  for (const n of PARAM_NAMES) grads[n] = Float32Array.from(await r.grads![n].data());
+  tf.dispose([r.image, ...Object.values(r.grads!)]);
+  disposeRun(run); ctx.dispose(); trainer.dispose(); disposeRewardModels(rewards); disposeStableDiffusion(sd);
+  return { px, loss: r.loss, grads };
+}
+
+/**
+ * SD1.5 UNet at its real shapes for timing: constant weights filled on the device (tf.fill), because drawing 860 M
+ * random numbers in JS would take longer than the measurement; kernel time does not depend on the values.
+ */
+function randomSd15Unet(config: Record<string, unknown>): UNet2DConditionModel {
+  const m = new Map<string, tf.Tensor>();
+  for (const { key, shape } of expectedUnetKeys(config as never)) {
+    const fan = shape.slice(1).reduce((a, b) => a * b, 1) || 1;
+    const norm = /norm/.test(key) && key.endsWith('.weight');
+    m.set(key, tf.fill(shape, norm ? 1 : key.endsWith('.weight') ? 0.5 / Math.sqrt(fan) : 0.01));
+  }
+  const store = new WeightStore(m);
+  const unet = UNet2DConditionModel.fromWeights(config as never, store);
+  store.dispose();
+  return unet;
+}
+
+async function timed(f: () => Promise<void>, reps = 3): Promise<number> {
+  await f(); // warm-up (shader compilation)
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) { const t0 = performance.now(); await f(); ts.push(performance.now() - t0); }
+  return ts.sort((a, b) => a - b)[reps >> 1]!;
+}
+
+async function main() {
+  const { create, globals } = await import('webgpu');
+  Object.assign(globalThis, globals);
+  (globalThis as { navigator?: unknown }).navigator = { gpu: create([]), userAgent: 'node' };
+  const adapter = await (globalThis.navigator as unknown as { gpu: GPU }).gpu.requestAdapter();
+  out.adapter = adapter ? { info: (adapter as unknown as { info?: unknown }).info, maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize } : null;
+  if (!adapter) throw new Error('no WebGPU adapter in Node (Dawn found no Vulkan device)');
+  // The backend registers itself only if navigator.gpu exists when it is imported.
+  await import('@tensorflow/tfjs-backend-webgpu');
+
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-check-'));
+  makeTinyModel(root);
+  await useBackend('cpu');
+  const ref = await tinyRun(root);
+  await useBackend('webgpu');
+  const gpu = await tinyRun(root);
+  out.tiny_image_rel_l2_webgpu_vs_cpu = relL2(gpu.px, ref.px);
+  out.tiny_loss = { cpu: ref.loss, webgpu: gpu.loss };
+  out.tiny_grad_rel_l2_webgpu_vs_cpu = Object.fromEntries(PARAM_NAMES.map((n) => [n, relL2(gpu.grads[n]!, ref.grads[n]!)]));
+  log(JSON.stringify(out));
+  if (process.env.SKIP_SD15) return;
+
+  const shapes = JSON.parse(fs.readFileSync(process.env.SD15_SHAPES ?? 'sd15-shapes.json', 'utf8')) as { sd15: { unet: { config_json: Record<string, unknown> } } };
+  const unet = randomSd15Unet(shapes.sd15.unet.config_json);
+  const x = tf.randomNormal([2, 64, 64, 4]) as tf.Tensor4D;
+  const ehs = tf.randomNormal([2, 77, 768]) as tf.Tensor3D;
+  out.unet_weights_mb = tf.memory().numBytes / 2 ** 20;
+  out.unet_fwd_64_b2_ms = await timed(async () => { const y = unet.forward(x, 500, ehs); await y.data(); y.dispose(); });
+  log(JSON.stringify(out));
+  const base = tf.memory().numBytes;
+  let peak = 0;
+  out.unet_fwd_bwd_64_b2_ms = await timed(async () => {
+    const prof = await tf.profile(async () => {
+      const g = tf.grad((c: tf.Tensor) => tf.sum(unet.forward(x, 500, c as tf.Tensor3D)))(ehs);
+      await g.data(); g.dispose();
+    });
+    peak = Math.max(peak, prof.peakBytes - base);
+  }, 1);
+  out.unet_fwd_bwd_peak_above_weights_mb = peak / 2 ** 20;
+  unet.dispose();
+}
+
+main().then(() => console.log(JSON.stringify(out)), (e) => { out.error = String(e?.stack ?? e); console.log(JSON.stringify(out)); process.exitCode = 1; });
