@@ -5,7 +5,7 @@
  * checkpointing on, the default) and one VAE decode at 512². Medians of BENCH_REPEATS (3) runs; the forward+backward
  * uses BENCH_BWD_REPEATS (1 by default, to keep the run near 15 minutes on 2 cores — say so when reporting).
  * Before that, the checkpointing granularities are compared at BENCH_GRAN_SIZE (16)² latents (plain autodiff
- * included; at 64² plain autodiff would need ~33 GB).
+ * included; at 64² plain autodiff would need ~33 GB; BENCH_GRAN_SIZE=0 skips it).
  *
  * Weights: the text encoder and the VAE decoder have their full random weights; the UNet's are shared per (kind,
  * shape) as in bench/unet.ts (same ops and shapes, ~590 MiB instead of 3.3 GB, which would not fit the 4 GiB wasm
@@ -132,8 +132,8 @@ const fwdBwd = (size: number, checkpointing: boolean | CheckpointGranularity) =>
 
 await once(() => { const { sample, ehs } = unetInputs(8); const y = unet.forward(sample, 500, ehs); tf.dispose([sample, ehs]); return [y]; }); // warm-up
 
-console.log(`checkpointing granularity at ${GRAN_SIZE}² latents (forward+backward, 1 run each):`);
-for (const mode of ['off', 'module', 'layer'] as const) {
+if (GRAN_SIZE > 0) console.log(`checkpointing granularity at ${GRAN_SIZE}² latents (forward+backward, 1 run each):`);
+for (const mode of GRAN_SIZE > 0 ? (['off', 'module', 'layer'] as const) : []) {
   const b = fwdBwd(GRAN_SIZE, mode);
   const r = await median(`fwd+bwd ${GRAN_SIZE}² checkpointing ${mode}`, 1, b.run);
   b.dispose();

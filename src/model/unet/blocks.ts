@@ -7,7 +7,8 @@ import { Transformer2DModel, type Transformer2DOptions } from './transformer2d';
 
 /**
  * Gradient checkpointing granularity (see ../checkpoint-grad.ts; only acts while a gradient tape records):
- * - 'module': each ResnetBlock2D and each Transformer2DModel is one recomputed unit;
+ * - 'module': each ResnetBlock2D is one recomputed unit, and inside each Transformer2DModel so are GroupNorm+proj_in,
+ *   every residual branch (self-attention, cross-attention, GEGLU feed-forward) and proj_out+residual;
  * - 'layer': each resnet together with its transformer (and, in up blocks, the skip concatenation) is one unit,
  *   the mid block another;
  * - 'off': plain autodiff (every activation is kept until the backward ends).
@@ -36,7 +37,7 @@ function runLayer(ctx: BlockContext, x: tf.Tensor4D, resnet: ResnetBlock2D, attn
   }
   if (mode === 'module') {
     const h = checkpoint(res as (...xs: tf.Tensor[]) => tf.Tensor4D, withSkip([x, ctx.temb]));
-    return attn ? checkpoint(att, [h, ctx.ehs]) : h;
+    return attn ? attn.forward(h, ctx.ehs, ctx.chunkBytes, true) : h;
   }
   const h = res(x, ctx.temb, skip);
   return attn ? att(h, ctx.ehs) : h;

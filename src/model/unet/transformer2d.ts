@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { gelu, groupNorm, layerNorm, type ConvParams, type LinearParams, type NormParams } from '../nn';
+import { checkpoint } from '../checkpoint-grad';
 import { chunkedAttention } from './attention';
 import type { ParamSource } from './params';
 import { conv2dX, linearX } from './input-grad-ops';
@@ -36,11 +37,35 @@ export class GegluFeedForward {
     this.out = src.linear('net.2', inner, dim, true);
   }
   forward(x: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
-      const [h, gate] = tf.split(linearX(x, this.proj), 2, -1);
-      return linearX(tf.mul(h!, gelu(gate!)), this.out) as tf.Tensor3D;
-    });
+    return tf.tidy(() => linearX(geglu(linearX(x, this.proj)), this.out) as tf.Tensor3D);
   }
+}
+
+/**
+ * GEGLU on the projection [.., 2·inner]: h · gelu(gate), as one op whose backward keeps only the projection (autodiff
+ * of the erf formula would keep ~6 inner-sized tensors: ≈ 250 MB per SD1.5 level-0 block at 64×64, batch 2).
+ * d/dh = gelu(gate); d/dgate = h · (Φ(gate) + gate · φ(gate)), Φ/φ the standard normal cdf/pdf.
+ */
+export function geglu(projected: tf.Tensor): tf.Tensor {
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const p = args[0] as tf.Tensor;
+    (args[1] as tf.GradSaveFunc)([p]);
+    const value = tf.tidy(() => {
+      const [h, gate] = tf.split(p, 2, -1);
+      return tf.mul(h!, gelu(gate!));
+    });
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => {
+        const [h, gate] = tf.split(saved[0]!, 2, -1);
+        const cdf = tf.mul(tf.add(1, tf.erf(tf.mul(gate!, Math.SQRT1_2))), 0.5);
+        const pdf = tf.mul(tf.exp(tf.mul(tf.square(gate!), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+        const dGate = tf.mul(tf.mul(dy, h!), tf.add(cdf, tf.mul(gate!, pdf)));
+        return tf.concat([tf.mul(dy, tf.mul(gate!, cdf)), dGate], -1);
+      }),
+    };
+  });
+  return f(projected);
 }
 
 /** diffusers `BasicTransformerBlock` (layer_norm, eps 1e-5): self-attn, cross-attn, GEGLU FF, each pre-LN + residual. */
@@ -59,7 +84,20 @@ export class BasicTransformerBlock {
     this.norm3 = src.norm('norm3', dim, 1e-5);
     this.ff = new GegluFeedForward(src.sub('ff.'), dim, dim * 4);
   }
-  forward(x: tf.Tensor3D, ehs: tf.Tensor3D, chunkBytes: number): tf.Tensor3D {
+  /**
+   * With `checkpointed` (while a gradient tape records), each residual branch — self-attention, cross-attention,
+   * feed-forward — is its own recomputed unit (../checkpoint-grad.ts), so a backward holds one branch at a time.
+   */
+  forward(x: tf.Tensor3D, ehs: tf.Tensor3D, chunkBytes: number, checkpointed = false): tf.Tensor3D {
+    if (checkpointed) {
+      let h = checkpoint((t: tf.Tensor) => tf.tidy(() => {
+        const n1 = layerNorm(t, this.norm1) as tf.Tensor3D;
+        return tf.add(t, this.attn1.forward(n1, n1, chunkBytes));
+      }), [x]);
+      h = checkpoint((t: tf.Tensor, e: tf.Tensor) => tf.tidy(() =>
+        tf.add(t, this.attn2.forward(layerNorm(t, this.norm2) as tf.Tensor3D, e as tf.Tensor3D, chunkBytes))), [h, ehs]);
+      return checkpoint((t: tf.Tensor) => tf.tidy(() => tf.add(t, this.ff.forward(layerNorm(t, this.norm3) as tf.Tensor3D))), [h]) as tf.Tensor3D;
+    }
     return tf.tidy(() => {
       const n1 = layerNorm(x, this.norm1) as tf.Tensor3D;
       let h = tf.add(x, this.attn1.forward(n1, n1, chunkBytes)) as tf.Tensor3D;
@@ -94,17 +132,26 @@ export class Transformer2DModel {
     this.projOut = opts.useLinearProjection ? src.linear('proj_out', channels, channels, true) : src.conv('proj_out', channels, channels, 1, 1, 0);
   }
 
-  forward(x: tf.Tensor4D, ehs: tf.Tensor3D, chunkBytes: number): tf.Tensor4D {
+  /**
+   * With `checkpointed` (while a gradient tape records): GroupNorm + proj_in, each transformer block's residual
+   * branches, and proj_out + residual are separate recomputed units (../checkpoint-grad.ts).
+   */
+  forward(x: tf.Tensor4D, ehs: tf.Tensor3D, chunkBytes: number, checkpointed = false): tf.Tensor4D {
+    const unit = <T extends tf.Tensor>(f: (...xs: tf.Tensor[]) => T, inputs: tf.Tensor[]): T => (checkpointed ? checkpoint(f, inputs) : f(...inputs));
     return tf.tidy(() => {
       const [b, h, w, c] = x.shape;
-      const normed = groupNorm(x, this.opts.groups, this.norm);
       // NHWC → tokens is a plain reshape (torch needs a permute from NCHW); 1×1 conv ≡ linear per pixel.
-      const projected = this.opts.useLinearProjection ? linearX(normed, this.projIn as LinearParams) : conv2dX(normed, this.projIn as ConvParams);
-      let tokens = projected.reshape([b, h * w, c]) as tf.Tensor3D;
-      for (const block of this.blocks) tokens = block.forward(tokens, ehs, chunkBytes);
-      const spatial = tokens.reshape([b, h, w, c]) as tf.Tensor4D;
-      const out = this.opts.useLinearProjection ? linearX(spatial, this.projOut as LinearParams) : conv2dX(spatial, this.projOut as ConvParams);
-      return tf.add(out, x) as tf.Tensor4D;
+      let tokens = unit((xi: tf.Tensor) => tf.tidy(() => {
+        const normed = groupNorm(xi as tf.Tensor4D, this.opts.groups, this.norm);
+        const projected = this.opts.useLinearProjection ? linearX(normed, this.projIn as LinearParams) : conv2dX(normed, this.projIn as ConvParams);
+        return projected.reshape([b, h * w, c]) as tf.Tensor3D;
+      }), [x]);
+      for (const block of this.blocks) tokens = block.forward(tokens, ehs, chunkBytes, checkpointed);
+      return unit((t: tf.Tensor, xi: tf.Tensor) => tf.tidy(() => {
+        const spatial = t.reshape([b, h, w, c]) as tf.Tensor4D;
+        const out = this.opts.useLinearProjection ? linearX(spatial, this.projOut as LinearParams) : conv2dX(spatial, this.projOut as ConvParams);
+        return tf.add(out, xi) as tf.Tensor4D;
+      }), [tokens, x]);
     });
   }
 }
