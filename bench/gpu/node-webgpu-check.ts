@@ -82,7 +82,9 @@ async function timed(f: () => Promise<void>, reps = 3): Promise<number> {
 }
 
 async function main() {
-  const { create, globals } = await import('webgpu');
+  // `webgpu` (Dawn for Node) is not a dependency of the app: build-device-bundle.sh ships it beside the bundle.
+  const dawn = 'webgpu';
+  const { create, globals } = (await import(dawn)) as { create(flags: string[]): GPU; globals: Record<string, unknown> };
   Object.assign(globalThis, globals);
   (globalThis as { navigator?: unknown }).navigator = { gpu: create([]), userAgent: 'node' };
   const adapter = await (globalThis.navigator as unknown as { gpu: GPU }).gpu.requestAdapter();
