@@ -2,6 +2,7 @@
  * The manifests the app ships (weights-manifest/*.json, bundled at build time and validated on load), ordered
  * for display: by set (built-in tiny first, then SD1.5 with its reward models), then pipeline before rewards.
  */
+import { addedManifests } from './added-manifests';
 import { estimateStoredBytes, isTensorFormat, MODEL_SETS, validateManifest, type ModelKind, type ModelManifest, type StoragePrecision } from './manifest';
 
 const KIND_ORDER: ModelKind[] = ['sd15-pipeline', 'clip', 'aesthetic-head', 'openclip'];
@@ -29,6 +30,11 @@ export function bundledManifests(): ModelManifest[] {
 
 export function findManifest(id: string): ModelManifest | undefined {
   return bundledManifests().find((m) => m.id === id);
+}
+
+/** Bundled manifests, then the ones added from bundle URLs (added-manifests.ts). */
+export async function allManifests(): Promise<ModelManifest[]> {
+  return [...bundledManifests(), ...(await addedManifests())];
 }
 
 /** A static source with a relative base URL is served by the app itself. */

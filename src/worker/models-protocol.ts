@@ -92,6 +92,8 @@ export interface ModelJobs {
   /** Every bundled manifest, built-in tiny models first, with its install state; and the storage estimate. */
   modelsList: JobSpec<Record<string, never>, never, ModelsList>;
   storageEstimate: JobSpec<Record<string, never>, never, StorageInfo>;
+  /** Adds the model of a bundle made by tools/convert (`url`: its manifest.json or its folder); install it by id. */
+  modelAddBundle: JobSpec<{ url: string }, never, ModelEntry>;
   /** Downloads (or resumes) a model; progress = the installer's events. Pause/resume by control, stop by cancel. */
   modelInstall: JobSpec<InstallParams, InstallEvent, InstallResult, 'pause' | 'resume'>;
   /** Installs a model from local files, no network; same verification as a download. */

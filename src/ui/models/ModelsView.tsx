@@ -205,7 +205,7 @@ function ImportPanel({ models }: { models: ModelEntry[] }) {
   const [url, setUrl] = useState('');
   const [urlError, setUrlError] = useState('');
   const busy = useStudio((s) => Boolean(s.installs[target]));
-  const { importModelFiles, installModel } = useStudio.getState();
+  const { importModelFiles, installModel, installBundle } = useStudio.getState();
   const installFromUrl = () => {
     const u = url.trim();
     if (!/^https?:\/\/\S+$/i.test(u)) return setUrlError('Enter an http:// or https:// URL whose files follow the manifest paths.');
@@ -235,7 +235,12 @@ function ImportPanel({ models }: { models: ModelEntry[] }) {
             <input id="bundle-url" className="grow" type="url" placeholder="https://example.org/models/tiny-sd/" value={url}
               onChange={(e) => setUrl(e.target.value)} onKeyDown={(e) => { if (e.key === 'Enter') installFromUrl(); }} data-testid="bundle-url" />
             <button type="button" disabled={busy || !url.trim()} onClick={installFromUrl} data-testid="bundle-install">Install from URL</button>
+            <button type="button" disabled={!url.trim()} data-testid="bundle-add"
+              onClick={() => { const u = url.trim(); if (!/^https?:\/\/\S+$/i.test(u)) return setUrlError('Enter an http:// or https:// URL.'); setUrlError(''); void installBundle(u); }}>
+              Add bundle (manifest.json)
+            </button>
           </div>
+          <span className="field-help">"Install from URL" fetches the selected model's files from a mirror; "Add bundle" reads a bundle made by tools/convert (its manifest.json) and installs that model.</span>
           {urlError && <span className="error-inline" role="alert">{urlError}</span>}
         </div>
       </div>

@@ -50,6 +50,8 @@ export interface ModelsSlice {
   modelNotices: Record<string, string>;
   refreshModels(): Promise<void>;
   installModel(id: string, source?: InstallSource): Promise<void>;
+  /** Adds the model of a tools/convert bundle (its manifest.json or folder URL) and installs it; returns its id. */
+  installBundle(url: string): Promise<string | null>;
   installSet(set: string): Promise<void>;
   importModelFiles(id: string, files: File[]): Promise<void>;
   pauseInstall(id: string): void;
@@ -195,6 +197,18 @@ export const createModelsSlice: Slice<ModelsSlice> = (set, get) => {
       const src = source ?? recallSource(id);
       rememberSource(id, src);
       return runInstallJob(id, () => engine.start('modelInstall', { id, ...src }, { onProgress: onProgress(id) }));
+    },
+
+    async installBundle(url) {
+      try {
+        const entry = await engine.run('modelAddBundle', { url });
+        await get().refreshModels();
+        await get().installModel(entry.id);
+        return entry.id;
+      } catch (e) {
+        get().pushError({ title: 'Could not add the bundle', ...modelError(e) });
+        return null;
+      }
     },
 
     async installSet(setId) {

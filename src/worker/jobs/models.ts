@@ -6,12 +6,13 @@
 import { appBase } from '../app-base';
 import { JobError, type JobContext, type JobHandlers } from '../protocol';
 import type { InstallResult, ModelEntry, ModelJobs, StorageInfo } from '../models-protocol';
-import { bundledManifests, downloadBytesOf, findManifest, isBuiltin, precisionsOf, sourceLabel, storedBytesEstimate } from '../../weights/catalog';
+import { allManifests, downloadBytesOf, findManifest, isBuiltin, precisionsOf, sourceLabel, storedBytesEstimate } from '../../weights/catalog';
 import { QuotaError, WeightsInstaller, formatBytes, type InstallJob } from '../../weights/installer';
 import { HttpError, TruncatedError } from '../../weights/download';
 import { estimateStoredBytes, type ModelManifest } from '../../weights/manifest';
 import { WeightsStorage } from '../../weights/storage';
 import { verifyInstalledModel } from '../../weights/verify';
+import { fetchBundleManifest, saveAddedManifest } from '../../weights/added-manifests';
 
 let storage: WeightsStorage | undefined;
 const db = (): WeightsStorage => (storage ??= WeightsStorage.open());
@@ -52,9 +53,10 @@ async function entryOf(m: ModelManifest, installer: WeightsInstaller): Promise<M
   };
 }
 
-function manifestOrThrow(id: string): ModelManifest {
-  const m = findManifest(id);
-  if (!m) throw new JobError('invalid-input', `unknown model "${id}" (known: ${bundledManifests().map((x) => x.id).join(', ')})`);
+async function manifestOrThrow(id: string): Promise<ModelManifest> {
+  const all = await allManifests();
+  const m = all.find((x) => x.id === id);
+  if (!m) throw new JobError('invalid-input', `unknown model "${id}" (known: ${all.map((x) => x.id).join(', ')})`);
   return m;
 }
 
@@ -115,14 +117,29 @@ export const modelHandlers: JobHandlers<ModelJobs> = {
   async modelsList() {
     const installer = new WeightsInstaller(db());
     const models: ModelEntry[] = [];
-    for (const m of bundledManifests()) models.push(await entryOf(m, installer));
+    for (const m of await allManifests()) models.push(await entryOf(m, installer));
     return { models, storage: await storageInfo() };
   },
 
   storageEstimate: () => storageInfo(),
 
-  modelInstall(params, ctx) {
-    const m = manifestOrThrow(params.id);
+  async modelAddBundle({ url }) {
+    if (!/^https?:\/\//i.test(url)) throw new JobError('invalid-input', `bundle URL must start with http:// or https://, got "${url}"`);
+    let m: ModelManifest;
+    try {
+      m = await fetchBundleManifest(url);
+    } catch (e) {
+      throw new JobError(e instanceof TypeError ? 'network' : 'invalid-input', (e as Error).message);
+    }
+    if (findManifest(m.id)) {
+      throw new JobError('invalid-input', `the bundle's model id "${m.id}" is one of the app's own models: install that one, or convert with another --id`);
+    }
+    await saveAddedManifest(m);
+    return entryOf(m, new WeightsInstaller(db()));
+  },
+
+  async modelInstall(params, ctx) {
+    const m = await manifestOrThrow(params.id);
     if (params.baseUrl !== undefined && !/^https?:\/\//i.test(params.baseUrl)) {
       throw new JobError('invalid-input', `bundle URL must start with http:// or https://, got "${params.baseUrl}"`);
     }
@@ -132,14 +149,14 @@ export const modelHandlers: JobHandlers<ModelJobs> = {
     }));
   },
 
-  modelImportFiles(params, ctx) {
-    const m = manifestOrThrow(params.id);
+  async modelImportFiles(params, ctx) {
+    const m = await manifestOrThrow(params.id);
     if (!Array.isArray(params.files) || params.files.length === 0) throw new JobError('invalid-input', 'no files were chosen');
     return runInstall(m.id, ctx, (installer) => installer.importFiles(m, params.files));
   },
 
   async modelVerify(params, ctx) {
-    manifestOrThrow(params.id);
+    await manifestOrThrow(params.id);
     if (!(await db().getModelRecord(params.id))) throw new JobError('invalid-input', `"${params.id}" is not installed: nothing to verify`);
     try {
       return await verifyInstalledModel(db(), params.id, (file, index, total) => ctx.progress({ file, index, total }), () => ctx.cancelled());
@@ -149,7 +166,7 @@ export const modelHandlers: JobHandlers<ModelJobs> = {
   },
 
   async modelDelete(params) {
-    manifestOrThrow(params.id);
+    await manifestOrThrow(params.id);
     if (active.has(params.id)) throw new JobError('invalid-input', `"${params.id}" is being installed: cancel the install first`);
     await db().deleteModel(params.id);
     return storageInfo();
