@@ -7,26 +7,49 @@
  *
  * Bytes past the last committed unit are kept in memory only: a retry in the same session continues from the
  * exact byte it had; a new session continues from the last committed unit.
+ *
+ * Pipelined: a complete unit is hashed (sha256 is sequential over the file, so it stays here), handed to a
+ * UnitCodec (quantize + checksum, on worker threads in the browser) and queued for its commit; write() returns
+ * as soon as fewer than MAX_IN_FLIGHT_BYTES are queued, so reading, hashing, encoding and the IndexedDB writes
+ * of neighbouring units overlap. Commits still happen one at a time in file order, each with the hash and reader
+ * state of its own boundary, so what is durable is exactly what the sequential version would have stored.
  */
 import { createSHA256, type IHasher } from 'hash-wasm';
 import type { ByteSink, RestartReason } from './download';
 import { IntegrityError } from './download';
-import { encodeForStorage } from './tensor-codec';
+import { defaultCodec, type UnitCodec } from './unit-codec';
 import { createUnitReader, type Unit, type UnitReader } from './file-units';
 import type { ManifestFile } from './manifest';
-import type { FileRecord, ProgressRecord, StoredTensor, WeightsStorage } from './storage';
+import type { FileRecord, ProgressRecord, WeightsStorage } from './storage';
 
 export interface IngestOptions {
   /** Identity of the byte source (URL, or "import:<name>:<size>:<mtime>"); progress from another source is dropped. */
   source: string;
   /** Called after each commit with the committed offset. */
   onCommit?: (committed: number) => void;
+  /** Where units are encoded (default: defaultCodec(), workers when available). */
+  codec?: UnitCodec;
+  /** Overrides MAX_IN_FLIGHT_BYTES. */
+  maxInFlightBytes?: number;
 }
+
+/** Bytes of units taken but not yet committed before write() waits (at least one unit is always allowed). */
+export const MAX_IN_FLIGHT_BYTES = 96 * 1024 * 1024;
+
+interface InFlight { done: Promise<void>; bytes: number }
 
 export class FileIngest implements ByteSink {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private committedOffset = 0;
+  /** End of the last unit taken from `pending` (committed, or queued for its commit). */
+  private dispatchedOffset = 0;
+  private inFlight: InFlight[] = [];
+  private inFlightBytes = 0;
+  /** The commit chain's tail: each unit's commit waits for the previous one. */
+  private tail: Promise<void> = Promise.resolve();
+  /** The first failed commit (later ones fail with it): reported by the next write() and by verify(). */
+  private failure: unknown;
   private size: number | undefined;
   private etagValue: string | undefined;
   private reader: UnitReader | undefined;
@@ -51,7 +74,7 @@ export class FileIngest implements ByteSink {
     const sameBlocks = file.format !== 'torch-zip' || (p?.parserState as { blockBytes?: number } | undefined)?.blockBytes === storage.chunkBytes;
     if (p && p.url === opts.source && (file.size === null || file.size === p.size) && sameBlocks) {
       ingest.hasher.load(p.hashState);
-      ingest.committedOffset = p.offset;
+      ingest.committedOffset = ingest.dispatchedOffset = p.offset;
       ingest.size = p.size;
       ingest.etagValue = p.etag;
       ingest.tensorsStored = p.tensorsStored;
@@ -64,7 +87,7 @@ export class FileIngest implements ByteSink {
   }
 
   get received(): number {
-    return this.committedOffset + this.pendingBytes;
+    return this.dispatchedOffset + this.pendingBytes;
   }
 
   get committed(): number {
@@ -102,9 +125,12 @@ export class FileIngest implements ByteSink {
   }
 
   async restart(_reason: RestartReason): Promise<void> {
+    await this.settle();
+    this.tail = Promise.resolve();
+    this.failure = undefined;
     this.pending = [];
     this.pendingBytes = 0;
-    this.committedOffset = 0;
+    this.committedOffset = this.dispatchedOffset = 0;
     this.tensorsStored = 0;
     this.storedBytes = 0;
     this.hasher.init();
@@ -115,6 +141,7 @@ export class FileIngest implements ByteSink {
 
   async write(bytes: Uint8Array): Promise<void> {
     if (!this.reader) throw new Error(`${this.file.path}: write before begin()`);
+    if (this.failure !== undefined) throw this.failure;
     if (bytes.byteLength === 0) return;
     this.pending.push(bytes);
     this.pendingBytes += bytes.byteLength;
@@ -123,38 +150,62 @@ export class FileIngest implements ByteSink {
 
   private async commitCompleteUnits(): Promise<void> {
     for (;;) {
-      const end = this.reader!.unitEnd(this.committedOffset, (n) => (n <= this.pendingBytes ? this.peek(n) : null));
+      const end = this.reader!.unitEnd(this.dispatchedOffset, (n) => (n <= this.pendingBytes ? this.peek(n) : null));
       if (end === null || end > this.received) return;
-      const bytes = this.take(end - this.committedOffset);
-      const unit = this.reader!.consume(this.committedOffset, bytes);
-      await this.commitUnit(unit, bytes, end);
+      const bytes = this.take(end - this.dispatchedOffset);
+      const unit = this.reader!.consume(this.dispatchedOffset, bytes);
+      this.dispatchedOffset = end;
+      this.enqueue(unit, bytes, end);
+      // backpressure: the oldest commit must land before more bytes are taken in (its error surfaces here)
+      while (this.inFlightBytes > (this.opts.maxInFlightBytes ?? MAX_IN_FLIGHT_BYTES) && this.inFlight.length > 1) await this.inFlight[0]!.done;
     }
   }
 
-  private async commitUnit(unit: Unit, bytes: Uint8Array, end: number): Promise<void> {
-    const precision = this.file.precision ?? 'fp32';
-    const tensors: StoredTensor[] = unit.tensors.map((t) => encodeForStorage(t, precision));
-    const unitStored = tensors.reduce((a, t) => a + t.bytes.byteLength, 0);
+  /** Hashes the unit now (file order), encodes it on the codec, and chains its commit after the previous one. */
+  private enqueue(unit: Unit, bytes: Uint8Array, end: number): void {
     this.hasher.update(bytes);
-    const progress: ProgressRecord = {
-      url: this.opts.source,
-      size: this.size!,
-      etag: this.etagValue,
-      offset: end,
-      hashState: this.hasher.save(),
-      parserState: this.reader!.state(),
-      tensorsStored: this.tensorsStored + unit.tensors.length,
-      // counts this unit: the record describes the state after this commit (a resume restores it as is)
-      storedBytes: this.storedBytes + unitStored,
-      updatedAt: Date.now(),
-    };
-    await this.storage.commit(this.modelId, this.file.path, {
-      tensors, texts: unit.text === undefined ? [] : [unit.text], raw: unit.rawBlock ? [unit.rawBlock] : [], progress,
+    const hashState = this.hasher.save();
+    const parserState = this.reader!.state();
+    const encoded = (this.opts.codec ?? defaultCodec()).encode(unit.tensors, bytes, this.file.precision ?? 'fp32');
+    encoded.catch(() => {}); // awaited in order below; an early rejection is not unhandled
+    const done = this.tail.then(async () => {
+      const tensors = await encoded;
+      const unitStored = tensors.reduce((a, t) => a + t.bytes.byteLength, 0);
+      const progress: ProgressRecord = {
+        url: this.opts.source,
+        size: this.size!,
+        etag: this.etagValue,
+        offset: end,
+        hashState,
+        parserState,
+        tensorsStored: this.tensorsStored + tensors.length,
+        // counts this unit: the record describes the state after this commit (a resume restores it as is)
+        storedBytes: this.storedBytes + unitStored,
+        updatedAt: Date.now(),
+      };
+      await this.storage.commit(this.modelId, this.file.path, {
+        tensors, texts: unit.text === undefined ? [] : [unit.text], raw: unit.rawBlock ? [unit.rawBlock] : [], progress,
+      });
+      this.storedBytes = progress.storedBytes;
+      this.tensorsStored = progress.tensorsStored;
+      this.committedOffset = end;
+      this.opts.onCommit?.(end);
     });
-    this.storedBytes = progress.storedBytes;
-    this.tensorsStored = progress.tensorsStored;
-    this.committedOffset = end;
-    this.opts.onCommit?.(end);
+    const entry: InFlight = { done, bytes: bytes.byteLength };
+    this.inFlight.push(entry);
+    this.inFlightBytes += entry.bytes;
+    this.tail = done;
+    done.catch((e: unknown) => { this.failure ??= e; });
+    const leave = (): void => {
+      this.inFlight.splice(this.inFlight.indexOf(entry), 1);
+      this.inFlightBytes -= entry.bytes;
+    };
+    done.then(leave, leave);
+  }
+
+  /** Waits until every queued commit has landed or failed; never throws (verify() and write() report errors). */
+  async settle(): Promise<void> {
+    await this.tail.catch(() => {});
   }
 
   private peek(n: number): Uint8Array {
@@ -190,6 +241,8 @@ export class FileIngest implements ByteSink {
       await this.storage.clearFile(this.modelId, this.file.path);
       throw new IntegrityError(`${this.modelId}/${this.file.path}: ${msg}`);
     };
+    // commits still queued land first; a failed one fails the file (it resumes from the last commit)
+    await this.tail;
     if (size === undefined || this.received !== size) return fail(`incomplete: ${this.received} of ${size ?? '?'} bytes`);
     if (this.pendingBytes !== 0) return fail(`${this.pendingBytes} bytes after the last complete unit`);
     if (!this.reader) this.reader = this.newReader(this.restoredState);

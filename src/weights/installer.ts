@@ -258,7 +258,12 @@ async function run(storage: WeightsStorage, manifest: ModelManifest, o: InstallO
     };
     // a file whose bytes were all committed (e.g. a crash during torch-zip conversion) needs no more bytes
     if (ingest.knownSize === undefined || ingest.received < ingest.knownSize) {
-      await job.runPausable((signal) => src.drive(f, ingest, sink, signal));
+      // queued commits finish before the job reports anything (a cancelled install must not write afterwards)
+      try {
+        await job.runPausable((signal) => src.drive(f, ingest, sink, signal));
+      } finally {
+        await ingest.settle();
+      }
     }
     const verified = await ingest.verify();
     if (f.format === 'torch-zip') {

@@ -86,6 +86,8 @@ export interface ProgressRecord {
 export interface StoredTensor {
   record: Omit<TensorRecord, 'chunks' | 'byteLength'>;
   bytes: Uint8Array;
+  /** XXH128 of `bytes` when the encoder computed it already (unit-codec.ts); commit() hashes otherwise. */
+  xxh128?: string;
 }
 
 type Key = IDBValidKey[];
@@ -125,9 +127,9 @@ export class WeightsStorage {
   async commit(modelId: string, path: string,
     items: { tensors?: StoredTensor[]; texts?: string[]; raw?: { index: number; bytes: Uint8Array }[]; progress?: ProgressRecord }): Promise<number> {
     let written = 0;
-    const hasher = items.tensors?.length ? await this.checksummer() : undefined;
+    const hasher = items.tensors?.some((t) => t.xxh128 === undefined) ? await this.checksummer() : undefined;
     // hashed before the transaction opens: an IndexedDB transaction auto-commits across an await
-    const digests = (items.tensors ?? []).map((t) => hasher!.init().update(t.bytes).digest('hex'));
+    const digests = (items.tensors ?? []).map((t) => t.xxh128 ?? hasher!.init().update(t.bytes).digest('hex'));
     await this.store('readwrite', (s) => {
       for (const [k, t] of (items.tensors ?? []).entries()) {
         const n = Math.max(1, Math.ceil(t.bytes.byteLength / this.chunkBytes));

@@ -1,0 +1,208 @@
+/**
+ * FileIngest's pipeline (ingest.ts + unit-codec.ts): units are hashed in file order, encoded concurrently, and
+ * committed one at a time in file order. Checked with codecs that finish out of order, hang, fail, or run in a
+ * worker (an in-process stand-in for Worker with real structured cloning and transfer): what lands in storage is
+ * byte for byte what the inline codec stores, a resume starts at the last durable commit, a failed unit stops
+ * everything after it, and at most the in-flight budget is held.
+ */
+import 'fake-indexeddb/auto';
+import crypto from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { FileIngest } from '../src/weights/ingest';
+import type { ManifestFile } from '../src/weights/manifest';
+import { serializeSafetensors } from '../src/weights/safetensors';
+import type { StoredTensor } from '../src/weights/storage';
+import { WeightsStorage } from '../src/weights/storage';
+import { answerEncode, encodeUnit, inlineCodec, WorkerCodecPool, type EncodeRequest, type UnitCodec } from '../src/weights/unit-codec';
+import type { SourceTensor } from '../src/weights/file-units';
+
+/** Seven [64, 48] float tensors plus a small one: eight tensor units after the header unit. */
+function synthetic(): { bytes: Uint8Array; file: ManifestFile } {
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (let t = 0; t < 7; t++) {
+    const data = new Float32Array(64 * 48).map((_, i) => Math.sin(i * 0.37 + t) * (t + 1));
+    tensors.set(`layer.${t}.weight`, { shape: [64, 48], data });
+  }
+  tensors.set('norm.weight', { shape: [48], data: new Float32Array(48).fill(1.5) });
+  const bytes = serializeSafetensors(tensors);
+  const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+  return { bytes, file: { path: 'model.safetensors', format: 'safetensors', role: 'model', size: bytes.byteLength, sha256, precision: 'int8' } };
+}
+
+let dbCount = 0;
+const freshStorage = (): WeightsStorage => WeightsStorage.open(`ingest-pipeline-${++dbCount}`);
+
+/** Feeds `bytes` from `from` in 1000-byte pieces (units straddle pieces). */
+async function feed(ingest: FileIngest, bytes: Uint8Array, from = 0): Promise<void> {
+  for (let at = from; at < bytes.byteLength; at += 1000) await ingest.write(bytes.slice(at, Math.min(at + 1000, bytes.byteLength)));
+}
+
+/** Every stored tensor of the file: record and bytes. */
+async function dump(storage: WeightsStorage, modelId: string, path: string): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (const t of await storage.readTensorRecords(modelId, path)) {
+    const { record, bytes } = await storage.readTensorBytes(modelId, path, t.name);
+    out.push({ record, bytes: Buffer.from(bytes).toString('hex') });
+  }
+  return out;
+}
+
+async function installWith(codec: UnitCodec, opts: { maxInFlightBytes?: number } = {}): Promise<{ storage: WeightsStorage; commits: number[] }> {
+  const { bytes, file } = synthetic();
+  const storage = freshStorage();
+  const commits: number[] = [];
+  const ingest = await FileIngest.open(storage, 'm', file, { source: 'test', codec, onCommit: (c) => commits.push(c), ...opts });
+  await ingest.begin(bytes.byteLength, undefined);
+  await feed(ingest, bytes);
+  const rec = await ingest.verify();
+  expect(rec.sha256).toBe(file.sha256);
+  return { storage, commits };
+}
+
+/** A codec whose units finish in reverse order of arrival (each waits for the next one to be submitted). */
+function reversingCodec(): UnitCodec {
+  let previous: (() => void) | undefined;
+  return {
+    encode(tensors: SourceTensor[], _bytes: Uint8Array, precision) {
+      const release = previous;
+      let mine: () => void = () => {};
+      const gate = new Promise<void>((r) => { mine = r; });
+      previous = mine;
+      setTimeout(() => release?.(), 1);
+      setTimeout(mine, 50); // the last unit has no successor
+      return gate.then(() => encodeUnit(tensors, precision));
+    },
+    dispose() {},
+  };
+}
+
+describe('FileIngest pipeline', () => {
+  it('commits in file order and stores exactly what the sequential inline codec stores, whatever order units finish in', async () => {
+    const inline = await installWith(inlineCodec);
+    const reversed = await installWith(reversingCodec());
+    expect(reversed.commits).toEqual(inline.commits);
+    expect([...reversed.commits].sort((a, b) => a - b)).toEqual(reversed.commits);
+    expect(reversed.commits.length).toBe(9); // header + 8 tensors
+    expect(await dump(reversed.storage, 'm', 'model.safetensors')).toEqual(await dump(inline.storage, 'm', 'model.safetensors'));
+  });
+
+  it('a unit that never finishes holds back every later commit; a new ingest resumes at the last durable one', async () => {
+    const { bytes, file } = synthetic();
+    const storage = freshStorage();
+    let calls = 0;
+    const hanging: UnitCodec = {
+      encode: (tensors, _b, precision) => (++calls === 4 ? new Promise<StoredTensor[]>(() => {}) : encodeUnit(tensors, precision)),
+      dispose() {},
+    };
+    const commits: number[] = [];
+    const first = await FileIngest.open(storage, 'm', file, { source: 'test', codec: hanging, onCommit: (c) => commits.push(c) });
+    await first.begin(bytes.byteLength, undefined);
+    await feed(first, bytes);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(first.received).toBe(bytes.byteLength);
+    expect(commits.length).toBe(3); // header + 2 tensors; the 3rd tensor hangs, nothing after it lands
+    expect(first.committed).toBe(commits[2]);
+    // "the tab closed": a new ingest over the same database continues from the durable offset
+    const second = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
+    expect(second.committed).toBe(commits[2]);
+    await second.begin(bytes.byteLength, undefined);
+    await feed(second, bytes, second.received);
+    expect((await second.verify()).sha256).toBe(file.sha256);
+    const reference = await installWith(inlineCodec);
+    expect(await dump(storage, 'm', 'model.safetensors')).toEqual(await dump(reference.storage, 'm', 'model.safetensors'));
+  });
+
+  it('a failed unit fails the next write or verify with its error and nothing after it is committed', async () => {
+    const { bytes, file } = synthetic();
+    const storage = freshStorage();
+    let calls = 0;
+    const failing: UnitCodec = {
+      encode: (tensors, _b, precision) => (++calls === 3 ? Promise.reject(new Error('encoder ran out of memory')) : encodeUnit(tensors, precision)),
+      dispose() {},
+    };
+    const ingest = await FileIngest.open(storage, 'm', file, { source: 'test', codec: failing });
+    await ingest.begin(bytes.byteLength, undefined);
+    const outcome = await feed(ingest, bytes).then(() => ingest.verify()).then(() => 'ok', (e: Error) => e.message);
+    expect(outcome).toBe('encoder ran out of memory');
+    await ingest.settle();
+    const progress = await storage.getProgress('m', file.path);
+    expect(progress!.tensorsStored).toBe(1); // header + first tensor only
+    expect(ingest.committed).toBe(progress!.offset);
+  });
+
+  it('holds at most maxInFlightBytes of queued units (plus one) before write() waits', async () => {
+    const held: (() => void)[] = [];
+    const holding: UnitCodec = {
+      encode: (tensors, _b, precision) => new Promise<void>((r) => held.push(r)).then(() => encodeUnit(tensors, precision)),
+      dispose() {},
+    };
+    const { bytes, file } = synthetic();
+    const ingest = await FileIngest.open(freshStorage(), 'm', file, { source: 'test', codec: holding, maxInFlightBytes: 30_000 });
+    await ingest.begin(bytes.byteLength, undefined);
+    let fed = false;
+    const feeding = feed(ingest, bytes).then(() => { fed = true; });
+    await new Promise((r) => setTimeout(r, 50));
+    // the header unit (~0.4 kB) and two 12 288-byte tensor units fit in 30 000 bytes; the third tensor unit
+    // exceeds it, and write() waits for the oldest commit
+    expect(held.length).toBe(4);
+    expect(fed).toBe(false);
+    while (!fed) {
+      held.splice(0).forEach((r) => r());
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await feeding;
+    held.splice(0).forEach((r) => r()); // the units queued by the last write
+    expect((await ingest.verify()).sha256).toBe(file.sha256);
+  });
+});
+
+/** An in-process stand-in for a module Worker running codec.worker.ts: real structured clone and transfer. */
+class InProcessCodecWorker {
+  onmessage: ((ev: MessageEvent) => void) | null = null;
+  onerror: ((ev: ErrorEvent) => void) | null = null;
+  crashOn?: number;
+
+  postMessage(msg: EncodeRequest, transfer: Transferable[]): void {
+    const req = structuredClone(msg, { transfer }); // detaches the caller's buffer, as postMessage does
+    setTimeout(() => {
+      if (this.crashOn === req.id) {
+        this.onerror?.({ message: 'worker crashed' } as ErrorEvent);
+        return;
+      }
+      void answerEncode(req).then(({ reply, transfer: back }) => this.onmessage?.({ data: structuredClone(reply, { transfer: back }) } as MessageEvent));
+    }, 0);
+  }
+
+  terminate(): void {}
+}
+
+describe('WorkerCodecPool', () => {
+  it('transfers the unit buffer to a worker and returns what the inline codec returns', async () => {
+    const { bytes } = synthetic();
+    const workers: InProcessCodecWorker[] = [];
+    const pool = new WorkerCodecPool(2, () => { const w = new InProcessCodecWorker(); workers.push(w); return w as unknown as Worker; });
+    const units = [0, 1, 2].map((k) => {
+      const unit = bytes.slice(100 + k * 5000, 100 + k * 5000 + 4096 * 2);
+      const tensors: SourceTensor[] = [
+        { name: `a${k}.weight`, dtype: 'F32', shape: [32, 32], bytes: unit.subarray(0, 4096) },
+        { name: `b${k}.weight`, dtype: 'F32', shape: [32, 32], bytes: unit.subarray(4096) },
+      ];
+      return { unit, tensors, copy: tensors.map((t) => ({ ...t, bytes: t.bytes.slice() })) };
+    });
+    const results = await Promise.all(units.map((u) => pool.encode(u.tensors, u.unit, 'int8')));
+    for (const [k, u] of units.entries()) {
+      expect(u.unit.byteLength).toBe(0); // transferred, not copied
+      expect(results[k]).toEqual(await encodeUnit(u.copy, 'int8'));
+    }
+    pool.dispose();
+  });
+
+  it('a crashed worker fails its pending units with a clear error', async () => {
+    const workers: InProcessCodecWorker[] = [];
+    const pool = new WorkerCodecPool(1, () => { const w = new InProcessCodecWorker(); workers.push(w); return w as unknown as Worker; });
+    workers[0]!.crashOn = 0;
+    const unit = new Uint8Array(4096);
+    await expect(pool.encode([{ name: 'w', dtype: 'F32', shape: [32, 32], bytes: unit }], unit, 'int8')).rejects.toThrow('codec worker failed: worker crashed');
+    pool.dispose();
+  });
+});
