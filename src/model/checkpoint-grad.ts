@@ -50,7 +50,7 @@ function recomputeGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[], d
  * for it (the outer backward runs at gradient depth 0) and sets `activeTape = null` when it ends, which would make
  * the outer gradient crash when it frees its own saved tensors; so the outer tape is put back afterwards.
  */
-function nestedTape<T>(f: () => T): T {
+export function nestedTape<T>(f: () => T): T {
   const state = tf.engine().state;
   const outer = state.activeTape;
   try {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { nestedTape } from './checkpoint-grad';
 import { type BoundWeights, type ParamSpec, boundScope, specLinear, specNorm } from './clip-bind';
 import { type TorchLinear, linearT, loadTorchLinear, matMul2d } from './clip-matmul';
 import { attention, gelu, layerNorm, loadNorm, quickGelu, type NormParams } from './nn';
@@ -140,21 +141,6 @@ export function encoderLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: number,
 }
 
 /**
- * Runs a tf.grad inside another gradient's backward pass. tfjs 4.22's engine starts a fresh tape for it (the
- * outer backward runs at gradient depth 0) and sets `activeTape = null` when it ends, which would make the outer
- * gradient crash when it frees its own saved tensors; so the outer tape is put back afterwards.
- */
-function nestedGrad<T>(f: () => T): T {
-  const state = tf.engine().state;
-  const outer = state.activeTape;
-  try {
-    return f();
-  } finally {
-    state.activeTape = outer;
-  }
-}
-
-/**
  * One layer as a single differentiable op that keeps only its input for the backward and recomputes its forward
  * there (per-layer gradient checkpointing). Why: tfjs keeps every saved activation of the forward and every
  * intermediate gradient of the backward alive until the whole backward ends, and on tfjs-wasm each saved tensor is
@@ -169,7 +155,7 @@ export function checkpointedLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: nu
     return {
       value: encoderLayer(xi, p, heads, act, mask),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        nestedGrad(() => tf.grad((t: tf.Tensor) => encoderLayer(t as tf.Tensor3D, p, heads, act, saved[1]))(saved[0]!, dy as tf.Tensor3D)),
+        nestedTape(() => tf.grad((t: tf.Tensor) => encoderLayer(t as tf.Tensor3D, p, heads, act, saved[1]))(saved[0]!, dy as tf.Tensor3D)),
     };
   });
   return op(x) as tf.Tensor3D;

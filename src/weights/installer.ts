@@ -12,6 +12,7 @@ import { FileIngest } from './ingest';
 import { estimateStoredBytes, resolveFileUrl, validateManifest, type ManifestFile, type ModelManifest } from './manifest';
 import { convertStagedTorchZip } from './staged-checkpoint';
 import type { FileRecord, ModelRecord, WeightsStorage } from './storage';
+import { formatBytes } from './format-bytes';
 
 export type InstallEvent =
   | { type: 'plan'; modelId: string; files: number; filesDone: number; needBytes: number; availableBytes?: number;
@@ -409,13 +410,3 @@ function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}

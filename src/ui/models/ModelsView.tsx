@@ -1,7 +1,8 @@
 import { useEffect, useId, useState } from 'react';
 import { useStudio } from '../store';
 import type { ModelEntry } from '../../worker/models-protocol';
-import { formatBytes, type InstallProgressView } from './models-slice';
+import { formatBytes } from '../../weights/format-bytes';
+import type { InstallProgressView } from './models-slice';
 import './models.css';
 
 const SETS: { id: string; title: string; note: string }[] = [

@@ -8,6 +8,7 @@ import { engine } from '../engine';
 import { JobError, type WorkerErrorCode } from '../../worker/protocol';
 import type { RunningJob } from '../../worker/client';
 import type { InstallEvent, ModelEntry, ModelVerification, StorageInfo } from '../../worker/models-protocol';
+import { formatBytes } from '../../weights/format-bytes';
 
 export interface InstallProgressView {
   state: 'running' | 'paused';
@@ -96,16 +97,6 @@ function modelError(e: unknown): ModelError {
   return { code: err.code, message: err.message, hint: HINTS[err.code] ?? HINTS.internal! };
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : v < 10 ? 2 : 1)} ${units[i]}`;
-}
 
 /** Folds one installer event into the progress view. */
 function applyEvent(p: InstallProgressView, e: InstallEvent): InstallProgressView {
