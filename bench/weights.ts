@@ -80,7 +80,7 @@ try {
       load_ms: r.loadMs,
     }, {
       file: `${mb.toFixed(1)} MB F32 safetensors, ${r.tensors} tensors of 1280x1280, served from 127.0.0.1 (e2e/fault-server.ts)`,
-      pipeline: 'WeightsInstaller in a worker: fetch → sha256 (file) → int8 per-channel quantization → XXH128 checksum (stored bytes) → IndexedDB, 64 MiB chunks',
+      pipeline: `WeightsInstaller in a worker, pipelined per tensor unit: fetch → sha256 (file order, installer worker) → int8 per-channel quantization + XXH128 of the stored bytes (codec pool of ${Math.max(1, Math.min(3, r.cores - 1))} worker(s), ${r.cores} cores reported) → ordered IndexedDB commits, ≤ 96 MiB in flight`,
       load_ms: `IndexedDB → decoded Float32 → tf.tensor on the tfjs ${r.backend} backend`,
       raw_fetch_mb_s: 'best of 3 full reads of the body in a worker',
       stages: `each stage alone on the file in memory: ${stageText}`,

@@ -16,7 +16,7 @@ import type { StoredTensor } from '../../src/weights/storage';
 
 export interface BenchParams { url: string; size: number; sha256: string; precision: StoragePrecision; rawRepeats: number }
 export interface BenchResult {
-  rawMs: number[]; pipelineMs: number; loadMs: number; tensors: number; storedBytes: number; backend: string;
+  rawMs: number[]; pipelineMs: number; loadMs: number; tensors: number; storedBytes: number; backend: string; cores: number;
   /** The pipeline's stages alone, on the file already in memory (ms). */
   stages: { sha256: number; quantize: number; commit: number };
 }
@@ -81,7 +81,7 @@ async function run(p: BenchParams): Promise<BenchResult> {
   const tensors = store.unusedKeys().length;
   store.dispose();
   await new Promise<void>((resolve) => { const r = indexedDB.deleteDatabase(dbName); r.onsuccess = r.onerror = r.onblocked = () => resolve(); });
-  return { rawMs, pipelineMs, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(), stages: await stages(p.url, p.precision) };
+  return { rawMs, pipelineMs, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(), cores: navigator.hardwareConcurrency, stages: await stages(p.url, p.precision) };
 }
 
 self.onmessage = (ev: MessageEvent<BenchParams>) => {
