@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams } from '../nn';
-import { chunkCount as chunkCountOf } from './channel-chunks';
+import { chunkCount as chunkCountOf, release } from './channel-chunks';
 import type { WeightScope } from '../weights';
 import { loadVaeAttention, vaeAttention, type VaeAttention } from './attention';
 import { checkpoint } from '../checkpoint-grad';
@@ -59,9 +59,13 @@ export function midBlock(x: tf.Tensor4D, p: MidBlock, scoreBudgetBytes?: number,
     const attn = p.attention;
     if (attn) {
       const f = (t: tf.Tensor) => vaeAttention(t as tf.Tensor4D, attn, scoreBudgetBytes);
-      h = run.checkpointing ? checkpoint(f, [h]) : f(h);
+      const a = run.checkpointing ? checkpoint(f, [h]) : f(h);
+      release([h], [a]);
+      h = a;
     }
-    return resnetUnit([h], p.resnets[1], run)[0]!;
+    const out = resnetUnit([h], p.resnets[1], run)[0]!;
+    release([h], [out]);
+    return out;
   });
 }
 
@@ -103,8 +107,13 @@ export function loadUpDecoderBlock(ws: WeightScope, inC: number, outC: number, l
 export function upDecoderBlockChunks(xs: Chunks, p: UpDecoderBlock, run: DecoderRunOptions): Chunks {
   return tf.tidy(() => {
     let hs = xs;
-    for (const r of p.resnets) hs = resnetUnit(hs, r, run);
-    return p.upsampler ? upsampleChunks(hs, p.upsampler, p.resnets[0]!.groups, run.maxTensorBytes) : hs;
+    const next = (out: Chunks): void => {
+      if (hs !== xs) release(hs, out); // the block's input belongs to the caller
+      hs = out;
+    };
+    for (const r of p.resnets) next(resnetUnit(hs, r, run));
+    if (p.upsampler) next(upsampleChunks(hs, p.upsampler, p.resnets[0]!.groups, run.maxTensorBytes));
+    return hs;
   });
 }
 

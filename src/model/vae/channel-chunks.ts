@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2d, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
 import { conv2dX } from '../unet/input-grad-ops';
+import { tapeIsRecording } from '../checkpoint-grad';
 
 /**
  * Activations split along channels, so that no single tensor exceeds a byte budget (WebGPU's default
@@ -55,6 +56,16 @@ export function groupNormChunks(xs: Chunks, groups: number, p: NormParams): Chun
 }
 
 export const siluChunks = (xs: Chunks): Chunks => xs.map((x) => silu(x) as tf.Tensor4D);
+
+/**
+ * Frees activations the forward is done with (except those in `keep`), so a decode holds about two stages at a
+ * time instead of every intermediate until its scope ends (≈ 4 GiB at 512² otherwise). A no-op while a gradient
+ * tape records: the tape decides what lives.
+ */
+export function release(done: Chunks, keep: Chunks = []): void {
+  if (tapeIsRecording()) return;
+  for (const t of done) if (!keep.includes(t)) t.dispose();
+}
 
 /**
  * A convolution over channel chunks, producing `outChunks` output chunks. One chunk in and out is conv2dX (input
