@@ -2,7 +2,8 @@
  * npm run bench:model — SD1.5 at its real shapes on Node tfjs (wasm by default; TF_BACKEND=cpu), random weights
  * built from fixtures/sd15-shapes.json: one text-encoder pass [1, 77], one UNet forward at 64×64 latents with batch 2
  * (CFG), one UNet forward+backward (gradients wrt the latents and the conditioning, as IPGO takes them; gradient
- * checkpointing on, the default) and one VAE decode at 512². Medians of BENCH_REPEATS (3) runs; the forward+backward
+ * checkpointing on, the default) at BENCH_BWD_LATENT (32)² — 64² exceeds the 4 GiB wasm heap, see below — and
+ * one VAE decode at 512². Medians of BENCH_REPEATS (3) runs; the forward+backward
  * uses BENCH_BWD_REPEATS (1 by default, to keep the run near 15 minutes on 2 cores — say so when reporting).
  * Before that, the checkpointing granularities are compared at BENCH_GRAN_SIZE (16)² latents (plain autodiff
  * included; at 64² plain autodiff would need ~33 GB; BENCH_GRAN_SIZE=0 skips it).
@@ -18,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { initNodeBackend } from '../tools/lib/tf-node';
@@ -36,6 +37,7 @@ const env = process.env;
 const REPEATS = Number(env.BENCH_REPEATS ?? 3);
 const BWD_REPEATS = Number(env.BENCH_BWD_REPEATS ?? 1);
 const LATENT = Number(env.BENCH_LATENT ?? 64);
+const BWD_LATENT = Number(env.BENCH_BWD_LATENT ?? Math.min(LATENT, 32));
 const GRAN_SIZE = Number(env.BENCH_GRAN_SIZE ?? 16);
 const TORCH_REPEATS = Number(env.BENCH_TORCH_REPEATS ?? 1);
 const BATCH = 2, L = 77;
@@ -52,10 +54,81 @@ const shapesFile = path.join(fixtures, 'sd15-shapes.json');
 if (!fs.existsSync(shapesFile)) throw new Error(`${shapesFile} not found: set FIXTURES_DIR to the fixtures folder`);
 const sd15 = JSON.parse(fs.readFileSync(shapesFile, 'utf8')).sd15 as Sd15;
 
-const backend = await initNodeBackend();
-tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false); // tf.profile would otherwise read back every kernel output
 const metrics: Record<string, number | null> = {};
 const notes: Record<string, string> = {};
+
+/**
+ * Each section runs in its own process (BENCH_SECTION=name): tfjs-wasm's heap is 32-bit and never shrinks, so
+ * after a 64² UNet forward a 512² VAE decode in the same process runs out of heap although it fits alone; and a
+ * wasm abort leaves the module unusable. The parent merges the sections' figures and records a failed section as
+ * null with its error.
+ */
+const SECTIONS = ['text_encoder', 'unet_granularity', 'unet_fwd', 'vae_decode', 'torch', 'unet_fwd_bwd'] as const;
+type Section = (typeof SECTIONS)[number];
+const RESULT_TAG = 'BENCH_SECTION_RESULT ';
+
+if (env.BENCH_SECTION) {
+  await runSection(env.BENCH_SECTION as Section);
+  console.log(RESULT_TAG + JSON.stringify({ metrics, notes, rssMb: process.resourceUsage().maxRSS / 1024 }));
+} else {
+  await runAll();
+}
+
+async function runAll(): Promise<void> {
+  console.log(`SD1.5 shapes on Node tfjs (${env.TF_BACKEND ?? 'wasm'}); repeats ${REPEATS}, fwd+bwd repeats ${BWD_REPEATS}, latents ${LATENT}² (fwd+bwd ${BWD_LATENT}²), batch ${BATCH}; one process per section`);
+  let rss = 0;
+  for (const section of SECTIONS) {
+    const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      env: { ...env, BENCH_SECTION: section }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * MiB,
+    });
+    const lines = (child.stdout ?? '').split('\n');
+    for (const line of lines) if (line && !line.startsWith(RESULT_TAG)) console.log(line);
+    const result = lines.find((l) => l.startsWith(RESULT_TAG));
+    if (child.status === 0 && result) {
+      const r = JSON.parse(result.slice(RESULT_TAG.length)) as { metrics: typeof metrics; notes: typeof notes; rssMb: number };
+      Object.assign(metrics, r.metrics);
+      Object.assign(notes, r.notes);
+      rss = Math.max(rss, r.rssMb);
+    } else {
+      const err = (child.stderr ?? '').split('\n').find((l) => /Error|Aborted/.test(l) && l.length < 400) ?? `exit ${child.status}`;
+      notes[`section_${section}`] = `failed: ${err.trim().slice(0, 200)}`;
+      console.log(`  section ${section} failed: ${err.trim()}`);
+    }
+  }
+  for (const key of ['text_encoder_ms', 'unet_fwd_ms', 'unet_fwd_bwd_ms', 'vae_decode_ms']) metrics[key] ??= null;
+  const fwd = metrics['unet_fwd_ms'], torchFwd = metrics['unet_fwd_torch_ms'], ratio = metrics['unet_fwd_bwd_over_fwd'];
+  if (fwd && torchFwd) metrics['unet_fwd_ratio_vs_torch'] = fwd / torchFwd;
+  if (fwd && ratio && BWD_LATENT !== LATENT) {
+    metrics['estimate_unet_fwd_bwd_ms_at_latent'] = ratio * fwd;
+    notes['estimate_unet_fwd_bwd_ms_at_latent'] = `estimate, not measured: unet_fwd_ms × (fwd+bwd / fwd at ${BWD_LATENT}²)`;
+  }
+  metrics['peak_rss_mb'] = rss;
+  metrics['latent'] = LATENT;
+  metrics['batch'] = BATCH;
+  notes['peak_rss_mb'] = 'largest peak resident set size of the section processes (wasm heap included; it never shrinks)';
+  notes['*_peak_mib'] = 'tf.profile peakBytes minus the bytes held before the run (weights excluded)';
+  writeBenchResults('model', metrics, {
+    backend: `${env.TF_BACKEND ?? 'wasm'} (1 thread)`,
+    weights: 'random from sd15-shapes.json; UNet weights shared per (kind, shape) as in bench/unet.ts; text encoder and VAE decoder full',
+    ...notes,
+  });
+}
+
+async function runSection(section: Section): Promise<void> {
+  const backend = await initNodeBackend();
+  tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false); // tf.profile would otherwise read back every kernel output
+  const threads = backend === 'wasm' ? getThreadsCount() : 1;
+  if (threads !== 1) notes['threads'] = String(threads);
+  if (section === 'text_encoder') return textEncoder();
+  if (section === 'vae_decode') return vaeDecode();
+  if (section === 'torch') return torch();
+  const unet = buildUNet();
+  await once(() => { const { sample, ehs } = unetInputs(8); const y = unet.forward(sample, 500, ehs); tf.dispose([sample, ehs]); return [y]; }); // warm-up
+  if (section === 'unet_granularity') await unetGranularity(unet);
+  if (section === 'unet_fwd') await unetFwd(unet);
+  if (section === 'unet_fwd_bwd') await unetFwdBwd(unet);
+  unet.dispose();
+}
 
 /** Seeded random weights for a key list (norm gammas near 1, weights N(0,1)/√fan_in), as a WeightStore. */
 function randomStore(specs: Spec[], filter: (key: string) => boolean = () => true): WeightStore {
@@ -93,11 +166,7 @@ async function median(name: string, repeats: number, f: () => tf.Tensor[]): Prom
   return { ms: sorted[Math.floor((sorted.length - 1) / 2)]!, peakMiB: Math.max(...runs.map((r) => r.peakMiB)) };
 }
 
-const threads = backend === 'wasm' ? getThreadsCount() : 1;
-console.log(`backend ${backend} (${threads} thread${threads > 1 ? 's' : ''}); repeats ${REPEATS}, fwd+bwd repeats ${BWD_REPEATS}, latents ${LATENT}², batch ${BATCH}`);
-
-// ---- text encoder: [1, 77] tokens
-{
+async function textEncoder(): Promise<void> {
   const store = randomStore(sd15.text_encoder.keys);
   const te = loadClipTextModel(store, sd15.text_encoder.config_json);
   store.dispose();
@@ -111,11 +180,13 @@ console.log(`backend ${backend} (${threads} thread${threads > 1 ? 's' : ''}); re
   disposeParams(te);
 }
 
-// ---- UNet
-const params = new RandomParams(42, true);
-const unet = UNet2DConditionModel.fromSource(sd15.unet.config_json, params);
-if (params.declaredParameters !== sd15.unet.num_parameters) throw new Error(`declared ${params.declaredParameters} UNet parameters, SD1.5 has ${sd15.unet.num_parameters}`);
-metrics['unet_weights_shared_mib'] = tf.memory().numBytes / MiB;
+function buildUNet(): UNet2DConditionModel {
+  const params = new RandomParams(42, true);
+  const unet = UNet2DConditionModel.fromSource(sd15.unet.config_json, params);
+  if (params.declaredParameters !== sd15.unet.num_parameters) throw new Error(`declared ${params.declaredParameters} UNet parameters, SD1.5 has ${sd15.unet.num_parameters}`);
+  metrics['unet_weights_shared_mib'] = tf.memory().numBytes / MiB;
+  return unet;
+}
 
 function unetInputs(size: number) {
   return {
@@ -124,24 +195,24 @@ function unetInputs(size: number) {
     r: tf.randomNormal([BATCH, size, size, 4], 0, 1, 'float32', 3),
   };
 }
-const fwdBwd = (size: number, checkpointing: boolean | CheckpointGranularity) => {
+function fwdBwd(unet: UNet2DConditionModel, size: number, checkpointing: boolean | CheckpointGranularity) {
   const { sample, ehs, r } = unetInputs(size);
   const f = (x: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(unet.forward(x as tf.Tensor4D, 500, e as tf.Tensor3D, { checkpointing }), r));
   return { run: () => tf.grads(f)([sample, ehs]), dispose: () => tf.dispose([sample, ehs, r]) };
-};
-
-await once(() => { const { sample, ehs } = unetInputs(8); const y = unet.forward(sample, 500, ehs); tf.dispose([sample, ehs]); return [y]; }); // warm-up
-
-if (GRAN_SIZE > 0) console.log(`checkpointing granularity at ${GRAN_SIZE}² latents (forward+backward, 1 run each):`);
-for (const mode of GRAN_SIZE > 0 ? (['off', 'module', 'layer'] as const) : []) {
-  const b = fwdBwd(GRAN_SIZE, mode);
-  const r = await median(`fwd+bwd ${GRAN_SIZE}² checkpointing ${mode}`, 1, b.run);
-  b.dispose();
-  metrics[`unet_fwd_bwd_${GRAN_SIZE}_${mode}_ms`] = r.ms;
-  metrics[`unet_fwd_bwd_${GRAN_SIZE}_${mode}_peak_mib`] = r.peakMiB;
 }
 
-{
+async function unetGranularity(unet: UNet2DConditionModel): Promise<void> {
+  if (GRAN_SIZE > 0) console.log(`checkpointing granularity at ${GRAN_SIZE}² latents (forward+backward, 1 run each):`);
+  for (const mode of GRAN_SIZE > 0 ? (['off', 'module', 'layer'] as const) : []) {
+    const b = fwdBwd(unet, GRAN_SIZE, mode);
+    const r = await median(`fwd+bwd ${GRAN_SIZE}² checkpointing ${mode}`, 1, b.run);
+    b.dispose();
+    metrics[`unet_fwd_bwd_${GRAN_SIZE}_${mode}_ms`] = r.ms;
+    metrics[`unet_fwd_bwd_${GRAN_SIZE}_${mode}_peak_mib`] = r.peakMiB;
+  }
+}
+
+async function unetFwd(unet: UNet2DConditionModel): Promise<void> {
   const { sample, ehs, r: unused } = unetInputs(LATENT);
   unused.dispose();
   const r = await median(`UNet fwd ${LATENT}²`, REPEATS, () => [unet.forward(sample, 500, ehs)]);
@@ -149,18 +220,9 @@ for (const mode of GRAN_SIZE > 0 ? (['off', 'module', 'layer'] as const) : []) {
   metrics['unet_fwd_peak_mib'] = r.peakMiB;
   tf.dispose([sample, ehs]);
 }
-{
-  const b = fwdBwd(LATENT, true);
-  const r = await median(`UNet fwd+bwd ${LATENT}²`, BWD_REPEATS, b.run);
-  b.dispose();
-  metrics['unet_fwd_bwd_ms'] = r.ms;
-  metrics['unet_fwd_bwd_peak_mib'] = r.peakMiB;
-  if (BWD_REPEATS !== 3) notes['unet_fwd_bwd_ms'] = `median of ${BWD_REPEATS} run(s) (BENCH_BWD_REPEATS), not 3, to keep the benchmark near 15 minutes`;
-}
-unet.dispose();
 
-// ---- VAE decode at 8·LATENT
-{
+/** VAE decode at 8·LATENT. */
+async function vaeDecode(): Promise<void> {
   const cfg = sd15.vae.config_json;
   const store = randomStore(sd15.vae.keys, (k) => !k.startsWith('encoder.') && !k.startsWith('quant_conv.'));
   const vae = AutoencoderKL.fromWeights(cfg, store, { decoderOnly: true });
@@ -174,35 +236,50 @@ unet.dispose();
   vae.dispose();
 }
 
-// ---- PyTorch reference (same UNet shapes), when available
-let torchOk = false;
-try {
-  execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
-  torchOk = env.BENCH_TORCH !== '0';
-} catch { /* no torch: our numbers only */ }
-if (torchOk) {
-  console.log(`PyTorch: bench/torch_unet.py at ${LATENT}², batch ${BATCH}, ${TORCH_REPEATS} run(s), forward only…`);
-  // BENCH_TORCH_RESULT: the JSON line of an earlier `bench/torch_unet.py LATENT 2 N 77 0` run on this machine.
-  const out = env.BENCH_TORCH_RESULT ? (fs.existsSync(env.BENCH_TORCH_RESULT) ? fs.readFileSync(env.BENCH_TORCH_RESULT, 'utf8') : '')
-    : execFileSync('/usr/bin/python3', [path.resolve('bench/torch_unet.py'), String(LATENT), String(BATCH), String(TORCH_REPEATS), String(L), '0'], { encoding: 'utf8' });
-  if (!out.trim()) throw new Error(`no PyTorch result in ${env.BENCH_TORCH_RESULT}`);
-  const t = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; threads: number; unet_fwd_ms: number; latent: number };
-  if (t.latent !== LATENT) throw new Error(`PyTorch result is for ${t.latent}² latents, not ${LATENT}²`);
-  metrics['unet_fwd_torch_ms'] = t.unet_fwd_ms;
-  metrics['unet_fwd_ratio_vs_torch'] = metrics['unet_fwd_ms']! / t.unet_fwd_ms;
-  notes['unet_fwd_torch_ms'] = `PyTorch ${t.torch} CPU, ${t.threads} thread(s), bench/torch_unet.py (compact SD1.5 UNet, random weights), median of ${TORCH_REPEATS}`;
-} else {
-  metrics['unet_fwd_torch_ms'] = null;
-  notes['unet_fwd_torch_ms'] = 'PyTorch not available (/usr/bin/python3 -c "import torch" failed) or BENCH_TORCH=0';
+/** PyTorch reference (same UNet shapes), when available. */
+async function torch(): Promise<void> {
+  let torchOk = false;
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+    torchOk = env.BENCH_TORCH !== '0';
+  } catch { /* no torch: our numbers only */ }
+  if (torchOk) {
+    console.log(`PyTorch: bench/torch_unet.py at ${LATENT}², batch ${BATCH}, ${TORCH_REPEATS} run(s), forward only…`);
+    // BENCH_TORCH_RESULT: the JSON line of an earlier `bench/torch_unet.py LATENT 2 N 77 0` run on this machine.
+    const out = env.BENCH_TORCH_RESULT ? (fs.existsSync(env.BENCH_TORCH_RESULT) ? fs.readFileSync(env.BENCH_TORCH_RESULT, 'utf8') : '')
+      : execFileSync('/usr/bin/python3', [path.resolve('bench/torch_unet.py'), String(LATENT), String(BATCH), String(TORCH_REPEATS), String(L), '0'], { encoding: 'utf8' });
+    if (!out.trim()) throw new Error(`no PyTorch result in ${env.BENCH_TORCH_RESULT}`);
+    const t = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; threads: number; unet_fwd_ms: number; latent: number };
+    if (t.latent !== LATENT) throw new Error(`PyTorch result is for ${t.latent}² latents, not ${LATENT}²`);
+    metrics['unet_fwd_torch_ms'] = t.unet_fwd_ms;
+    notes['unet_fwd_torch_ms'] = `PyTorch ${t.torch} CPU, ${t.threads} thread(s), bench/torch_unet.py (compact SD1.5 UNet, random weights), median of ${TORCH_REPEATS}`;
+  } else {
+    metrics['unet_fwd_torch_ms'] = null;
+    notes['unet_fwd_torch_ms'] = 'PyTorch not available (/usr/bin/python3 -c "import torch" failed) or BENCH_TORCH=0';
+  }
 }
 
-metrics['peak_rss_mb'] = process.resourceUsage().maxRSS / 1024;
-metrics['latent'] = LATENT;
-metrics['batch'] = BATCH;
-notes['peak_rss_mb'] = 'peak resident set size of the whole benchmark process (wasm heap included; it never shrinks)';
-notes['*_peak_mib'] = 'tf.profile peakBytes minus the bytes held before the run (weights excluded)';
-writeBenchResults('model', metrics, {
-  backend: `${backend}${backend === 'wasm' ? ` (${threads} threads)` : ''}`,
-  weights: 'random from sd15-shapes.json; UNet weights shared per (kind, shape) as in bench/unet.ts; text encoder and VAE decoder full',
-  ...notes,
-});
+/**
+ * At BWD_LATENT² (32² by default). At 64² the checkpointed backward needs 3–4 GiB beside the weights (measured
+ * +331 MiB at 16², +944 MiB at 32²), which with the weights exceeds tfjs-wasm's 4 GiB heap in Node (it aborted).
+ */
+async function unetFwdBwd(unet: UNet2DConditionModel): Promise<void> {
+  const b = fwdBwd(unet, BWD_LATENT, true);
+  try {
+    const r = await median(`UNet fwd+bwd ${BWD_LATENT}²`, BWD_REPEATS, b.run);
+    metrics['unet_fwd_bwd_ms'] = r.ms;
+    metrics['unet_fwd_bwd_peak_mib'] = r.peakMiB;
+    if (BWD_LATENT !== LATENT) {
+      const fwd = await median(`UNet fwd ${BWD_LATENT}² (for the ratio)`, 1, () => { const { sample, ehs, r: x } = unetInputs(BWD_LATENT); x.dispose(); const y = unet.forward(sample, 500, ehs); tf.dispose([sample, ehs]); return [y]; });
+      metrics['unet_fwd_bwd_over_fwd'] = r.ms / fwd.ms;
+    }
+    notes['unet_fwd_bwd_ms'] = `measured at ${BWD_LATENT}² latents (batch ${BATCH}, gradients wrt latents and conditioning, checkpointing on); median of ${BWD_REPEATS} run(s) (BENCH_BWD_REPEATS)`;
+  } catch (e) {
+    metrics['unet_fwd_bwd_ms'] = null;
+    metrics['unet_fwd_bwd_peak_mib'] = null;
+    notes['unet_fwd_bwd_ms'] = `failed at ${BWD_LATENT}²: ${(e as Error).message.slice(0, 200)}`;
+    console.log(`  UNet fwd+bwd ${BWD_LATENT}²: failed: ${(e as Error).message}`);
+  }
+  b.dispose();
+  metrics['unet_fwd_bwd_latent'] = BWD_LATENT;
+}
