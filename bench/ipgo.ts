@@ -7,14 +7,15 @@
  *   BENCH_SD15=1 [BENCH_KS=1] [BENCH_SD15_SIZE=256] [TF_BACKEND=cpu] npm run bench:ipgo     + SD1.5 shapes
  *
  * SD1.5 shapes at 256² do NOT fit tfjs-wasm: with 1.94 GB of weights held (UNet shared + full VAE decoder + CLIP
- * L/14 vision), the first K = 1 update aborts the wasm module (32-bit heap, 4 GB) — measured 2026-11-27 on 2 cores.
+ * L/14 vision), the first K = 1 update aborts the wasm module (32-bit heap, 4 GB) — measured 2026-11-27 on 2 cores,
+ * again with the UNet's gradient checkpointing, and at 192² too; BENCH_SD15_SIZE=64 (8² latents) runs.
  * The wasm abort kills the process, so the SD1.5 run is opt-in; the cpu backend has no such limit but needs far
  * more than the 10-minute budget (the UNet alone takes ~35 s fwd+bwd at 16² on wasm, bench/results/unet.json).
  *
  * Tiny: the built-in tiny model (64² images, 8² latents), aesthetic reward, n = 10, r = 3 (D = 32), LMS 4 steps.
  * SD1.5 shapes: the real UNet / VAE / CLIP ViT-L/14 configs from fixtures/sd15-shapes.json with seeded random
- * weights (the UNet shares weights per kind and shape — RandomParams(share) — so it holds 0.59 of 3.4 GB; the VAE
- * decoder and the CLIP vision tower are full size), 256² images (32² latents), LMS 4 steps, CFG 7.5, n = 10,
+ * weights (the UNet shares weights per kind and shape — RandomParams(share) — so it holds 0.59 of 3.4 GB, and the
+ * CLIP vision layers share one layer's weights; the VAE decoder is full size), 256² images (32² latents), LMS 4 steps, CFG 7.5, n = 10,
  * r = 30, D = 768, prompt L = 10, aesthetic reward (the smallest: CLIP L/14 vision + MLP head). Prompt states are
  * random (the text encoder is not part of an update). Writes bench/results/ipgo.json.
  */
@@ -90,29 +91,29 @@ async function benchAll(s: Setup, suffix: string) {
       metrics[`update_ms_k${k}${suffix}`] = null;
       metrics[`peak_mb_k${k}${suffix}`] = null;
       notes[`update_ms_k${k}${suffix}`] = notes[`peak_mb_k${k}${suffix}`] = `failed: ${(e as Error).message.slice(0, 200)}`;
-      console.log(`K=${k}${suffix}: failed: ${(e as Error).message}`);
+      console.log(`K=${k}${suffix}: failed: ${(e as Error).stack ?? (e as Error).message}`);
     }
   }
 }
 
 /**
  * SD1.5 512² peak for one update, EXTRAPOLATED (not measured): the checkpointed backward holds one UNet
- * forward+backward (batch 2, CFG) at a time, so peak ≈ weights + UNet fwd+bwd activations at 64² latents. The
- * activations come from bench/results/unet.json (measured at 16² latents, batch 2, L = 77) scaled by latent
- * token count (×16; linear in tokens — self-attention is chunked at 64², which bounds its N² part), plus the
- * measured VAE+reward share of the tiny-model update is negligible next to it. Weights: UNet 3279 MiB fp32 +
+ * forward+backward (batch 2, CFG) at a time, so peak ≈ weights + the UNet's checkpointed fwd+bwd peak at 64²
+ * latents. That peak comes from bench/results/model.json (measured at its `unet_fwd_bwd_latent`, 32² by default)
+ * scaled linearly by latent tokens (an upper bound: 16² → 32² grew 2.85×, not 4×). Weights: UNet 3279 MiB fp32 +
  * VAE decoder 189 MiB + CLIP L/14 vision 1160 MiB + aesthetic head 3 MiB.
  */
 function estimateSd15At512(): void {
-  const unetFile = path.resolve('bench/results/unet.json');
-  if (!fs.existsSync(unetFile)) return;
-  const u = JSON.parse(fs.readFileSync(unetFile, 'utf8')).metrics as Record<string, number>;
-  const act16 = u['fwd_bwd_16x16_chunked16.peak_mib'] ?? u['fwd_bwd_16x16.peak_mib'];
-  if (!act16) return;
+  const modelFile = path.resolve('bench/results/model.json');
+  if (!fs.existsSync(modelFile)) return;
+  const m = JSON.parse(fs.readFileSync(modelFile, 'utf8')).metrics as Record<string, number | null>;
+  const peak = m.unet_fwd_bwd_peak_mib, latent = m.unet_fwd_bwd_latent;
+  if (!peak || !latent) return;
+  const scale = (64 / latent) ** 2;
   const weights = 3279 + 189 + 1160 + 3;
-  metrics.estimate_unet_fwd_bwd_activations_mb_sd15_512 = act16 * 16;
-  metrics.estimate_peak_mb_sd15_512 = weights + act16 * 16;
-  notes.estimate_peak_mb_sd15_512 = `extrapolated: ${weights} MiB fp32 weights + 16 × ${act16.toFixed(0)} MiB (UNet fwd+bwd peak at 16² latents from bench/results/unet.json, scaled by latent tokens to 64²); independent of K`;
+  metrics.estimate_unet_fwd_bwd_activations_mb_sd15_512 = peak * scale;
+  metrics.estimate_peak_mb_sd15_512 = weights + peak * scale;
+  notes.estimate_peak_mb_sd15_512 = `extrapolated: ${weights} MiB fp32 weights + ${scale} × ${peak.toFixed(0)} MiB (checkpointed UNet fwd+bwd peak at ${latent}² latents from bench/results/model.json, scaled by latent tokens to 64²); independent of K`;
 }
 
 const backend = await initNodeBackend();
@@ -138,18 +139,21 @@ console.log(`IPGO update benchmark on tfjs-${backend}, LMS ${STEPS} steps, K = $
 
 const fixtures = path.resolve(process.env.FIXTURES_DIR ?? '../shared/fixtures');
 const shapesFile = path.join(fixtures, 'sd15-shapes.json');
-estimateSd15At512();
-if (process.env.BENCH_SD15 !== '1') {
-  notes.update_ms_k1_sd15_256 = notes.peak_mb_k1_sd15_256 = 'not measured: SD1.5 shapes at 256² abort tfjs-wasm (4 GB heap) at K = 1 with 1.94 GB of weights held; run with BENCH_SD15=1 [TF_BACKEND=cpu] to retry';
+const SD15_SIZE = Number(process.env.BENCH_SD15_SIZE ?? 256);
+if (process.env.BENCH_SD15 !== '1' || SD15_SIZE !== 256) {
+  // measured 2026-11-27 with UNet module checkpointing: the K = 1 update fails in the UNet backward (GEGLU
+  // gradient) once the 4 GiB heap is exhausted, at 256² and at 192²; the UNet fwd+bwd alone needs +944 MiB at 32²
+  const why = 'not measured: at 256² (and at 192²) one update exceeds tfjs-wasm\'s 4 GiB heap in Node (1.94 GiB of weights held; it fails in the UNet backward at K = 1); BENCH_SD15=1 BENCH_SD15_SIZE=64 measures SD1.5 shapes at 64² images';
   for (const k of KS) for (const m of ['update_ms', 'peak_mb']) {
     metrics[`${m}_k${k}_sd15_256`] = null;
-    notes[`${m}_k${k}_sd15_256`] = notes.update_ms_k1_sd15_256;
+    notes[`${m}_k${k}_sd15_256`] = why;
   }
 }
+if (process.env.BENCH_SD15 !== '1') { /* tiny model only */ }
 else if (!fs.existsSync(shapesFile)) notes.sd15 = `skipped: ${shapesFile} not found (set FIXTURES_DIR)`;
 else {
   const shapes = JSON.parse(fs.readFileSync(shapesFile, 'utf8'));
-  const size = Number(process.env.BENCH_SD15_SIZE ?? 256);
+  const size = SD15_SIZE;
   const before = tf.memory().numBytes;
   const unet = UNet2DConditionModel.fromSource(shapes.sd15.unet.config_json, new RandomParams(42, true));
   const vaeCfg = parseVaeConfig(shapes.sd15.vae.config_json);
@@ -160,11 +164,17 @@ else {
   const clipStore = lazyRandomStore(clipExpectedKeys(clipCfg) as KeyShape[], 44);
   const clip = loadClipModel(clipStore, clipCfg, ['vision']);
   clipStore.dispose();
+  // like the UNet's, the 24 CLIP layers share one layer's random weights (same ops and shapes, 1.1 GiB less heap)
+  const layers = clip.vision!.encoder.layers;
+  for (let i = 1; i < layers.length; i++) {
+    disposeParams(layers[i]!);
+    layers[i] = layers[0]!;
+  }
   const headStore = randomStore(aestheticExpectedKeys(clipCfg.projection_dim), 45);
   const aesthetic = loadAestheticHead(headStore, clipCfg.projection_dim);
   headStore.dispose();
-  metrics.weights_mb_sd15_256 = (tf.memory().numBytes - before) / MiB;
-  console.log(`SD1.5 shapes: ${metrics.weights_mb_sd15_256.toFixed(0)} MiB of weights held (UNet shared per kind/shape)`);
+  metrics[`weights_mb_sd15_${size}`] = (tf.memory().numBytes - before) / MiB;
+  console.log(`SD1.5 shapes: ${metrics[`weights_mb_sd15_${size}`]!.toFixed(0)} MiB of weights held (UNet shared per kind/shape)`);
   const sd = { unet, vae, schedulerConfig: shapes.sd15.scheduler_config_json, latentChannels: 4, vaeScaleFactor: 8 } as unknown as StableDiffusion;
   const rc: RewardContext = { models: { clip, aesthetic }, text: {} };
   const s: Setup = {
@@ -179,10 +189,12 @@ else {
   tf.dispose([s.promptStates, s.uncond, s.noise]);
   unet.dispose();
   vae.dispose();
+  layers.splice(1); // shared: dispose once
   disposeParams(clip);
   disposeParams(aesthetic);
 }
 
+estimateSd15At512(); // at the end: bench:model may have rewritten model.json meanwhile
 notes.peak_mb = 'tf.profile peakBytes minus bytes held before the update (activations, stored latents, gradients; weights excluded)';
 notes.phases = 'sampling = N guided UNet steps; reward = VAE decode + reward fwd + their vjp; backward = K replayed UNet fwd+bwd + token map vjp; optimizer = clip + Adam + retraction';
 writeBenchResults('ipgo', metrics, { backend, ...notes });
