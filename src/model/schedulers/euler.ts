@@ -1,11 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { trainSchedule, type TrainSchedule } from './betas';
 import { resolveSchedulerConfig, type PredictionType, type SchedulerConfig, type SchedulerConfigJson } from './config';
 import { f32 } from './float32';
-import { initNoiseSigmaOf, withFinalZero } from './lms';
-import { odeDerivative, predictOriginalFromSigma, scaleBySigma } from './sigma-step';
-import { inferenceTimesteps, sigmasAtTimesteps } from './timesteps';
-import { stepIndexOf, type Scheduler, type SchedulerStepOutput } from './types';
+import { SigmaScheduler } from './sigma-scheduler';
+import { odeDerivative, predictOriginalFromSigma } from './sigma-step';
+import type { Scheduler, SchedulerStepOutput } from './types';
 
 export interface EulerStepInput {
   sample: tf.Tensor;
@@ -29,18 +27,11 @@ export function eulerStep({ sample, modelOutput, sigma, sigmaNext, predictionTyp
 }
 
 /** EulerDiscreteScheduler (diffusers 0.25; linear sigma interpolation, no Karras sigmas, no churn). */
-export class EulerDiscreteScheduler implements Scheduler {
+export class EulerDiscreteScheduler extends SigmaScheduler implements Scheduler {
   readonly name = 'euler' as const;
-  readonly config: SchedulerConfig;
-  readonly train: TrainSchedule;
-  timesteps: number[] = [];
-  sigmas: Float32Array = new Float32Array(0);
-  numInferenceSteps = 0;
-  stepIndex: number | null = null;
 
   constructor(config: SchedulerConfig) {
-    this.config = config;
-    this.train = trainSchedule(config);
+    super(config);
     this.setTimesteps(config.numTrainTimesteps);
   }
 
@@ -48,26 +39,8 @@ export class EulerDiscreteScheduler implements Scheduler {
     return new EulerDiscreteScheduler(resolveSchedulerConfig('euler', json, overrides));
   }
 
-  get initNoiseSigma(): number {
-    return initNoiseSigmaOf(this.sigmas, this.config);
-  }
-
-  setTimesteps(numInferenceSteps: number): void {
-    const c = this.config;
-    this.timesteps = inferenceTimesteps(c.timestepSpacing, c.numTrainTimesteps, numInferenceSteps, c.stepsOffset, false);
-    this.sigmas = withFinalZero(sigmasAtTimesteps(this.timesteps, this.train.sigmas));
-    this.numInferenceSteps = numInferenceSteps;
-    this.reset();
-  }
-
-  scaleModelInput(sample: tf.Tensor, timestep: number): tf.Tensor {
-    if (this.stepIndex === null) this.stepIndex = stepIndexOf(this.timesteps, f32(timestep));
-    return scaleBySigma(sample, this.sigmas[this.stepIndex]!);
-  }
-
   step(modelOutput: tf.Tensor, timestep: number, sample: tf.Tensor): SchedulerStepOutput {
-    if (this.stepIndex === null) this.stepIndex = stepIndexOf(this.timesteps, f32(timestep));
-    const i = this.stepIndex;
+    const i = this.indexFor(timestep);
     if (i >= this.timesteps.length) throw new Error(`Euler: step ${i} is past the last of ${this.timesteps.length} steps`);
     const out = eulerStep({ sample, modelOutput, sigma: this.sigmas[i]!, sigmaNext: this.sigmas[i + 1]!, predictionType: this.config.predictionType });
     this.stepIndex = i + 1;
@@ -76,9 +49,5 @@ export class EulerDiscreteScheduler implements Scheduler {
 
   reset(): void {
     this.stepIndex = null;
-  }
-
-  dispose(): void {
-    this.reset();
   }
 }

@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { trainSchedule, type TrainSchedule } from './betas';
 import { resolveSchedulerConfig, type PredictionType, type SchedulerConfig, type SchedulerConfigJson } from './config';
 import { f32 } from './float32';
 import { lmsCoefficients } from './lms-coefficients';
-import { odeDerivative, predictOriginalFromSigma, scaleBySigma } from './sigma-step';
-import { inferenceTimesteps, sigmasAtTimesteps } from './timesteps';
-import { stepIndexOf, type Scheduler, type SchedulerStepOutput } from './types';
+import { SigmaScheduler } from './sigma-scheduler';
+import { odeDerivative, predictOriginalFromSigma } from './sigma-step';
+import type { Scheduler, SchedulerStepOutput } from './types';
 
 export interface LmsStepInput {
   sample: tf.Tensor;
@@ -44,22 +43,14 @@ export function lmsStep({ sample, modelOutput, sigma, history, coeffs, predictio
 }
 
 /** LMSDiscreteScheduler (diffusers 0.25, k-diffusion's `sample_lms`), default order 4. */
-export class LMSDiscreteScheduler implements Scheduler {
+export class LMSDiscreteScheduler extends SigmaScheduler implements Scheduler {
   readonly name = 'lms' as const;
-  readonly config: SchedulerConfig;
-  readonly train: TrainSchedule;
-  timesteps: number[] = [];
-  /** σ per inference step plus a final 0 (float32 values). */
-  sigmas: Float32Array = new Float32Array(0);
-  numInferenceSteps = 0;
-  stepIndex: number | null = null;
   private derivatives: tf.Tensor[] = [];
   /** Derivatives dropped from the window; freed on reset so a gradient tape that still refers to them stays valid. */
   private retired: tf.Tensor[] = [];
 
   constructor(config: SchedulerConfig, readonly order = 4) {
-    this.config = config;
-    this.train = trainSchedule(config);
+    super(config);
     this.setTimesteps(config.numTrainTimesteps);
   }
 
@@ -67,32 +58,13 @@ export class LMSDiscreteScheduler implements Scheduler {
     return new LMSDiscreteScheduler(resolveSchedulerConfig('lms', json, overrides));
   }
 
-  /** σ_max for linspace/trailing, sqrt(σ_max² + 1) for leading (float32). */
-  get initNoiseSigma(): number {
-    return initNoiseSigmaOf(this.sigmas, this.config);
-  }
-
-  setTimesteps(numInferenceSteps: number): void {
-    const c = this.config;
-    this.timesteps = inferenceTimesteps(c.timestepSpacing, c.numTrainTimesteps, numInferenceSteps, c.stepsOffset, false);
-    this.sigmas = withFinalZero(sigmasAtTimesteps(this.timesteps, this.train.sigmas));
-    this.numInferenceSteps = numInferenceSteps;
-    this.reset();
-  }
-
   /** The LMS coefficients used at step `i` (order min(i + 1, this.order)). */
   coefficientsAt(i: number): number[] {
     return lmsCoefficients(this.sigmas, i, Math.min(i + 1, this.order));
   }
 
-  scaleModelInput(sample: tf.Tensor, timestep: number): tf.Tensor {
-    if (this.stepIndex === null) this.stepIndex = stepIndexOf(this.timesteps, f32(timestep));
-    return scaleBySigma(sample, this.sigmas[this.stepIndex]!);
-  }
-
   step(modelOutput: tf.Tensor, timestep: number, sample: tf.Tensor): SchedulerStepOutput {
-    if (this.stepIndex === null) this.stepIndex = stepIndexOf(this.timesteps, f32(timestep));
-    const i = this.stepIndex;
+    const i = this.indexFor(timestep);
     if (i >= this.timesteps.length) throw new Error(`LMS: step ${i} is past the last of ${this.timesteps.length} steps`);
     const coeffs = this.coefficientsAt(i);
     const out = lmsStep({ sample, modelOutput, sigma: this.sigmas[i]!, history: this.derivatives, coeffs, predictionType: this.config.predictionType });
@@ -108,20 +80,4 @@ export class LMSDiscreteScheduler implements Scheduler {
     this.retired = [];
     this.stepIndex = null;
   }
-
-  dispose(): void {
-    this.reset();
-  }
-}
-
-export function withFinalZero(sigmas: Float32Array): Float32Array {
-  const out = new Float32Array(sigmas.length + 1);
-  out.set(sigmas);
-  return out;
-}
-
-export function initNoiseSigmaOf(sigmas: Float32Array, config: SchedulerConfig): number {
-  let max = 0;
-  for (const s of sigmas) max = Math.max(max, s);
-  return config.timestepSpacing === 'leading' ? f32(Math.sqrt(f32(f32(max * max) + 1))) : max;
 }
