@@ -3,6 +3,7 @@
  * readers' own errors carrying a message — never an engine error (TypeError, RangeError…), a hang or a crash.
  */
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../test/mulberry32';
 import { memorySource } from './byte-source';
 import { parseSafetensors, serializeSafetensorsRaw } from './safetensors';
 import { createSafetensorsStreamParser } from './safetensors-stream';
@@ -12,15 +13,6 @@ import {
 } from './torch-zip-writer';
 
 const OUR_ERRORS = new Set(['SafetensorsError', 'ZipError', 'UnpicklingError', 'TorchCheckpointError', 'ByteSourceError']);
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Mutation = 'flip' | 'byte' | 'truncate' | 'insert' | 'delete' | 'duplicate';
 const MUTATIONS: Mutation[] = ['flip', 'byte', 'truncate', 'insert', 'delete', 'duplicate'];

@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../test/mulberry32';
 import { blobSource, memorySource } from './byte-source';
 import { parseSafetensors, serializeSafetensorsRaw, SafetensorsError, type RawTensor, type SafetensorsEntry } from './safetensors';
 import { createSafetensorsStreamParser, readSafetensorsFrom, readSafetensorsHeader } from './safetensors-stream';
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const f32 = (v: number[]): Uint8Array => new Uint8Array(Float32Array.from(v).buffer);
 const u16 = (v: number[]): Uint8Array => new Uint8Array(Uint16Array.from(v).buffer);
