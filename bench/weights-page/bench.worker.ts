@@ -13,10 +13,11 @@ import { createSHA256 } from 'hash-wasm';
 import { parseHeader, readHeaderLength } from '../../src/weights/safetensors';
 import { encodeForStorage } from '../../src/weights/tensor-codec';
 import type { StoredTensor } from '../../src/weights/storage';
+import { inlineCodec } from '../../src/weights/unit-codec';
 
 export interface BenchParams { url: string; size: number; sha256: string; precision: StoragePrecision; rawRepeats: number }
 export interface BenchResult {
-  rawMs: number[]; pipelineMs: number; loadMs: number; tensors: number; storedBytes: number; backend: string; cores: number;
+  rawMs: number[]; pipelineMs: number; inlinePipelineMs: number; loadMs: number; tensors: number; storedBytes: number; backend: string; cores: number;
   /** The pipeline's stages alone, on the file already in memory (ms). */
   stages: { sha256: number; quantize: number; commit: number };
 }
@@ -67,9 +68,16 @@ async function run(p: BenchParams): Promise<BenchResult> {
     source: { type: 'static', baseUrl: p.url.slice(0, p.url.lastIndexOf('/') + 1) },
     files: [{ path: file, format: 'safetensors', role: 'model', size: p.size, sha256: p.sha256, precision: p.precision, sourceDtype: 'F32' }],
   };
+  // the same install with quantization on this thread (inlineCodec): the pool's gain, measured in this run
+  const inlineDb = `bench-weights-inline-${Date.now()}`;
+  let t0 = performance.now();
+  await new WeightsInstaller(WeightsStorage.open(inlineDb), { estimate: async () => undefined, persist: async () => false, codec: inlineCodec }).install(manifest).done;
+  const inlinePipelineMs = performance.now() - t0;
+  await deleteDb(inlineDb);
+
   const dbName = `bench-weights-${Date.now()}`;
   const storage = WeightsStorage.open(dbName);
-  const t0 = performance.now();
+  t0 = performance.now();
   const rec = await new WeightsInstaller(storage, { estimate: async () => undefined, persist: async () => false }).install(manifest).done;
   const pipelineMs = performance.now() - t0;
 
@@ -80,8 +88,12 @@ async function run(p: BenchParams): Promise<BenchResult> {
   const loadMs = performance.now() - t1;
   const tensors = store.unusedKeys().length;
   store.dispose();
-  await new Promise<void>((resolve) => { const r = indexedDB.deleteDatabase(dbName); r.onsuccess = r.onerror = r.onblocked = () => resolve(); });
-  return { rawMs, pipelineMs, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(), cores: navigator.hardwareConcurrency, stages: await stages(p.url, p.precision) };
+  await deleteDb(dbName);
+  return { rawMs, pipelineMs, inlinePipelineMs, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(), cores: navigator.hardwareConcurrency, stages: await stages(p.url, p.precision) };
+}
+
+function deleteDb(name: string): Promise<void> {
+  return new Promise<void>((resolve) => { const r = indexedDB.deleteDatabase(name); r.onsuccess = r.onerror = r.onblocked = () => resolve(); });
 }
 
 self.onmessage = (ev: MessageEvent<BenchParams>) => {

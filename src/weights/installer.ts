@@ -9,6 +9,7 @@
 import { downloadToSink, type ByteSink, type DownloadEvent, type FetchFn, type RetryPolicy } from './download';
 import { importSourceId, matchLocalFiles, streamBlobInto, type LocalFiles } from './import';
 import { FileIngest } from './ingest';
+import type { UnitCodec } from './unit-codec';
 import { estimateStoredBytes, resolveFileUrl, validateManifest, type ManifestFile, type ModelManifest } from './manifest';
 import { convertStagedTorchZip } from './staged-checkpoint';
 import type { FileRecord, ModelRecord, WeightsStorage } from './storage';
@@ -52,6 +53,8 @@ export interface InstallOptions {
   persist?: () => Promise<boolean>;
   /** Minimum time between two progress events (ms), default 250. */
   progressIntervalMs?: number;
+  /** Where units are quantized and checksummed (default: unit-codec.ts defaultCodec(), a worker pool). */
+  codec?: UnitCodec;
 }
 
 export type { LocalFiles } from './import';
@@ -249,7 +252,7 @@ async function run(storage: WeightsStorage, manifest: ModelManifest, o: InstallO
     if (records.has(f.path)) continue;
     await job.gate();
     const src = sources.get(f.path)!;
-    const ingest = await FileIngest.open(storage, manifest.id, f, { source: src.id });
+    const ingest = await FileIngest.open(storage, manifest.id, f, { source: src.id, codec: o.codec });
     emit({ type: 'file-start', modelId: manifest.id, path: f.path, size: ingest.knownSize ?? f.size ?? undefined, resumeFrom: ingest.committed });
     meter.startFile(f, ingest);
     const sink: ByteSink = {
