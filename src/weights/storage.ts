@@ -15,7 +15,7 @@
  * crash the progress never points past data that is not there.
  */
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval';
-import { createXXHash128, type IHasher } from 'hash-wasm';
+import { storedChecksum } from './stored-checksum';
 import type { FileFormat, ModelManifest, StoragePrecision } from './manifest';
 import type { HostTensor } from './safetensors';
 import { decodeStoredTensor, type StoredQuant } from './tensor-codec';
@@ -127,9 +127,9 @@ export class WeightsStorage {
   async commit(modelId: string, path: string,
     items: { tensors?: StoredTensor[]; texts?: string[]; raw?: { index: number; bytes: Uint8Array }[]; progress?: ProgressRecord }): Promise<number> {
     let written = 0;
-    const hasher = items.tensors?.some((t) => t.xxh128 === undefined) ? await this.checksummer() : undefined;
+    const checksum = items.tensors?.some((t) => t.xxh128 === undefined) ? await storedChecksum() : undefined;
     // hashed before the transaction opens: an IndexedDB transaction auto-commits across an await
-    const digests = (items.tensors ?? []).map((t) => t.xxh128 ?? hasher!.init().update(t.bytes).digest('hex'));
+    const digests = (items.tensors ?? []).map((t) => t.xxh128 ?? checksum!(t.bytes));
     await this.store('readwrite', (s) => {
       for (const [k, t] of (items.tensors ?? []).entries()) {
         const n = Math.max(1, Math.ceil(t.bytes.byteLength / this.chunkBytes));
@@ -147,12 +147,6 @@ export class WeightsStorage {
       return promisifyRequest(s.transaction);
     });
     return written;
-  }
-
-  private checksumPromise: Promise<IHasher> | undefined;
-
-  private checksummer(): Promise<IHasher> {
-    return (this.checksumPromise ??= createXXHash128());
   }
 
   getProgress(modelId: string, path: string): Promise<ProgressRecord | undefined> {

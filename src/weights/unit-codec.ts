@@ -6,11 +6,11 @@
  * - WorkerCodecPool: a few dedicated workers (codec.worker.ts); the unit's buffer is transferred, not copied, so a
  *   unit costs the reading thread only a postMessage. Units are independent, so the pool scales with cores.
  */
-import { createXXHash128, type IHasher } from 'hash-wasm';
 import type { SafetensorsDtype } from './safetensors';
 import type { SourceTensor } from './file-units';
 import type { StoragePrecision } from './manifest';
 import type { StoredTensor } from './storage';
+import { storedChecksum } from './stored-checksum';
 import { encodeForStorage } from './tensor-codec';
 
 export interface UnitCodec {
@@ -34,14 +34,12 @@ export interface TensorSpan {
 export interface EncodeRequest { id: number; buffer: ArrayBuffer; spans: TensorSpan[]; precision: StoragePrecision }
 export type EncodeReply = { id: number; ok: true; tensors: StoredTensor[] } | { id: number; ok: false; error: string };
 
-let checksum: Promise<IHasher> | undefined;
-
 /** Encodes and checksums on this thread. */
 export async function encodeUnit(tensors: SourceTensor[], precision: StoragePrecision): Promise<StoredTensor[]> {
-  const hasher = await (checksum ??= createXXHash128());
+  const checksum = await storedChecksum();
   return tensors.map((t) => {
     const s = encodeForStorage(t, precision);
-    return { ...s, xxh128: hasher.init().update(s.bytes).digest('hex') };
+    return { ...s, xxh128: checksum(s.bytes) };
   });
 }
 

@@ -5,7 +5,8 @@
  * (computed on install from the stored bytes; the file's sha256 covers the bytes as downloaded), and the
  * file's stored bytes must match its record. Nothing is repaired here: a failed file is reported (reinstall it).
  */
-import { createSHA256, createXXHash128 } from 'hash-wasm';
+import { createSHA256 } from 'hash-wasm';
+import { storedChecksum } from './stored-checksum';
 import { isTensorFormat } from './manifest';
 import type { FileRecord, WeightsStorage } from './storage';
 
@@ -31,7 +32,7 @@ export async function verifyInstalledModel(storage: WeightsStorage, modelId: str
   onFile?: (f: FileVerification, index: number, total: number) => void, cancelled: () => boolean = () => false): Promise<ModelVerification> {
   const reader = await storage.openModel(modelId);
   const hasher = await createSHA256();
-  const checksum = await createXXHash128();
+  const checksum = await storedChecksum();
   const files: FileVerification[] = [];
   for (const [i, rec] of reader.files().entries()) {
     if (cancelled()) throw Object.assign(new Error('verify cancelled'), { name: 'CancelledError' });
@@ -48,7 +49,7 @@ export async function verifyInstalledModel(storage: WeightsStorage, modelId: str
 type Reader = Awaited<ReturnType<WeightsStorage['openModel']>>;
 type Hasher = Awaited<ReturnType<typeof createSHA256>>; // hash-wasm's IHasher
 
-async function verifyFile(reader: Reader, rec: FileRecord, hasher: Hasher, checksum: Hasher): Promise<FileVerification> {
+async function verifyFile(reader: Reader, rec: FileRecord, hasher: Hasher, checksum: (bytes: Uint8Array) => string): Promise<FileVerification> {
   if (!isTensorFormat(rec.format)) {
     const bytes = new TextEncoder().encode(await reader.readText(rec.path));
     const sha = hasher.init().update(bytes).digest('hex');
@@ -64,7 +65,7 @@ async function verifyFile(reader: Reader, rec: FileRecord, hasher: Hasher, check
     if (!stored) continue;
     bytes += stored.bytes.byteLength;
     if (t.xxh128 === undefined) continue; // installed before per-tensor checksums: lengths only
-    if (checksum.init().update(stored.bytes).digest('hex') !== t.xxh128) bad.push(`${t.name}: checksum of the stored bytes changed`);
+    if (checksum(stored.bytes) !== t.xxh128) bad.push(`${t.name}: checksum of the stored bytes changed`);
   }
   const problems = [
     tensors.length !== rec.tensorCount ? `${tensors.length} tensors stored, ${rec.tensorCount} recorded` : '',
