@@ -197,12 +197,18 @@ describe('WorkerCodecPool', () => {
     pool.dispose();
   });
 
-  it('a crashed worker fails its pending units with a clear error', async () => {
+  it('a crashed worker fails its pending units with a clear error and is replaced', async () => {
     const workers: InProcessCodecWorker[] = [];
     const pool = new WorkerCodecPool(1, () => { const w = new InProcessCodecWorker(); workers.push(w); return w as unknown as Worker; });
     workers[0]!.crashOn = 0;
     const unit = new Uint8Array(4096);
     await expect(pool.encode([{ name: 'w', dtype: 'F32', shape: [32, 32], bytes: unit }], unit, 'int8')).rejects.toThrow('codec worker failed: worker crashed');
+    // the failed worker was replaced: the next unit is encoded by a fresh one
+    expect(workers.length).toBe(2);
+    const next = new Uint8Array(4096);
+    const tensors = [{ name: 'w', dtype: 'F32' as const, shape: [32, 32], bytes: next }];
+    const expected = await encodeUnit([{ ...tensors[0]!, bytes: next.slice() }], 'int8');
+    expect(await pool.encode(tensors, next, 'int8')).toEqual(expected);
     pool.dispose();
   });
 });

@@ -83,13 +83,15 @@ export class WorkerCodecPool implements UnitCodec {
   private readonly waiting = new Map<number, { resolve: (t: StoredTensor[]) => void; reject: (e: Error) => void; slot: number }>();
   private nextId = 0;
 
-  constructor(size: number, create: () => Worker) {
-    for (let i = 0; i < size; i++) {
-      const worker = create();
-      worker.onmessage = (ev: MessageEvent<EncodeReply>) => this.settle(ev.data);
-      worker.onerror = (ev) => this.fail(i, new Error(`codec worker failed: ${ev.message || 'unknown error'}`));
-      this.workers.push({ worker, pending: 0 });
-    }
+  constructor(size: number, private readonly create: () => Worker) {
+    for (let i = 0; i < size; i++) this.workers.push({ worker: this.spawn(i), pending: 0 });
+  }
+
+  private spawn(slot: number): Worker {
+    const worker = this.create();
+    worker.onmessage = (ev: MessageEvent<EncodeReply>) => this.settle(ev.data);
+    worker.onerror = (ev) => this.fail(slot, new Error(`codec worker failed: ${ev.message || 'unknown error'}`));
+    return worker;
   }
 
   encode(tensors: SourceTensor[], unitBytes: Uint8Array, precision: StoragePrecision): Promise<StoredTensor[]> {
@@ -121,14 +123,18 @@ export class WorkerCodecPool implements UnitCodec {
     else w.reject(new Error(reply.error));
   }
 
-  /** A worker that crashed fails its pending units (the install reports the error and can be resumed). */
+  /**
+   * A worker that failed fails its pending units (the install reports the error and can be resumed) and is
+   * replaced, so later units never go to a worker that may be dead.
+   */
   private fail(slot: number, error: Error): void {
     for (const [id, w] of this.waiting) {
       if (w.slot !== slot) continue;
       this.waiting.delete(id);
       w.reject(error);
     }
-    this.workers[slot]!.pending = 0;
+    this.workers[slot]!.worker.terminate();
+    this.workers[slot] = { worker: this.spawn(slot), pending: 0 };
   }
 
   dispose(): void {
