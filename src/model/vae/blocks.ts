@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams } from '../nn';
-import { chunkCount as chunkCountOf, release } from './channel-chunks';
+import { chunkCount as chunkCountOf, runStages, type Stage } from './channel-chunks';
 import type { WeightScope } from '../weights';
 import { loadVaeAttention, vaeAttention, type VaeAttention } from './attention';
 import { checkpoint } from '../checkpoint-grad';
@@ -55,17 +55,12 @@ export function midBlock(x: tf.Tensor4D, p: MidBlock, scoreBudgetBytes?: number,
       if (p.attention) h = vaeAttention(h, p.attention, scoreBudgetBytes);
       return vaeResnet(h, p.resnets[1]);
     }
-    let h = resnetUnit([x], p.resnets[0], run)[0]!;
     const attn = p.attention;
-    if (attn) {
-      const f = (t: tf.Tensor) => vaeAttention(t as tf.Tensor4D, attn, scoreBudgetBytes);
-      const a = run.checkpointing ? checkpoint(f, [h]) : f(h);
-      release([h], [a]);
-      h = a;
-    }
-    const out = resnetUnit([h], p.resnets[1], run)[0]!;
-    release([h], [out]);
-    return out;
+    const attend: Stage = ([h]) => {
+      const f = (t: tf.Tensor) => vaeAttention(t as tf.Tensor4D, attn!, scoreBudgetBytes);
+      return [run.checkpointing ? checkpoint(f, [h!]) : f(h!)];
+    };
+    return runStages([x], [(h) => resnetUnit(h, p.resnets[0], run), ...(attn ? [attend] : []), (h) => resnetUnit(h, p.resnets[1], run)])[0]!;
   });
 }
 
@@ -106,14 +101,11 @@ export function loadUpDecoderBlock(ws: WeightScope, inC: number, outC: number, l
 /** UpDecoderBlock2D on channel chunks, each resnet a checkpointed unit when asked. */
 export function upDecoderBlockChunks(xs: Chunks, p: UpDecoderBlock, run: DecoderRunOptions): Chunks {
   return tf.tidy(() => {
-    let hs = xs;
-    const next = (out: Chunks): void => {
-      if (hs !== xs) release(hs, out); // the block's input belongs to the caller
-      hs = out;
-    };
-    for (const r of p.resnets) next(resnetUnit(hs, r, run));
-    if (p.upsampler) next(upsampleChunks(hs, p.upsampler, p.resnets[0]!.groups, run.maxTensorBytes));
-    return hs;
+    const up = p.upsampler;
+    return runStages(xs, [
+      ...p.resnets.map((r): Stage => (x) => resnetUnit(x, r, run)),
+      ...(up ? [(x: Chunks) => upsampleChunks(x, up, p.resnets[0]!.groups, run.maxTensorBytes)] : []),
+    ]);
   });
 }
 

@@ -57,14 +57,21 @@ export function groupNormChunks(xs: Chunks, groups: number, p: NormParams): Chun
 
 export const siluChunks = (xs: Chunks): Chunks => xs.map((x) => silu(x) as tf.Tensor4D);
 
+export type Stage = (x: Chunks) => Chunks;
+
 /**
- * Frees activations the forward is done with (except those in `keep`), so a decode holds about two stages at a
- * time instead of every intermediate until its scope ends (≈ 4 GiB at 512² otherwise). A no-op while a gradient
- * tape records: the tape decides what lives.
+ * Runs forward stages in order and frees each stage's output once the next stage has used it (never the caller's
+ * `input`), so a decode holds about two stages' activations at a time instead of every intermediate until its
+ * scope ends (≈ 4 GiB at 512² otherwise). While a gradient tape records nothing is freed: the tape decides.
  */
-export function release(done: Chunks, keep: Chunks = []): void {
-  if (tapeIsRecording()) return;
-  for (const t of done) if (!keep.includes(t)) t.dispose();
+export function runStages(input: Chunks, stages: Stage[]): Chunks {
+  let hs = input;
+  for (const stage of stages) {
+    const out = stage(hs);
+    if (hs !== input && !tapeIsRecording()) for (const t of hs) if (!out.includes(t)) t.dispose();
+    hs = out;
+  }
+  return hs;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { ConvParams, NormParams } from '../nn';
 import { conv2dX } from '../unet/input-grad-ops';
 import type { WeightScope } from '../weights';
 import { loadMidBlock, loadUpDecoderBlock, midBlock, upDecoderBlockChunks, type DecoderRunOptions, type MidBlock, type NormSpec, type UpDecoderBlock } from './blocks';
-import { chunkCount, convChunks, groupNormChunks, joinChannels, release, siluChunks, type Chunks } from './channel-chunks';
+import { chunkCount, convChunks, groupNormChunks, joinChannels, runStages, siluChunks, type Stage } from './channel-chunks';
 import type { VaeConfig } from './config';
 import type { Tap } from './encoder';
 import { conv, norm } from './params';
@@ -38,25 +38,23 @@ export function loadDecoder(ws: WeightScope, c: VaeConfig): VaeDecoder {
  */
 export function decoderForward(z: tf.Tensor4D, p: VaeDecoder, run: DecoderRunOptions, tap?: Tap): tf.Tensor4D {
   return tf.tidy(() => {
-    // every stage frees its input once done (release: outside a gradient tape), so a decode holds about two
-    // stages' activations at a time
-    let hs: Chunks = [conv2dX(z, p.convIn)];
-    const next = (out: Chunks): void => {
-      release(hs, out);
-      hs = out;
+    // each stage's output is freed once the next has used it (runStages), so about two stages are alive at a time
+    const tapped = (name: string, f: Stage): Stage => (x) => {
+      const y = f(x);
+      tap?.(name, joinChannels(y));
+      return y;
     };
-    tap?.('decoder.conv_in', hs[0]!);
-    next([midBlock(hs[0]!, p.mid, run.scoreBudgetBytes, run)]);
-    tap?.('decoder.mid_block', hs[0]!);
-    p.upBlocks.forEach((blk, i) => {
-      next(upDecoderBlockChunks(hs, blk, run));
-      if (tap) tap(`decoder.up_blocks.${i}`, joinChannels(hs));
-    });
-    const [b, hh, ww] = hs[0]!.shape;
-    if (chunkCount([b, hh, ww, p.convOut.w.shape[3]], 1, run.maxTensorBytes) !== 1) throw new Error('VAE decoder: output image exceeds the tensor budget');
-    next(groupNormChunks(hs, p.groups, p.normOut));
-    next(siluChunks(hs));
-    next(convChunks(hs, p.convOut, 1));
-    return hs[0]!;
+    return runStages([z], [
+      tapped('decoder.conv_in', ([x]) => [conv2dX(x!, p.convIn)]),
+      tapped('decoder.mid_block', ([x]) => [midBlock(x!, p.mid, run.scoreBudgetBytes, run)]),
+      ...p.upBlocks.map((blk, i) => tapped(`decoder.up_blocks.${i}`, (x) => upDecoderBlockChunks(x, blk, run))),
+      (x) => {
+        const [b, hh, ww] = x[0]!.shape;
+        if (chunkCount([b, hh, ww, p.convOut.w.shape[3]], 1, run.maxTensorBytes) !== 1) throw new Error('VAE decoder: output image exceeds the tensor budget');
+        return groupNormChunks(x, p.groups, p.normOut);
+      },
+      siluChunks,
+      (x) => convChunks(x, p.convOut, 1),
+    ])[0]!;
   });
 }

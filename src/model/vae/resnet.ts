@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams, NormParams } from '../nn';
-import { addChunks, chunkCount, convChunks, groupNormChunks, joinChannels, release, siluChunks, splitChannels, type Chunks } from './channel-chunks';
+import { addChunks, chunkCount, convChunks, groupNormChunks, joinChannels, runStages, siluChunks, splitChannels, type Chunks } from './channel-chunks';
 import type { WeightScope } from '../weights';
 import { conv, norm } from './params';
 
@@ -43,20 +43,12 @@ export function vaeResnetChunks(xs: Chunks, p: VaeResnet, maxTensorBytes: number
   return tf.tidy(() => {
     const [b, h, w] = xs[0]!.shape;
     const k = chunkCount([b, h, w, resnetOutChannels(p)], p.groups, maxTensorBytes);
-    // each step frees its input once used (release: outside a gradient tape only), so at most two full-size
-    // activations besides xs are alive
-    const step = (ins: Chunks, f: (x: Chunks) => Chunks): Chunks => { const out = f(ins); release(ins, [...xs, ...out]); return out; };
-    let hs = step(xs, (x) => groupNormChunks(x, p.groups, p.norm1));
-    hs = step(hs, siluChunks);
-    hs = step(hs, (x) => convChunks(x, p.conv1, k));
-    hs = step(hs, (x) => groupNormChunks(x, p.groups, p.norm2));
-    hs = step(hs, siluChunks);
-    hs = step(hs, (x) => convChunks(x, p.conv2, k));
+    const hs = runStages(xs, [
+      (x) => groupNormChunks(x, p.groups, p.norm1), siluChunks, (x) => convChunks(x, p.conv1, k),
+      (x) => groupNormChunks(x, p.groups, p.norm2), siluChunks, (x) => convChunks(x, p.conv2, k),
+    ]);
     const skip = p.shortcut ? convChunks(xs, p.shortcut, k) : xs;
     if (skip.length !== k) throw new Error(`VAE resnet: residual has ${skip.length} channel chunks, output ${k}`);
-    const out = addChunks(skip, hs);
-    release(hs, out);
-    if (skip !== xs) release(skip, out);
-    return out;
+    return addChunks(skip, hs);
   });
 }
