@@ -96,13 +96,16 @@ describe('VAE decoder memory layout', () => {
     const zt = tf.randomNormal([1, 16, 16, 4], 0, 1, 'float32', 9) as tf.Tensor4D;
     const largest = largestTensorDuring(() => tf.dispose(vae.decode(zt))).bytes; // [1, 64, 64, 16]
     const base = tf.memory().numBytes;
+    const tensorsBefore = tf.memory().numTensors;
     let image: tf.Tensor | undefined;
     const info = await tf.profile(() => { image = vae.decode(zt); });
     const peakInLargest = (info.peakBytes - base) / largest;
     // Measured 5.0 (around the last level's GroupNorm); keeping every intermediate until the decode's scope
     // ended, as before, peaked at 15.4
     expect(peakInLargest).toBeLessThan(6.5);
-    tf.dispose([image!, zt]);
+    image!.dispose();
+    expect(tf.memory().numTensors).toBe(tensorsBefore); // freeing early neither leaks nor double-frees
+    zt.dispose();
     vae.dispose();
   });
 });
