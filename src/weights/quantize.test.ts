@@ -98,6 +98,40 @@ describe('quantization', () => {
     expect(measured(x, back).rmsRel).toBeLessThan(0.01);
   });
 
+  it('int8 codes are round(w / scale) with ties to even, for every row scale including subnormal ones', () => {
+    const rows = 6;
+    const cols = 1031;
+    const x = gaussian(rows * cols, 9);
+    const rowScale = [1, 1e-3, 1e-30, 1e-36, 1e-38, 3]; // the last two give subnormal float scales
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) x[r * cols + c]! *= rowScale[r]!;
+    // exact ties: with the row max at 127·s, w = (k + 0.5)·s is halfway between two codes
+    x[0] = 127 * 0.25; x[1] = 2.5 * 0.25; x[2] = -3.5 * 0.25; x[3] = 0.5 * 0.25; x[4] = -0.5 * 0.25;
+    for (let c = 5; c < cols; c++) x[c] = Math.max(-31, Math.min(31, x[c]!)); // keep row 0's max exactly 127·0.25
+    const q = quantizeTensor('w', f32([rows, cols], x), policyOf({ scaleDtype: 'f32' }));
+    const scales = new Float32Array(q.scales!.buffer.slice(q.scales!.byteOffset, q.scales!.byteOffset + q.scales!.byteLength));
+    const codes = new Int8Array(q.data.buffer, q.data.byteOffset, q.data.byteLength);
+    expect(scales[0]).toBe(0.25);
+    expect([...codes.subarray(0, 5)]).toEqual([127, 2, -4, 0, 0]);
+    const halfEven = (y: number): number => { const f = Math.floor(y); const d = y - f; return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f; };
+    for (let r = 0; r < rows; r++) {
+      expect(scales[r]).toBeGreaterThan(0);
+      for (let c = 0; c < cols; c++) {
+        const i = r * cols + c;
+        expect(codes[i]).toBe(Math.max(-127, Math.min(127, halfEven(x[i]! / scales[r]!))));
+      }
+    }
+  });
+
+  it('a NaN or Inf anywhere keeps the tensor exact (f32)', () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const x = gaussian(64 * 96, 4);
+      x[5000] = bad;
+      const q = quantizeTensor('fc.weight', f32([64, 96], x), DEFAULT_POLICY);
+      expect(q.dtype).toBe('f32');
+      expect(Object.is(dequantize(q)[5000], bad)).toBe(true);
+    }
+  });
+
   it('quantizeStateDict / dequantizeStateDict round trip with a per-tensor report', () => {
     const host = new Map<string, HostTensor>([
       ['fc.weight', f32([256, 192], w)],

