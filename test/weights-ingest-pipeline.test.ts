@@ -1,6 +1,6 @@
 /**
  * FileIngest's pipeline (ingest.ts + unit-codec.ts): units are hashed in file order, encoded concurrently, and
- * committed one at a time in file order. Checked with codecs that finish out of order, hang, fail, or run in a
+ * committed one at a time in file order, units already encoded sharing a transaction. Checked with codecs that finish out of order, hang, fail, or run in a
  * worker (an in-process stand-in for Worker with real structured cloning and transfer): what lands in storage is
  * byte for byte what the inline codec stores, a resume starts at the last durable commit, a failed unit stops
  * everything after it, and at most the in-flight budget is held.
@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FileIngest } from '../src/weights/ingest';
 import type { ManifestFile } from '../src/weights/manifest';
-import { serializeSafetensors } from '../src/weights/safetensors';
+import { parseHeader, readHeaderLength, serializeSafetensors } from '../src/weights/safetensors';
 import type { StoredTensor } from '../src/weights/storage';
 import { WeightsStorage } from '../src/weights/storage';
 import { answerEncode, encodeUnit, inlineCodec, WorkerCodecPool, type EncodeRequest, type UnitCodec } from '../src/weights/unit-codec';
@@ -27,6 +27,12 @@ function synthetic(): { bytes: Uint8Array; file: ManifestFile } {
   const bytes = serializeSafetensors(tensors);
   const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
   return { bytes, file: { path: 'model.safetensors', format: 'safetensors', role: 'model', size: bytes.byteLength, sha256, precision: 'int8' } };
+}
+
+/** Offsets where the file's commit units end: the header, then each tensor (the only places a commit may end). */
+function unitEnds(bytes: Uint8Array): number[] {
+  const header = parseHeader(bytes.subarray(8, 8 + readHeaderLength(bytes)), bytes.byteLength);
+  return [header.dataStart, ...header.entries.map((e) => header.dataStart + e.end).sort((a, b) => a - b)];
 }
 
 let dbCount = 0;
@@ -80,9 +86,13 @@ describe('FileIngest pipeline', () => {
   it('commits in file order and stores exactly what the sequential inline codec stores, whatever order units finish in', async () => {
     const inline = await installWith(inlineCodec);
     const reversed = await installWith(reversingCodec());
-    expect(reversed.commits).toEqual(inline.commits);
-    expect([...reversed.commits].sort((a, b) => a - b)).toEqual(reversed.commits);
-    expect(reversed.commits.length).toBe(9); // header + 8 tensors
+    const ends = unitEnds(synthetic().bytes);
+    expect(ends.length).toBe(9); // header + 8 tensors
+    for (const commits of [inline.commits, reversed.commits]) {
+      expect([...commits].sort((a, b) => a - b)).toEqual(commits);
+      expect(commits.every((c) => ends.includes(c))).toBe(true); // a commit (or batch) ends at a unit boundary
+      expect(commits.at(-1)).toBe(ends.at(-1));
+    }
     expect(await dump(reversed.storage, 'm', 'model.safetensors')).toEqual(await dump(inline.storage, 'm', 'model.safetensors'));
   });
 
@@ -100,11 +110,13 @@ describe('FileIngest pipeline', () => {
     await feed(first, bytes);
     await new Promise((r) => setTimeout(r, 50));
     expect(first.received).toBe(bytes.byteLength);
-    expect(commits.length).toBe(3); // header + 2 tensors; the 3rd tensor hangs, nothing after it lands
-    expect(first.committed).toBe(commits[2]);
+    // header + 2 tensors are durable (in one to three transactions); the 3rd tensor hangs, nothing after it lands
+    const ends = unitEnds(bytes);
+    expect(commits.at(-1)).toBe(ends[2]);
+    expect(first.committed).toBe(ends[2]);
     // "the tab closed": a new ingest over the same database continues from the durable offset
     const second = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
-    expect(second.committed).toBe(commits[2]);
+    expect(second.committed).toBe(ends[2]);
     await second.begin(bytes.byteLength, undefined);
     await feed(second, bytes, second.received);
     expect((await second.verify()).sha256).toBe(file.sha256);
@@ -128,6 +140,32 @@ describe('FileIngest pipeline', () => {
     const progress = await storage.getProgress('m', file.path);
     expect(progress!.tensorsStored).toBe(1); // header + first tensor only
     expect(ingest.committed).toBe(progress!.offset);
+  });
+
+  it('units encoded while a commit is in flight land together in one transaction, with the last one\'s progress', async () => {
+    const { bytes, file } = synthetic();
+    const storage = freshStorage();
+    const batches: { tensors: number; offset: number }[] = [];
+    let release!: () => void;
+    const firstCommitHeld = new Promise<void>((r) => { release = r; });
+    const commit = storage.commit.bind(storage);
+    storage.commit = async (modelId, path, items) => {
+      batches.push({ tensors: items.tensors?.length ?? 0, offset: items.progress!.offset });
+      if (batches.length === 1) await firstCommitHeld; // a slow store: the header's commit takes a while
+      return commit(modelId, path, items);
+    };
+    const ingest = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
+    await ingest.begin(bytes.byteLength, undefined);
+    await feed(ingest, bytes);
+    await new Promise((r) => setTimeout(r, 20)); // every tensor unit is encoded by now
+    release();
+    expect((await ingest.verify()).sha256).toBe(file.sha256);
+    const ends = unitEnds(bytes);
+    expect(batches).toEqual([{ tensors: 0, offset: ends[0] }, { tensors: 8, offset: ends.at(-1) }]);
+    const progress = await storage.getProgress('m', file.path);
+    expect(progress).toMatchObject({ offset: bytes.byteLength, tensorsStored: 8 });
+    const reference = await installWith(inlineCodec);
+    expect(await dump(storage, 'm', 'model.safetensors')).toEqual(await dump(reference.storage, 'm', 'model.safetensors'));
   });
 
   it('holds at most maxInFlightBytes of queued units (plus one) before write() waits', async () => {

@@ -11,8 +11,9 @@
  * Pipelined: a complete unit is hashed (sha256 is sequential over the file, so it stays here), handed to a
  * UnitCodec (quantize + checksum, on worker threads in the browser) and queued for its commit; write() returns
  * as soon as fewer than MAX_IN_FLIGHT_BYTES are queued, so reading, hashing, encoding and the IndexedDB writes
- * of neighbouring units overlap. Commits still happen one at a time in file order, each with the hash and reader
- * state of its own boundary, so what is durable is exactly what the sequential version would have stored.
+ * of neighbouring units overlap. Commits happen one at a time in file order; units already encoded when the
+ * previous commit lands share one transaction, with the hash and reader state of the last unit's boundary, so
+ * what is durable is always a state the sequential version passes through.
  */
 import { createSHA256, type IHasher } from 'hash-wasm';
 import type { ByteSink, RestartReason } from './download';
@@ -20,7 +21,7 @@ import { IntegrityError } from './download';
 import { defaultCodec, type UnitCodec } from './unit-codec';
 import { createUnitReader, type Unit, type UnitReader } from './file-units';
 import type { ManifestFile } from './manifest';
-import type { FileRecord, ProgressRecord, WeightsStorage } from './storage';
+import type { FileRecord, ProgressRecord, StoredTensor, WeightsStorage } from './storage';
 
 export interface IngestOptions {
   /** Identity of the byte source (URL, or "import:<name>:<size>:<mtime>"); progress from another source is dropped. */
@@ -38,6 +39,19 @@ export const MAX_IN_FLIGHT_BYTES = 96 * 1024 * 1024;
 
 interface InFlight { done: Promise<void>; bytes: number }
 
+/** A unit taken from the byte stream, hashed, and waiting for its encoding and commit. */
+interface QueuedUnit {
+  unit: Unit;
+  /** File offset after the unit, and the hasher and reader state there: its commit's progress record. */
+  end: number;
+  hashState: Uint8Array;
+  parserState: unknown;
+  encoded: Promise<StoredTensor[]>;
+  /** Set once `encoded` resolves: the unit can join the batch of an earlier one. */
+  tensors?: StoredTensor[];
+  settle: { resolve: () => void; reject: (e: unknown) => void };
+}
+
 export class FileIngest implements ByteSink {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
@@ -46,7 +60,10 @@ export class FileIngest implements ByteSink {
   private dispatchedOffset = 0;
   private inFlight: InFlight[] = [];
   private inFlightBytes = 0;
-  /** The commit chain's tail: each unit's commit waits for the previous one. */
+  /** Units waiting for their commit, in file order (drain() commits them). */
+  private queue: QueuedUnit[] = [];
+  private draining = false;
+  /** The newest queued unit's commit (it settles after every earlier one). */
   private tail: Promise<void> = Promise.resolve();
   /** The first failed commit (later ones fail with it): reported by the next write() and by verify(). */
   private failure: unknown;
@@ -161,36 +178,17 @@ export class FileIngest implements ByteSink {
     }
   }
 
-  /** Hashes the unit now (file order), encodes it on the codec, and chains its commit after the previous one. */
+  /** Hashes the unit now (file order), encodes it on the codec, and queues its commit after the previous one. */
   private enqueue(unit: Unit, bytes: Uint8Array, end: number): void {
     this.hasher.update(bytes);
-    const hashState = this.hasher.save();
-    const parserState = this.reader!.state();
-    const encoded = (this.opts.codec ?? defaultCodec()).encode(unit.tensors, bytes, this.file.precision ?? 'fp32');
-    encoded.catch(() => {}); // awaited in order below; an early rejection is not unhandled
-    const done = this.tail.then(async () => {
-      const tensors = await encoded;
-      const unitStored = tensors.reduce((a, t) => a + t.bytes.byteLength, 0);
-      const progress: ProgressRecord = {
-        url: this.opts.source,
-        size: this.size!,
-        etag: this.etagValue,
-        offset: end,
-        hashState,
-        parserState,
-        tensorsStored: this.tensorsStored + tensors.length,
-        // counts this unit: the record describes the state after this commit (a resume restores it as is)
-        storedBytes: this.storedBytes + unitStored,
-        updatedAt: Date.now(),
-      };
-      await this.storage.commit(this.modelId, this.file.path, {
-        tensors, texts: unit.text === undefined ? [] : [unit.text], raw: unit.rawBlock ? [unit.rawBlock] : [], progress,
-      });
-      this.storedBytes = progress.storedBytes;
-      this.tensorsStored = progress.tensorsStored;
-      this.committedOffset = end;
-      this.opts.onCommit?.(end);
-    });
+    const queued: QueuedUnit = {
+      unit, end, hashState: this.hasher.save(), parserState: this.reader!.state(),
+      encoded: (this.opts.codec ?? defaultCodec()).encode(unit.tensors, bytes, this.file.precision ?? 'fp32'),
+      settle: { resolve: () => {}, reject: () => {} },
+    };
+    queued.encoded.then((t) => { queued.tensors = t; }, () => {}); // awaited in order by drain(); never unhandled
+    const done = new Promise<void>((resolve, reject) => { queued.settle = { resolve, reject }; });
+    this.queue.push(queued);
     const entry: InFlight = { done, bytes: bytes.byteLength };
     this.inFlight.push(entry);
     this.inFlightBytes += entry.bytes;
@@ -201,6 +199,74 @@ export class FileIngest implements ByteSink {
       this.inFlightBytes -= entry.bytes;
     };
     done.then(leave, leave);
+    void this.drain();
+  }
+
+  /**
+   * The one committer: waits for the oldest unit's encoding, then commits it together with every following unit
+   * whose encoding is already done, in ONE transaction carrying the progress record of the last of them. While
+   * a commit is in flight the next units finish encoding, so a slow store commits in batches (Chromium spends about
+   * as much per transaction as per megabyte; SD1.5's files hold hundreds of tiny bias/norm units). A batch is
+   * durable as a whole or not at all, so a resume still starts at a unit boundary.
+   */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        try {
+          await this.queue[0]!.encoded;
+        } catch (e) {
+          this.failQueued(e);
+          continue;
+        }
+        let n = 1;
+        while (n < this.queue.length && this.queue[n]!.tensors) n++;
+        const batch = this.queue.splice(0, n);
+        try {
+          await this.commitBatch(batch);
+          for (const q of batch) q.settle.resolve();
+        } catch (e) {
+          for (const q of batch) q.settle.reject(e);
+          this.failQueued(e);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** A failed unit or commit fails every unit queued after it: nothing past a gap may become durable. */
+  private failQueued(e: unknown): void {
+    for (const q of this.queue.splice(0)) q.settle.reject(e);
+  }
+
+  private async commitBatch(batch: QueuedUnit[]): Promise<void> {
+    const last = batch[batch.length - 1]!;
+    const tensors = batch.flatMap((q) => q.tensors!);
+    const stored = tensors.reduce((a, t) => a + t.bytes.byteLength, 0);
+    const progress: ProgressRecord = {
+      url: this.opts.source,
+      size: this.size!,
+      etag: this.etagValue,
+      offset: last.end,
+      hashState: last.hashState,
+      parserState: last.parserState,
+      tensorsStored: this.tensorsStored + tensors.length,
+      // counts this batch: the record describes the state after this commit (a resume restores it as is)
+      storedBytes: this.storedBytes + stored,
+      updatedAt: Date.now(),
+    };
+    await this.storage.commit(this.modelId, this.file.path, {
+      tensors,
+      texts: batch.flatMap((q) => (q.unit.text === undefined ? [] : [q.unit.text])),
+      raw: batch.flatMap((q) => (q.unit.rawBlock ? [q.unit.rawBlock] : [])),
+      progress,
+    });
+    this.storedBytes = progress.storedBytes;
+    this.tensorsStored = progress.tensorsStored;
+    this.committedOffset = last.end;
+    this.opts.onCommit?.(last.end);
   }
 
   /** Waits until every queued commit has landed or failed; never throws (verify() and write() report errors). */
