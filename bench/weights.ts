@@ -1,7 +1,8 @@
 /**
  * npm run bench:weights — in Chromium, a ~256 MB synthetic F32 safetensors served from loopback
  * (e2e/fault-server.ts, no faults): raw fetch read throughput vs our download → sha256 → int8 quantization →
- * IndexedDB pipeline (WeightsInstaller in a worker, as in the app), and the time to load the installed model
+ * IndexedDB pipeline (WeightsInstaller in a worker, as in the app) — checked by block digests (tools/convert
+ * bundles) and, in the same run, by the whole-file sha256 alone — and the time to load the installed model
  * back into tfjs tensors. Writes bench/results/weights.json. BENCH_WEIGHTS_MB overrides the size.
  */
 import crypto from 'node:crypto';
@@ -14,13 +15,15 @@ import { CHROMIUM_PATH, QUIET_NETWORK_FLAGS } from '../e2e/chromium';
 import { FaultServer } from '../e2e/fault-server';
 import { serializeSafetensors } from '../src/weights/safetensors';
 import { writeBenchResults } from './lib/results';
+import { DIGEST_BLOCK_BYTES } from '../tools/convert';
+import type { BlockDigests } from '../src/weights/manifest';
 import type { BenchParams, BenchResult } from './weights-page/bench.worker';
 
 const TOTAL_MB = Number(process.env.BENCH_WEIGHTS_MB ?? 256);
 const PORT = Number(process.env.BENCH_WEIGHTS_PORT ?? 4281);
 
 /** Tensors shaped like a UNet's: [1280, 1280] linears (6.25 MiB each), in a file of about TOTAL_MB. */
-function writeSynthetic(dir: string): { file: string; size: number; sha256: string } {
+function writeSynthetic(dir: string): { file: string; size: number; sha256: string; blockSha256: BlockDigests } {
   const per = 1280 * 1280;
   const count = Math.max(1, Math.round((TOTAL_MB * 1e6) / (per * 4)));
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -36,7 +39,14 @@ function writeSynthetic(dir: string): { file: string; size: number; sha256: stri
   const bytes = serializeSafetensors(tensors);
   const file = path.join(dir, 'synthetic.safetensors');
   fs.writeFileSync(file, bytes);
-  return { file, size: bytes.byteLength, sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
+  const blocks: string[] = [];
+  for (let at = 0; at < bytes.byteLength; at += DIGEST_BLOCK_BYTES) {
+    blocks.push(crypto.createHash('sha256').update(bytes.subarray(at, at + DIGEST_BLOCK_BYTES)).digest('hex'));
+  }
+  return {
+    file, size: bytes.byteLength, sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
+    blockSha256: { blockBytes: DIGEST_BLOCK_BYTES, sha256: blocks }, // what tools/convert writes
+  };
 }
 
 async function waitForHttp(url: string): Promise<void> {
@@ -64,14 +74,18 @@ try {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${PORT}/bench/weights-page/index.html`);
     await page.waitForFunction(() => typeof window.runWeightsBench === 'function', undefined, { timeout: 120_000 });
-    const params: BenchParams = { url: `${base}/synthetic.safetensors`, size: synthetic.size, sha256: synthetic.sha256, precision: 'int8', rawRepeats: 3 };
+    const params: BenchParams = {
+      url: `${base}/synthetic.safetensors`, size: synthetic.size, sha256: synthetic.sha256, blockSha256: synthetic.blockSha256, precision: 'int8', rawRepeats: 3,
+    };
     const r: BenchResult = await page.evaluate((p) => window.runWeightsBench(p), params);
     const rawMs = Math.min(...r.rawMs);
     const rawMbS = mb / (rawMs / 1000);
     const pipelineMbS = mb / (r.pipelineMs / 1000);
     const inlineMbS = mb / (r.inlinePipelineMs / 1000);
+    const wholeMbS = mb / (r.wholeFilePipelineMs / 1000);
     console.log(`raw fetch runs (ms): ${r.rawMs.map((x) => x.toFixed(0)).join(', ')}; pipeline ${r.pipelineMs.toFixed(0)} ms ` +
-      `(quantizing on the installer thread instead: ${r.inlinePipelineMs.toFixed(0)} ms); ` +
+      `(whole-file sha256 instead of block digests: ${r.wholeFilePipelineMs.toFixed(0)} ms; ` +
+      `quantizing on the installer thread instead: ${r.inlinePipelineMs.toFixed(0)} ms); ` +
       `stored ${(r.storedBytes / 1e6).toFixed(1)} MB int8; load ${r.loadMs.toFixed(0)} ms (${r.tensors} tensors, tfjs ${r.backend})`);
     const stageText = Object.entries(r.stages).map(([k, v]) => `${k} ${v.toFixed(0)} ms (${(mb / (v / 1000)).toFixed(0)} MB/s)`).join(', ');
     console.log(`stages alone, file in memory: ${stageText}`);
@@ -79,15 +93,18 @@ try {
       raw_fetch_mb_s: rawMbS,
       pipeline_mb_s: pipelineMbS,
       throughput_ratio: pipelineMbS / rawMbS,
+      pipeline_whole_file_sha256_mb_s: wholeMbS,
+      throughput_ratio_whole_file_sha256: wholeMbS / rawMbS,
       pipeline_inline_codec_mb_s: inlineMbS,
       codec_pool_speedup: inlineMbS > 0 ? pipelineMbS / inlineMbS : null,
       load_ms: r.loadMs,
     }, {
       file: `${mb.toFixed(1)} MB F32 safetensors, ${r.tensors} tensors of 1280x1280, served from 127.0.0.1 (e2e/fault-server.ts)`,
-      pipeline: `WeightsInstaller in a worker, pipelined per tensor unit: fetch → sha256 (file order, installer worker) → int8 per-channel quantization + XXH128 of the stored bytes (codec pool of ${Math.max(1, Math.min(3, r.cores - 1))} worker(s), ${r.cores} cores reported) → ordered IndexedDB commits, ≤ 96 MiB in flight`,
+      pipeline: `WeightsInstaller in a worker, pipelined per tensor unit: fetch → sha256 of each ${DIGEST_BLOCK_BYTES / 2 ** 20} MiB block (the manifest's blockSha256, as tools/convert writes it; WebCrypto) → int8 per-channel quantization + XXH128 of the stored bytes (codec pool of ${Math.max(1, Math.min(3, r.cores - 1))} worker(s), ${r.cores} cores reported) → IndexedDB commits in file order (units encoded meanwhile share a transaction), ≤ 96 MiB in flight`,
+      pipeline_whole_file_sha256_mb_s: 'the same install with only the whole-file sha256 in the manifest (as a pinned Hugging Face file): incremental hash-wasm sha256 on the installer worker, run just before',
       load_ms: `IndexedDB → decoded Float32 → tf.tensor on the tfjs ${r.backend} backend`,
       raw_fetch_mb_s: 'best of 3 full reads of the body in a worker',
-      pipeline_inline_codec_mb_s: 'the same install with quantization + checksums on the installer thread (inlineCodec), run just before',
+      pipeline_inline_codec_mb_s: 'the block-digest install with quantization + checksums on the installer thread (inlineCodec), run first',
       stages: `each stage alone on the file in memory: ${stageText}`,
     });
   } finally {

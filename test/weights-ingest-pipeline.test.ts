@@ -7,7 +7,9 @@
  */
 import 'fake-indexeddb/auto';
 import crypto from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { blockDigestsOf } from '../src/weights/block-verifier';
+import { IntegrityError } from '../src/weights/download';
 import { FileIngest } from '../src/weights/ingest';
 import type { ManifestFile } from '../src/weights/manifest';
 import { parseHeader, readHeaderLength, serializeSafetensors } from '../src/weights/safetensors';
@@ -248,5 +250,116 @@ describe('WorkerCodecPool', () => {
     const expected = await encodeUnit([{ ...tensors[0]!, bytes: next.slice() }], 'int8');
     expect(await pool.encode(tensors, next, 'int8')).toEqual(expected);
     pool.dispose();
+  });
+});
+
+describe('FileIngest with block digests (ManifestFile.blockSha256)', () => {
+  const BLOCK = 5000; // spans unit boundaries: the 12 288-byte tensor units straddle blocks
+  async function withBlocks(mutate?: (bytes: Uint8Array) => void): Promise<{ bytes: Uint8Array; file: ManifestFile }> {
+    const { bytes, file } = synthetic();
+    const blockSha256 = await blockDigestsOf(bytes, BLOCK);
+    mutate?.(bytes); // the served bytes differ from what the digests were made of
+    return { bytes, file: { ...file, blockSha256 } };
+  }
+
+  it('checks every block instead of the whole-file hash and stores what a whole-file install stores', async () => {
+    const { bytes, file } = await withBlocks();
+    expect(file.blockSha256!.sha256).toHaveLength(Math.ceil(bytes.byteLength / BLOCK));
+    const storage = freshStorage();
+    const ingest = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
+    await ingest.begin(bytes.byteLength, undefined);
+    await feed(ingest, bytes);
+    const rec = await ingest.verify();
+    expect(rec).toMatchObject({ verifiedBy: 'block-sha256', sha256: file.sha256, size: bytes.byteLength, tensorCount: 8 });
+    const reference = await installWith(inlineCodec);
+    expect(await dump(storage, 'm', 'model.safetensors')).toEqual(await dump(reference.storage, 'm', 'model.safetensors'));
+  });
+
+  it('a corrupt byte fails the write that completes its block, long before the end, and nothing of the file stays', async () => {
+    const at = BLOCK + 17;
+    const { bytes, file } = await withBlocks((b) => { b[at]! ^= 0x40; });
+    const storage = freshStorage();
+    const ingest = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
+    await ingest.begin(bytes.byteLength, undefined);
+    // pieces arrive a turn of the event loop apart, as from a network (WebCrypto answers asynchronously)
+    const trickle = async (): Promise<void> => {
+      for (let i = 0; i < bytes.byteLength; i += 1000) {
+        await ingest.write(bytes.slice(i, i + 1000));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    };
+    const error = await trickle().then(() => undefined, (e: Error) => e);
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect(error!.message).toMatch(new RegExp(`m/model.safetensors: sha256 mismatch in block 1 \\(bytes ${BLOCK}–${2 * BLOCK - 1}\\)`));
+    expect(ingest.received).toBeLessThan(bytes.byteLength / 2); // stopped soon after the bad block, not at the end
+    expect(await storage.getProgress('m', file.path)).toBeUndefined();
+    expect(await storage.readTensorRecords('m', file.path)).toEqual([]);
+  });
+
+  it('a resumed file re-reads its current block from the block start, checks it, and completes byte-identical', async () => {
+    const { bytes, file } = await withBlocks();
+    const storage = freshStorage();
+    let calls = 0;
+    const hanging: UnitCodec = {
+      encode: (tensors, _b, precision) => (++calls === 4 ? new Promise<StoredTensor[]>(() => {}) : encodeUnit(tensors, precision)),
+      dispose() {},
+    };
+    const first = await FileIngest.open(storage, 'm', file, { source: 'test', codec: hanging });
+    await first.begin(bytes.byteLength, undefined);
+    await feed(first, bytes);
+    await new Promise((r) => setTimeout(r, 50));
+    const committed = unitEnds(bytes)[2]!;
+    expect(first.committed).toBe(committed);
+    const second = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
+    const blockStart = Math.floor(committed / BLOCK) * BLOCK;
+    expect(committed % BLOCK).not.toBe(0);
+    expect(second.committed).toBe(committed);
+    expect(second.received).toBe(blockStart); // the download resumes here, not at the committed offset
+    await second.begin(bytes.byteLength, undefined);
+    await feed(second, bytes, second.received);
+    expect(await second.verify()).toMatchObject({ verifiedBy: 'block-sha256', tensorCount: 8 });
+    const reference = await installWith(inlineCodec);
+    expect(await dump(storage, 'm', 'model.safetensors')).toEqual(await dump(reference.storage, 'm', 'model.safetensors'));
+  });
+
+  it('the re-read bytes before the committed offset are checked too: corrupt ones fail the resumed file', async () => {
+    const { bytes, file } = await withBlocks();
+    const storage = freshStorage();
+    let calls = 0;
+    const hanging: UnitCodec = {
+      encode: (tensors, _b, precision) => (++calls === 4 ? new Promise<StoredTensor[]>(() => {}) : encodeUnit(tensors, precision)),
+      dispose() {},
+    };
+    const first = await FileIngest.open(storage, 'm', file, { source: 'test', codec: hanging });
+    await first.begin(bytes.byteLength, undefined);
+    await feed(first, bytes);
+    await new Promise((r) => setTimeout(r, 50));
+    const committed = first.committed;
+    const second = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
+    const served = bytes.slice();
+    served[second.received + 1]! ^= 1; // inside the re-read stretch, before the committed offset
+    expect(second.received + 1).toBeLessThan(committed);
+    await second.begin(bytes.byteLength, undefined);
+    await expect(feed(second, served, second.received)).rejects.toThrow(/sha256 mismatch in block/);
+    expect(await storage.getProgress('m', file.path)).toBeUndefined();
+  });
+
+  it('without WebCrypto (an insecure origin) the blocks are hashed with hash-wasm, with the same verdicts', async () => {
+    const { bytes, file } = await withBlocks();
+    vi.stubGlobal('crypto', undefined);
+    try {
+      const ok = await FileIngest.open(freshStorage(), 'm', file, { source: 'test', codec: inlineCodec });
+      await ok.begin(bytes.byteLength, undefined);
+      await feed(ok, bytes);
+      expect((await ok.verify()).verifiedBy).toBe('block-sha256');
+      const bad = await FileIngest.open(freshStorage(), 'm', file, { source: 'test', codec: inlineCodec });
+      await bad.begin(bytes.byteLength, undefined);
+      const served = bytes.slice();
+      served[served.byteLength - 1]! ^= 1; // the last, short block
+      const last = file.blockSha256!.sha256.length - 1;
+      await expect(feed(bad, served)).rejects.toThrow(new RegExp(`mismatch in block ${last} `));
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });

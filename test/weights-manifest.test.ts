@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  estimateStoredBytes, FILE_FORMATS, MODEL_KINDS, parseManifest, resolveFileUrl, STORAGE_PRECISIONS, validateManifest,
+  estimateStoredBytes, FILE_FORMATS, MAX_DIGEST_BLOCK_BYTES, MODEL_KINDS, parseManifest, resolveFileUrl, STORAGE_PRECISIONS, validateManifest,
   type ModelManifest,
 } from '../src/weights/manifest';
 import { fixtureDigests, repoManifest } from './weights-fixtures';
@@ -79,6 +79,30 @@ describe('weights-manifest/*.json', () => {
     bad((m) => { m.source = { type: 'static', baseUrl: './no-slash' }; }, /baseUrl/);
     bad((m) => { m.id = 'Has Space'; }, /id must match/);
     expect(() => parseManifest('{', 'f.json')).toThrow(/f\.json: not valid JSON/);
+  });
+
+  it('block digests: one per block of the pinned size, lowercase hex, a bounded block size', () => {
+    const base = repoManifest('tiny-sd');
+    const i = base.files.findIndex((f) => f.format === 'safetensors' && f.size !== null && f.size > 3000);
+    const size = base.files[i]!.size!;
+    const digests = (n: number): string[] => Array.from({ length: n }, (_, k) => k.toString(16).padStart(64, '0'));
+    const withBlocks = (blocks: unknown, mutate?: (f: ModelManifest['files'][number]) => void): ModelManifest => {
+      const m = structuredClone(base);
+      m.files[i]!.blockSha256 = blocks as never;
+      mutate?.(m.files[i]!);
+      return m;
+    };
+    const ok = validateManifest(withBlocks({ blockBytes: 1000, sha256: digests(Math.ceil(size / 1000)) }), 't');
+    expect(ok.files[i]!.blockSha256!.sha256).toHaveLength(Math.ceil(size / 1000));
+    const rejects = (m: ModelManifest, msg: RegExp): void => { expect(() => validateManifest(m, 't')).toThrow(msg); };
+    rejects(withBlocks({ blockBytes: 1000, sha256: digests(Math.ceil(size / 1000) - 1) }), new RegExp(`files\\[${i}\\]: blockSha256.sha256 must list ${Math.ceil(size / 1000)} block digests`));
+    rejects(withBlocks({ blockBytes: 0, sha256: [] }), /blockSha256.blockBytes must be an integer in 1\.\.268435456/);
+    rejects(withBlocks({ blockBytes: 2 ** 29, sha256: digests(1) }), /blockSha256.blockBytes/);
+    rejects(withBlocks({ blockBytes: size, sha256: ['F'.repeat(64)] }), /blockSha256.sha256\[0\] must be 64 lowercase hex/);
+    rejects(withBlocks({ blockBytes: size, sha256: digests(1) }, (f) => { f.size = null; }), /blockSha256 needs the file size/);
+    rejects(withBlocks([1, 2]), /blockSha256 must be an object/);
+    expect(schema.$defs.file.properties.blockSha256.required).toEqual(['blockBytes', 'sha256']);
+    expect(schema.$defs.file.properties.blockSha256.properties.blockBytes.maximum).toBe(MAX_DIGEST_BLOCK_BYTES);
   });
 
   it('resolves Hugging Face resolve URLs (revision pinnable) and static URLs against a base', () => {

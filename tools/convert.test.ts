@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkDiffusersLayout, convertDiffusersFolder, LayoutError, parseConvertArgs } from './convert';
+import { checkDiffusersLayout, convertDiffusersFolder, DIGEST_BLOCK_BYTES, LayoutError, parseConvertArgs } from './convert';
 import { makeTinyModel } from './make-tiny-model';
 import { validateManifest, type ModelManifest } from '../src/weights/manifest';
 import { f16ToF32, f32ToF16, parseSafetensors } from '../src/weights/safetensors';
@@ -31,7 +31,9 @@ const bundles: Record<'fp32' | 'fp16' | 'int8', { dir: string; manifest?: ModelM
 beforeAll(async () => {
   makeTinyModel(path.join(tmp, 'src'));
   for (const p of ['fp32', 'fp16', 'int8'] as const) {
-    bundles[p].manifest = await convertDiffusersFolder(tiny, bundles[p].dir, { id: `conv-${p}`, name: `Converted ${p}`, precision: p });
+    // small digest blocks for fp16/int8, so their weight files span several blocks; fp32 keeps the default
+    bundles[p].manifest = await convertDiffusersFolder(tiny, bundles[p].dir,
+      { id: `conv-${p}`, name: `Converted ${p}`, precision: p, blockBytes: p === 'fp32' ? undefined : 65536 });
   }
 }, 120_000);
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -51,7 +53,15 @@ describe('tools/convert', () => {
         const file = path.join(dir, f.path);
         expect(fs.statSync(file).size, f.path).toBe(f.size);
         expect(sha256(file), f.path).toBe(f.sha256);
+        if (!f.blockSha256) continue;
+        const bytes = fs.readFileSync(file);
+        const blockBytes = p === 'fp32' ? DIGEST_BLOCK_BYTES : 65536;
+        const blocks = Array.from({ length: Math.ceil(bytes.byteLength / blockBytes) },
+          (_, i) => crypto.createHash('sha256').update(bytes.subarray(i * blockBytes, (i + 1) * blockBytes)).digest('hex'));
+        expect(f.blockSha256, f.path).toEqual({ blockBytes, sha256: blocks });
+        if (p !== 'fp32') expect(blocks.length, f.path).toBeGreaterThan(1);
       }
+      expect(m.files.filter((f) => f.blockSha256).map((f) => f.format)).toEqual(['safetensors', 'safetensors', 'safetensors']);
       const bundled = fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
         .map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
       expect(bundled).toEqual([...m.files.map((f) => f.path), 'manifest.json'].sort());
@@ -130,9 +140,11 @@ describe('tools/convert', () => {
     await expect(convertDiffusersFolder(tiny, bundles.fp32.dir, { id: 'x' })).rejects.toThrow(/is not empty/);
   });
 
-  it('parses the command line, rejecting --shard-mb with the reason and a missing --id', () => {
+  it('parses the command line, rejecting --shard-mb with the reason, a bad --block-mib and a missing --id', () => {
     expect(parseConvertArgs(['in', 'out', '--id', 'm', '--precision=int8', '--name', 'My model']))
-      .toEqual({ src: 'in', out: 'out', id: 'm', name: 'My model', precision: 'int8' });
+      .toEqual({ src: 'in', out: 'out', id: 'm', name: 'My model', precision: 'int8', blockBytes: DIGEST_BLOCK_BYTES });
+    expect(parseConvertArgs(['in', 'out', '--id', 'm', '--block-mib', '4']).blockBytes).toBe(4 * 2 ** 20);
+    for (const bad of ['0', '1.5', '257', 'x']) expect(() => parseConvertArgs(['in', 'out', '--id', 'm', '--block-mib', bad])).toThrow(/--block-mib must be an integer from 1 to 256/);
     expect(() => parseConvertArgs(['in', 'out'])).toThrow(/--id is required/);
     expect(() => parseConvertArgs(['in', 'out', '--id', 'm', '--shard-mb', '64'])).toThrow(/--shard-mb is not supported/);
     expect(() => parseConvertArgs(['in', 'out', '--id', 'm', '--precision', 'int4'])).toThrow(/fp32, fp16 or int8/);
@@ -152,7 +164,10 @@ describe('a converted bundle installed over HTTP', () => {
       const storage = WeightsStorage.open(`convert-test-${p}`, { chunkBytes: 1 << 20 });
       const installer = new WeightsInstaller(storage, { estimate: async () => ({ quota: 1e12, usage: 0 }), persist: async () => true });
       const rec = await installer.install(manifest, { baseUrl: `${base}/` }).done;
-      expect(rec.files.map((f) => f.verifiedBy)).toEqual(manifest.files.map(() => 'sha256'));
+      // weight files carry per-block digests (checked natively); text files are hashed whole
+      expect(rec.files.map((f) => f.verifiedBy)).toEqual(manifest.files.map((f) => (f.blockSha256 ? 'block-sha256' : 'sha256')));
+      expect(manifest.files.filter((f) => f.blockSha256).map((f) => f.role).sort()).toEqual(['text_encoder', 'unet', 'vae']);
+      expect(rec.files.map((f) => f.sha256)).toEqual(manifest.files.map((f) => f.sha256));
       const reader = await storage.openModel(manifest.id);
       const unet = await reader.listTensors(reader.fileByRole('unet').path);
       const stored = new Set(unet.map((t) => t.storage));

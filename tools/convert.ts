@@ -1,7 +1,7 @@
 /**
  * tools/convert — turns a local diffusers Stable Diffusion folder into a self-hostable bundle: the files at the
  * manifest paths plus a `manifest.json` (validated by validateManifest) pinning the exact size and sha256 of every
- * file. Serve the folder from any static server and install it with the app's "From a bundle URL" (the installer's
+ * file, and for weight files the sha256 of every 16 MiB block (checked natively on install, see block-verifier.ts). Serve the folder from any static server and install it with the app's "From a bundle URL" (the installer's
  * `install(manifest, { baseUrl })`).
  *
  *   npx tsx tools/convert.ts <diffusers-folder> <out-dir> --id my-model [--name "My model"] [--precision fp32|fp16|int8]
@@ -23,7 +23,7 @@ import path from 'node:path';
 import type { ByteSource } from '../src/weights/byte-source';
 import { WEIGHT_FILE_CANDIDATES } from '../src/model/load-pipeline';
 import {
-  validateManifest, type FileFormat, type ManifestFile, type ModelManifest, type SourceFloatDtype, type StoragePrecision,
+  MAX_DIGEST_BLOCK_BYTES, validateManifest, type BlockDigests, type FileFormat, type ManifestFile, type ModelManifest, type SourceFloatDtype, type StoragePrecision,
 } from '../src/weights/manifest';
 import { DTYPE_BYTES, decodeTensorBytes, f32ToF16, type SafetensorsDtype, type SafetensorsEntry } from '../src/weights/safetensors';
 import { entriesInFileOrder, readSafetensorsHeader, readTensorBytes } from '../src/weights/safetensors-stream';
@@ -35,6 +35,8 @@ export interface ConvertOptions {
   id: string;
   name?: string;
   precision?: BundlePrecision;
+  /** Block size of the weight files' block digests (default DIGEST_BLOCK_BYTES). */
+  blockBytes?: number;
   onLog?: (line: string) => void;
 }
 
@@ -102,33 +104,59 @@ export function fileByteSource(fd: number): ByteSource {
   };
 }
 
-/** Writes a file through a running sha256; returns its size and digest. */
+/**
+ * Block size of the per-block digests written for weight files (ManifestFile.blockSha256): small enough that a
+ * corrupt block is caught early and a resume re-reads little, large enough that the digest list stays short
+ * (SD1.5's 1.7 GB UNet: 103 digests).
+ */
+export const DIGEST_BLOCK_BYTES = 16 * 1024 * 1024;
+
+type Hashed = { size: number; sha256: string; blockSha256: BlockDigests };
+
+/** Writes a file through a running sha256 and per-block sha256s; returns its size and digests. */
 class HashedWriter {
   private readonly fd: number;
   private readonly hash = crypto.createHash('sha256');
+  private block = crypto.createHash('sha256');
+  private inBlock = 0;
+  private readonly blocks: string[] = [];
   size = 0;
 
-  constructor(readonly file: string) {
+  constructor(readonly file: string, private readonly blockBytes = DIGEST_BLOCK_BYTES) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     this.fd = fs.openSync(file, 'w');
   }
 
   write(bytes: Uint8Array): void {
     this.hash.update(bytes);
+    for (let at = 0; at < bytes.byteLength;) {
+      const n = Math.min(this.blockBytes - this.inBlock, bytes.byteLength - at);
+      this.block.update(bytes.subarray(at, at + n));
+      this.inBlock += n;
+      at += n;
+      if (this.inBlock === this.blockBytes) this.endBlock();
+    }
     let done = 0;
     while (done < bytes.byteLength) done += fs.writeSync(this.fd, bytes, done, bytes.byteLength - done);
     this.size += bytes.byteLength;
   }
 
-  close(): { size: number; sha256: string } {
+  private endBlock(): void {
+    this.blocks.push(this.block.digest('hex'));
+    this.block = crypto.createHash('sha256');
+    this.inBlock = 0;
+  }
+
+  close(): Hashed {
     fs.closeSync(this.fd);
-    return { size: this.size, sha256: this.hash.digest('hex') };
+    if (this.inBlock > 0) this.endBlock();
+    return { size: this.size, sha256: this.hash.digest('hex'), blockSha256: { blockBytes: this.blockBytes, sha256: this.blocks } };
   }
 }
 
 /** Copies a file in 8 MiB pieces through the hash. */
-function copyHashed(from: string, to: string): { size: number; sha256: string } {
-  const w = new HashedWriter(to);
+function copyHashed(from: string, to: string, blockBytes?: number): Hashed {
+  const w = new HashedWriter(to, blockBytes);
   const fd = fs.openSync(from, 'r');
   try {
     const buf = new Uint8Array(8 << 20);
@@ -177,7 +205,7 @@ function headerBytesOf(entries: { name: string; dtype: SafetensorsDtype; shape: 
  * Re-encodes a safetensors file tensor by tensor. Float tensors whose dtype will change are read once to learn
  * their output dtype (F16 falls back to F32 out of half range) before the header is written, then again to write.
  */
-async function reencodeSafetensors(from: string, to: string, target: 'F32' | 'F16'): Promise<{ size: number; sha256: string; dtypes: Map<SafetensorsDtype, number> }> {
+async function reencodeSafetensors(from: string, to: string, target: 'F32' | 'F16', blockBytes?: number): Promise<Hashed & { dtypes: Map<SafetensorsDtype, number> }> {
   const fd = fs.openSync(from, 'r');
   try {
     const src = fileByteSource(fd);
@@ -190,7 +218,7 @@ async function reencodeSafetensors(from: string, to: string, target: 'F32' | 'F1
       if (dtype === 'F16' && e.dtype !== 'F16') dtype = encodeTensor(e, await readTensorBytes(src, header, e), 'F16').dtype;
       planned.push({ name: e.name, dtype, shape: e.shape, bytes: numel * DTYPE_BYTES[dtype] });
     }
-    const w = new HashedWriter(to);
+    const w = new HashedWriter(to, blockBytes);
     const dtypes = new Map<SafetensorsDtype, number>();
     try {
       w.write(headerBytesOf(planned, header.metadata));
@@ -253,20 +281,21 @@ export async function convertDiffusersFolder(srcDir: string, outDir: string, opt
 
   const files: ManifestFile[] = [];
   for (const t of layout.textFiles) {
-    const d = copyHashed(path.join(srcDir, t.path), path.join(outDir, t.path));
+    // text files are small and always hashed whole on install: no block digests
+    const { size, sha256 } = copyHashed(path.join(srcDir, t.path), path.join(outDir, t.path));
     const format: FileFormat = t.path.endsWith('.json') ? 'json' : 'txt';
-    files.push({ path: t.path, format, role: t.role, ...d });
-    log(`copied    ${t.path} (${d.size} bytes)`);
+    files.push({ path: t.path, format, role: t.role, size, sha256 });
+    log(`copied    ${t.path} (${size} bytes)`);
   }
   for (const c of COMPONENTS) {
     const from = path.join(srcDir, layout.weights[c]);
     const rel = bundleWeightPath(c, layout.weights[c], precision);
     const to = path.join(outDir, rel);
-    const { size, sha256, dtypes } = precision === 'int8'
-      ? { ...copyHashed(from, to), dtypes: await dtypeBytesOf(from) }
-      : await reencodeSafetensors(from, to, precision === 'fp16' ? 'F16' : 'F32');
+    const { size, sha256, blockSha256, dtypes } = precision === 'int8'
+      ? { ...copyHashed(from, to, opts.blockBytes), dtypes: await dtypeBytesOf(from) }
+      : await reencodeSafetensors(from, to, precision === 'fp16' ? 'F16' : 'F32', opts.blockBytes);
     const sourceDtype = mainFloatDtype(dtypes);
-    files.push({ path: rel, format: 'safetensors', role: c, size, sha256, ...(sourceDtype ? { sourceDtype } : {}), precision });
+    files.push({ path: rel, format: 'safetensors', role: c, size, sha256, blockSha256, ...(sourceDtype ? { sourceDtype } : {}), precision });
     log(`${precision === 'int8' ? 'copied   ' : 'converted'} ${layout.weights[c]} → ${rel} (${size} bytes, ${[...dtypes.keys()].join('/')})`);
   }
   const manifest = validateManifest({
@@ -287,7 +316,7 @@ export async function convertDiffusersFolder(srcDir: string, outDir: string, opt
   return manifest;
 }
 
-const USAGE = 'usage: npx tsx tools/convert.ts <diffusers-folder> <out-dir> --id <model-id> [--name "..."] [--precision fp32|fp16|int8]';
+const USAGE = 'usage: npx tsx tools/convert.ts <diffusers-folder> <out-dir> --id <model-id> [--name "..."] [--precision fp32|fp16|int8] [--block-mib 16]';
 
 /** Parses the command line; throws with the usage on anything unexpected. */
 export function parseConvertArgs(argv: string[]): { src: string; out: string } & ConvertOptions {
@@ -305,13 +334,17 @@ export function parseConvertArgs(argv: string[]): { src: string; out: string } &
     throw new Error('--shard-mb is not supported: a manifest file is one URL, and the loader reads one weight file per component ' +
       '(the installer already stores tensors in bounded IndexedDB chunks). Serve the files whole.');
   }
-  const unknown = Object.keys(flags).filter((k) => !['id', 'name', 'precision'].includes(k));
+  const unknown = Object.keys(flags).filter((k) => !['id', 'name', 'precision', 'block-mib'].includes(k));
   if (unknown.length) throw new Error(`unknown option(s): ${unknown.map((k) => '--' + k).join(', ')}\n${USAGE}`);
   if (positional.length !== 2) throw new Error(`expected <diffusers-folder> <out-dir>, got ${positional.length} argument(s)\n${USAGE}`);
   if (!flags.id) throw new Error(`--id is required\n${USAGE}`);
   const precision = (flags.precision ?? 'fp16') as BundlePrecision;
   if (!['fp32', 'fp16', 'int8'].includes(precision)) throw new Error(`--precision must be fp32, fp16 or int8, got "${precision}"`);
-  return { src: positional[0]!, out: positional[1]!, id: flags.id, name: flags.name, precision };
+  const blockMib = Number(flags['block-mib'] ?? DIGEST_BLOCK_BYTES / 2 ** 20);
+  if (!(Number.isInteger(blockMib) && blockMib >= 1 && blockMib <= MAX_DIGEST_BLOCK_BYTES / 2 ** 20)) {
+    throw new Error(`--block-mib must be an integer from 1 to ${MAX_DIGEST_BLOCK_BYTES / 2 ** 20}, got "${flags['block-mib']}"`);
+  }
+  return { src: positional[0]!, out: positional[1]!, id: flags.id, name: flags.name, precision, blockBytes: blockMib * 2 ** 20 };
 }
 
 if (process.argv[1]?.endsWith('convert.ts')) {

@@ -1,25 +1,36 @@
 /// <reference lib="webworker" />
 /**
  * In a browser worker, like the app's tensor worker: (1) raw fetch read throughput of a file, (2) our pipeline on
- * the same file: download → sha256 → int8 quantization → IndexedDB (WeightsInstaller), (3) loading the installed
+ * the same file: download → sha256 (per block, or of the whole file) → int8 quantization → IndexedDB
+ * (WeightsInstaller), (3) loading the installed
  * tensors back into tfjs tensors (installedModelFiles, as the studio loads models).
  */
 import * as tf from '@tensorflow/tfjs';
 import { WeightsInstaller } from '../../src/weights/installer';
 import { WeightsStorage } from '../../src/weights/storage';
 import { installedModelFiles } from '../../src/weights/installed-model-files';
-import type { ModelManifest, StoragePrecision } from '../../src/weights/manifest';
+import type { BlockDigests, ManifestFile, ModelManifest, StoragePrecision } from '../../src/weights/manifest';
+import { BlockVerifier } from '../../src/weights/block-verifier';
 import { createSHA256 } from 'hash-wasm';
 import { parseHeader, readHeaderLength } from '../../src/weights/safetensors';
 import { encodeForStorage } from '../../src/weights/tensor-codec';
 import type { StoredTensor } from '../../src/weights/storage';
-import { inlineCodec } from '../../src/weights/unit-codec';
+import { inlineCodec, type UnitCodec } from '../../src/weights/unit-codec';
 
-export interface BenchParams { url: string; size: number; sha256: string; precision: StoragePrecision; rawRepeats: number }
+export interface BenchParams {
+  url: string; size: number; sha256: string; blockSha256: BlockDigests; precision: StoragePrecision; rawRepeats: number;
+}
 export interface BenchResult {
-  rawMs: number[]; pipelineMs: number; inlinePipelineMs: number; loadMs: number; tensors: number; storedBytes: number; backend: string; cores: number;
+  rawMs: number[];
+  /** The install with the manifest's block digests (WebCrypto), as tools/convert bundles are checked. */
+  pipelineMs: number;
+  /** The same install checked by the whole-file sha256 only (hash-wasm, incremental), as a pinned HF file is. */
+  wholeFilePipelineMs: number;
+  /** Block digests, with quantization + checksums on the installer thread instead of the codec pool. */
+  inlinePipelineMs: number;
+  loadMs: number; tensors: number; storedBytes: number; backend: string; cores: number;
   /** The pipeline's stages alone, on the file already in memory (ms). */
-  stages: { sha256: number; quantize: number; commit: number };
+  stages: { sha256: number; sha256Blocks: number; quantize: number; commit: number };
 }
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -38,7 +49,7 @@ async function rawFetch(url: string): Promise<number> {
 }
 
 /** Times each stage of the pipeline separately on the whole file in memory. */
-async function stages(url: string, precision: StoragePrecision): Promise<BenchResult['stages']> {
+async function stages(url: string, precision: StoragePrecision, digests: BlockDigests): Promise<BenchResult['stages']> {
   const bytes = new Uint8Array(await (await fetch(url, { cache: 'no-store' })).arrayBuffer());
   const hasher = await createSHA256();
   let t = performance.now();
@@ -46,6 +57,11 @@ async function stages(url: string, precision: StoragePrecision): Promise<BenchRe
   for (let at = 0; at < bytes.byteLength; at += 65536) hasher.update(bytes.subarray(at, at + 65536)); // fetch-sized pieces
   hasher.digest('hex');
   const sha256 = performance.now() - t;
+  const blocks = await BlockVerifier.create(digests, bytes.byteLength, 'bench');
+  t = performance.now();
+  for (let at = 0; at < bytes.byteLength; at += 65536) blocks.update(bytes.subarray(at, at + 65536));
+  await blocks.finish();
+  const sha256Blocks = performance.now() - t;
   const header = parseHeader(bytes.subarray(8, 8 + readHeaderLength(bytes)), bytes.byteLength);
   t = performance.now();
   const stored: StoredTensor[] = header.entries.map((e) => encodeForStorage(
@@ -55,7 +71,7 @@ async function stages(url: string, precision: StoragePrecision): Promise<BenchRe
   t = performance.now();
   for (const s of stored) await storage.commit('stages', 'f', { tensors: [s] });
   const commit = performance.now() - t;
-  return { sha256, quantize, commit };
+  return { sha256, sha256Blocks, quantize, commit };
 }
 
 async function run(p: BenchParams): Promise<BenchResult> {
@@ -63,21 +79,28 @@ async function run(p: BenchParams): Promise<BenchResult> {
   for (let i = 0; i < p.rawRepeats; i++) rawMs.push(await rawFetch(p.url));
 
   const file = p.url.slice(p.url.lastIndexOf('/') + 1);
-  const manifest: ModelManifest = {
+  const manifestWith = (extra: Partial<ManifestFile>): ModelManifest => ({
     schemaVersion: 1, id: 'bench-synthetic', name: 'synthetic', kind: 'clip',
     source: { type: 'static', baseUrl: p.url.slice(0, p.url.lastIndexOf('/') + 1) },
-    files: [{ path: file, format: 'safetensors', role: 'model', size: p.size, sha256: p.sha256, precision: p.precision, sourceDtype: 'F32' }],
+    files: [{ path: file, format: 'safetensors', role: 'model', size: p.size, sha256: p.sha256, precision: p.precision, sourceDtype: 'F32', ...extra }],
+  });
+  const manifest = manifestWith({ blockSha256: p.blockSha256 });
+  const installMs = async (m: ModelManifest, codec?: UnitCodec): Promise<number> => {
+    const db = `bench-weights-variant-${Date.now()}`;
+    const t = performance.now();
+    await new WeightsInstaller(WeightsStorage.open(db), { estimate: async () => undefined, persist: async () => false, ...(codec ? { codec } : {}) }).install(m).done;
+    const ms = performance.now() - t;
+    await deleteDb(db);
+    return ms;
   };
   // the same install with quantization on this thread (inlineCodec): the pool's gain, measured in this run
-  const inlineDb = `bench-weights-inline-${Date.now()}`;
-  let t0 = performance.now();
-  await new WeightsInstaller(WeightsStorage.open(inlineDb), { estimate: async () => undefined, persist: async () => false, codec: inlineCodec }).install(manifest).done;
-  const inlinePipelineMs = performance.now() - t0;
-  await deleteDb(inlineDb);
+  const inlinePipelineMs = await installMs(manifest, inlineCodec);
+  // checked by the whole-file sha256 alone (no block digests in the manifest)
+  const wholeFilePipelineMs = await installMs(manifestWith({}));
 
   const dbName = `bench-weights-${Date.now()}`;
   const storage = WeightsStorage.open(dbName);
-  t0 = performance.now();
+  let t0 = performance.now();
   const rec = await new WeightsInstaller(storage, { estimate: async () => undefined, persist: async () => false }).install(manifest).done;
   const pipelineMs = performance.now() - t0;
 
@@ -89,7 +112,10 @@ async function run(p: BenchParams): Promise<BenchResult> {
   const tensors = store.unusedKeys().length;
   store.dispose();
   await deleteDb(dbName);
-  return { rawMs, pipelineMs, inlinePipelineMs, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(), cores: navigator.hardwareConcurrency, stages: await stages(p.url, p.precision) };
+  return {
+    rawMs, pipelineMs, wholeFilePipelineMs, inlinePipelineMs, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(),
+    cores: navigator.hardwareConcurrency, stages: await stages(p.url, p.precision, p.blockSha256),
+  };
 }
 
 function deleteDb(name: string): Promise<void> {

@@ -18,9 +18,10 @@
 import { createSHA256, type IHasher } from 'hash-wasm';
 import type { ByteSink, RestartReason } from './download';
 import { IntegrityError } from './download';
+import { BlockVerifier } from './block-verifier';
 import { defaultCodec, type UnitCodec } from './unit-codec';
 import { createUnitReader, type Unit, type UnitReader } from './file-units';
-import type { ManifestFile } from './manifest';
+import { isTensorFormat, type ManifestFile } from './manifest';
 import type { FileRecord, ProgressRecord, StoredTensor, WeightsStorage } from './storage';
 
 export interface IngestOptions {
@@ -74,6 +75,8 @@ export class FileIngest implements ByteSink {
   private storedBytes = 0;
   /** Reader state restored from a progress record, used once the size is confirmed. */
   private restoredState: unknown;
+  /** Resumed with block digests: bytes before the committed offset still to re-read for the block check only. */
+  private replaying = 0;
 
   private constructor(
     private readonly storage: WeightsStorage,
@@ -81,17 +84,31 @@ export class FileIngest implements ByteSink {
     readonly file: ManifestFile,
     private readonly hasher: IHasher,
     private readonly opts: IngestOptions,
+    /** The file's block digests, checked instead of a whole-file sha256 when the manifest has them. */
+    private readonly blocks: BlockVerifier | undefined,
   ) {}
+
+  /**
+   * Whether the whole file goes through the incremental sha256: when that is what the manifest pins, and for
+   * text files (verify.ts re-checks stored text against it). A tensor file with block digests, or with no digest
+   * at all, skips it: hashing is the costliest step of an install on the reading thread.
+   */
+  private get hashesWholeFile(): boolean {
+    return !isTensorFormat(this.file.format) || (this.file.sha256 !== null && !this.blocks);
+  }
 
   /** Opens the file for ingestion, resuming from its progress record when that came from the same source. */
   static async open(storage: WeightsStorage, modelId: string, file: ManifestFile, opts: IngestOptions): Promise<FileIngest> {
-    const ingest = new FileIngest(storage, modelId, file, await createSHA256(), opts);
+    const label = `${modelId}/${file.path}`;
+    const blocks = file.blockSha256 && file.size !== null ? await BlockVerifier.create(file.blockSha256, file.size, label) : undefined;
+    const ingest = new FileIngest(storage, modelId, file, await createSHA256(), opts, blocks);
     ingest.hasher.init();
     const p = await storage.getProgress(modelId, file.path);
     const sameBlocks = file.format !== 'torch-zip' || (p?.parserState as { blockBytes?: number } | undefined)?.blockBytes === storage.chunkBytes;
     if (p && p.url === opts.source && (file.size === null || file.size === p.size) && sameBlocks) {
-      ingest.hasher.load(p.hashState);
+      if (ingest.hashesWholeFile) ingest.hasher.load(p.hashState);
       ingest.committedOffset = ingest.dispatchedOffset = p.offset;
+      if (blocks) ingest.replaying = p.offset - blocks.resumeFrom(p.offset);
       ingest.size = p.size;
       ingest.etagValue = p.etag;
       ingest.tensorsStored = p.tensorsStored;
@@ -104,7 +121,7 @@ export class FileIngest implements ByteSink {
   }
 
   get received(): number {
-    return this.dispatchedOffset + this.pendingBytes;
+    return this.dispatchedOffset - this.replaying + this.pendingBytes;
   }
 
   get committed(): number {
@@ -151,6 +168,8 @@ export class FileIngest implements ByteSink {
     this.tensorsStored = 0;
     this.storedBytes = 0;
     this.hasher.init();
+    this.blocks?.resumeFrom(0);
+    this.replaying = 0;
     this.restoredState = undefined;
     this.reader = this.size === undefined ? undefined : this.newReader();
     await this.storage.clearFile(this.modelId, this.file.path);
@@ -160,6 +179,17 @@ export class FileIngest implements ByteSink {
     if (!this.reader) throw new Error(`${this.file.path}: write before begin()`);
     if (this.failure !== undefined) throw this.failure;
     if (bytes.byteLength === 0) return;
+    if (this.blocks) {
+      this.blocks.update(bytes);
+      await this.checkBlocks();
+      if (this.replaying > 0) {
+        // bytes before the committed offset, re-read only to complete the resumed block's check
+        const skip = Math.min(this.replaying, bytes.byteLength);
+        this.replaying -= skip;
+        bytes = bytes.subarray(skip);
+        if (bytes.byteLength === 0) return;
+      }
+    }
     this.pending.push(bytes);
     this.pendingBytes += bytes.byteLength;
     await this.commitCompleteUnits();
@@ -178,9 +208,21 @@ export class FileIngest implements ByteSink {
     }
   }
 
+  /** A block that failed its digest fails the file now, with nothing of it kept (as a whole-file mismatch does). */
+  private async checkBlocks(): Promise<void> {
+    try {
+      await this.blocks!.check();
+    } catch (e) {
+      this.failure ??= e;
+      await this.settle();
+      await this.storage.clearFile(this.modelId, this.file.path);
+      throw e;
+    }
+  }
+
   /** Hashes the unit now (file order), encodes it on the codec, and queues its commit after the previous one. */
   private enqueue(unit: Unit, bytes: Uint8Array, end: number): void {
-    this.hasher.update(bytes);
+    if (this.hashesWholeFile) this.hasher.update(bytes);
     const queued: QueuedUnit = {
       unit, end, hashState: this.hasher.save(), parserState: this.reader!.state(),
       encoded: (this.opts.codec ?? defaultCodec()).encode(unit.tensors, bytes, this.file.precision ?? 'fp32'),
@@ -317,13 +359,20 @@ export class FileIngest implements ByteSink {
     } catch (e) {
       return fail((e as Error).message);
     }
-    const sha256 = this.hasher.digest('hex');
-    if (this.file.sha256 !== null && sha256 !== this.file.sha256) {
+    if (this.blocks) {
+      try {
+        await this.blocks.finish();
+      } catch (e) {
+        return fail((e as Error).message.replace(`${this.modelId}/${this.file.path}: `, ''));
+      }
+    }
+    const sha256 = this.hashesWholeFile ? this.hasher.digest('hex') : this.blocks ? this.file.sha256 : null;
+    if (this.hashesWholeFile && this.file.sha256 !== null && sha256 !== this.file.sha256) {
       return fail(`sha256 mismatch: got ${sha256}, the manifest expects ${this.file.sha256}`);
     }
     return {
       path: this.file.path, role: this.file.role, format: this.file.format, size, sha256,
-      verifiedBy: this.file.sha256 !== null ? 'sha256' : 'size', etag: this.etagValue,
+      verifiedBy: this.blocks ? 'block-sha256' : this.file.sha256 !== null ? 'sha256' : 'size', etag: this.etagValue,
       tensorCount: this.tensorsStored, storedBytes: this.storedBytes,
     };
   }

@@ -12,7 +12,7 @@ import { FileIngest } from './ingest';
 import type { UnitCodec } from './unit-codec';
 import { estimateStoredBytes, resolveFileUrl, validateManifest, type ManifestFile, type ModelManifest } from './manifest';
 import { convertStagedTorchZip } from './staged-checkpoint';
-import type { FileRecord, ModelRecord, WeightsStorage } from './storage';
+import type { FileRecord, FileVerifiedBy, ModelRecord, WeightsStorage } from './storage';
 import { formatBytes } from './format-bytes';
 
 export type InstallEvent =
@@ -21,7 +21,7 @@ export type InstallEvent =
   | { type: 'file-start'; modelId: string; path: string; size?: number; resumeFrom: number }
   | { type: 'progress'; modelId: string; path: string; fileBytes: number; fileSize?: number; totalBytes: number;
       totalSize: number; bytesPerSecond: number; fileEtaSeconds?: number; etaSeconds?: number }
-  | { type: 'file-done'; modelId: string; path: string; sha256: string; verifiedBy: 'sha256' | 'size'; tensors: number }
+  | { type: 'file-done'; modelId: string; path: string; sha256: string | null; verifiedBy: FileVerifiedBy; tensors: number }
   | { type: 'converting'; modelId: string; path: string; tensor: string }
   | { type: 'paused'; modelId: string }
   | { type: 'resumed'; modelId: string }

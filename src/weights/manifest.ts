@@ -53,6 +53,12 @@ export interface ManifestFile {
   size: number | null;
   /** Lowercase hex sha256, or null when unknown (then only the size is verified). */
   sha256: string | null;
+  /**
+   * SHA-256 of each consecutive `blockBytes` block of the file (the last block may be shorter). When present the
+   * install checks these instead of the whole-file `sha256`: natively (WebCrypto) and off the reading thread, and a
+   * corrupt block fails the file as soon as it arrives. Requires `size`. `tools/convert` writes them.
+   */
+  blockSha256?: BlockDigests;
   /** Approximate byte size for the quota check when `size` is null. */
   sizeEstimate?: number;
   /** Storage precision of float tensors; required for tensor formats, absent for json/txt. */
@@ -61,6 +67,15 @@ export interface ManifestFile {
   sourceDtype?: SourceFloatDtype;
   note?: string;
 }
+
+export interface BlockDigests {
+  blockBytes: number;
+  /** Lowercase hex, one per block in file order: ceil(size / blockBytes) of them. */
+  sha256: string[];
+}
+
+/** Largest block a manifest may use: BlockVerifier holds one block in memory (plus WebCrypto's copies). */
+export const MAX_DIGEST_BLOCK_BYTES = 256 * 1024 * 1024;
 
 export interface ModelManifest {
   $schema?: string;
@@ -155,6 +170,7 @@ function validateFile(x: unknown, fail: (msg: string) => never): string {
   if (f.sha256 !== null && !(typeof f.sha256 === 'string' && SHA256_RE.test(f.sha256))) {
     fail(`sha256 must be 64 lowercase hex digits or null, got ${JSON.stringify(f.sha256)}`);
   }
+  if (f.blockSha256 !== undefined) validateBlocks(f.blockSha256, f.size, fail);
   if (f.sizeEstimate !== undefined && !(Number.isSafeInteger(f.sizeEstimate) && (f.sizeEstimate as number) >= 0)) fail('sizeEstimate must be a byte count');
   if (f.note !== undefined && typeof f.note !== 'string') fail('note must be a string');
   const tensors = isTensorFormat(f.format as FileFormat);
@@ -166,6 +182,22 @@ function validateFile(x: unknown, fail: (msg: string) => never): string {
     fail(`sourceDtype must be one of ${SOURCE_FLOAT_DTYPES.join(', ')} on a tensor file, got ${JSON.stringify(f.sourceDtype)}`);
   }
   return path as string;
+}
+
+function validateBlocks(x: unknown, size: unknown, fail: (msg: string) => never): void {
+  const b = x as Record<string, unknown>;
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) fail('blockSha256 must be an object {blockBytes, sha256}');
+  if (typeof size !== 'number') fail('blockSha256 needs the file size (size must not be null)');
+  const blockBytes = b.blockBytes as number;
+  if (!(Number.isSafeInteger(blockBytes) && blockBytes >= 1 && blockBytes <= MAX_DIGEST_BLOCK_BYTES)) {
+    fail(`blockSha256.blockBytes must be an integer in 1..${MAX_DIGEST_BLOCK_BYTES}, got ${JSON.stringify(b.blockBytes)}`);
+  }
+  const want = Math.ceil((size as number) / blockBytes);
+  if (!Array.isArray(b.sha256) || b.sha256.length !== want) {
+    fail(`blockSha256.sha256 must list ${want} block digests (size ${String(size)} / blockBytes ${blockBytes}), got ${Array.isArray(b.sha256) ? b.sha256.length : JSON.stringify(b.sha256)}`);
+  }
+  const bad = (b.sha256 as unknown[]).findIndex((d) => !(typeof d === 'string' && SHA256_RE.test(d)));
+  if (bad >= 0) fail(`blockSha256.sha256[${bad}] must be 64 lowercase hex digits, got ${JSON.stringify((b.sha256 as unknown[])[bad])}`);
 }
 
 /** Parses and validates manifest JSON text. */

@@ -44,14 +44,21 @@ export interface TensorRecord {
   xxh128?: string;
 }
 
+/** What a file was checked against on install: its sha256, each block's sha256, or only its size. */
+export type FileVerifiedBy = 'sha256' | 'block-sha256' | 'size';
+
 export interface FileRecord {
   path: string;
   role: string;
   format: FileFormat;
   size: number;
-  /** sha256 of the file as fetched (always computed); `verifiedBy` says what it was checked against. */
-  sha256: string;
-  verifiedBy: 'sha256' | 'size';
+  /**
+   * sha256 of the whole file: computed as it was fetched ('sha256'; 'size' for text files), or with
+   * 'block-sha256' the manifest's digest whose every block was checked; null when neither exists (a tensor file
+   * checked by size only is not hashed).
+   */
+  sha256: string | null;
+  verifiedBy: FileVerifiedBy;
   etag?: string;
   /** Where the bytes came from: the URL, or "import:<name>:<size>:<mtime>". */
   source: string;
