@@ -21,6 +21,8 @@ import type { BenchParams, BenchResult } from './weights-page/bench.worker';
 
 const TOTAL_MB = Number(process.env.BENCH_WEIGHTS_MB ?? 256);
 const PORT = Number(process.env.BENCH_WEIGHTS_PORT ?? 4281);
+/** A link slower than loopback (MB/s; 0 skips it): a fast home connection is 100 MB/s (800 Mbit/s). */
+const LINK_MB_S = Number(process.env.BENCH_WEIGHTS_LINK_MB_S ?? 100);
 
 /** Tensors shaped like a UNet's: [1280, 1280] linears (6.25 MiB each), in a file of about TOTAL_MB. */
 function writeSynthetic(dir: string): { file: string; size: number; sha256: string; blockSha256: BlockDigests } {
@@ -68,6 +70,9 @@ try {
   const mb = synthetic.size / 1e6;
   console.log(`synthetic safetensors: ${mb.toFixed(1)} MB`);
   const base = await files.start();
+  // the same bytes under a second name, served at LINK_MB_S (the server's sticky throttle fault)
+  fs.linkSync(synthetic.file, path.join(dir, 'synthetic-link.safetensors'));
+  if (LINK_MB_S > 0) files.fault('/synthetic-link.safetensors', { kind: 'throttle', bytesPerSecond: LINK_MB_S * 1e6, sticky: true });
   await waitForHttp(`http://127.0.0.1:${PORT}/bench/weights-page/index.html`);
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: QUIET_NETWORK_FLAGS });
   try {
@@ -76,6 +81,7 @@ try {
     await page.waitForFunction(() => typeof window.runWeightsBench === 'function', undefined, { timeout: 120_000 });
     const params: BenchParams = {
       url: `${base}/synthetic.safetensors`, size: synthetic.size, sha256: synthetic.sha256, blockSha256: synthetic.blockSha256, precision: 'int8', rawRepeats: 3,
+      ...(LINK_MB_S > 0 ? { linkUrl: `${base}/synthetic-link.safetensors` } : {}),
     };
     const r: BenchResult = await page.evaluate((p) => window.runWeightsBench(p), params);
     const rawMs = Math.min(...r.rawMs);
@@ -89,6 +95,10 @@ try {
       `stored ${(r.storedBytes / 1e6).toFixed(1)} MB int8; load ${r.loadMs.toFixed(0)} ms (${r.tensors} tensors, tfjs ${r.backend})`);
     const stageText = Object.entries(r.stages).map(([k, v]) => `${k} ${v.toFixed(0)} ms (${(mb / (v / 1000)).toFixed(0)} MB/s)`).join(', ');
     console.log(`stages alone, file in memory: ${stageText}`);
+    const link = r.link && {
+      raw: mb / (r.link.rawMs / 1000), pipeline: mb / (r.link.pipelineMs / 1000), whole: mb / (r.link.wholeFilePipelineMs / 1000),
+    };
+    if (link) console.log(`over a ${LINK_MB_S} MB/s link: raw ${link.raw.toFixed(1)} MB/s, pipeline ${link.pipeline.toFixed(1)} MB/s (whole-file sha256: ${link.whole.toFixed(1)})`);
     writeBenchResults('weights', {
       raw_fetch_mb_s: rawMbS,
       pipeline_mb_s: pipelineMbS,
@@ -96,6 +106,10 @@ try {
       pipeline_whole_file_sha256_mb_s: wholeMbS,
       throughput_ratio_whole_file_sha256: wholeMbS / rawMbS,
       pipeline_inline_codec_mb_s: inlineMbS,
+      link_raw_fetch_mb_s: link?.raw ?? null,
+      link_pipeline_mb_s: link?.pipeline ?? null,
+      link_throughput_ratio: link ? link.pipeline / link.raw : null,
+      link_throughput_ratio_whole_file_sha256: link ? link.whole / link.raw : null,
       codec_pool_speedup: inlineMbS > 0 ? pipelineMbS / inlineMbS : null,
       load_ms: r.loadMs,
     }, {
@@ -104,6 +118,7 @@ try {
       pipeline_whole_file_sha256_mb_s: 'the same install with only the whole-file sha256 in the manifest (as a pinned Hugging Face file): incremental hash-wasm sha256 on the installer worker, run just before',
       load_ms: `IndexedDB → decoded Float32 → tf.tensor on the tfjs ${r.backend} backend`,
       raw_fetch_mb_s: 'best of 3 full reads of the body in a worker',
+      link: LINK_MB_S > 0 ? `link_*: the same file served at a nominal ${LINK_MB_S} MB/s (fault-server throttle: ${LINK_MB_S / 20} MB pieces every 50 ms + write time), one raw read, then the block-digest and whole-file installs` : 'skipped (BENCH_WEIGHTS_LINK_MB_S=0)',
       pipeline_inline_codec_mb_s: 'the block-digest install with quantization + checksums on the installer thread (inlineCodec), run first',
       stages: `each stage alone on the file in memory: ${stageText}`,
     });

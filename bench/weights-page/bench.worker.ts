@@ -19,6 +19,8 @@ import { inlineCodec, type UnitCodec } from '../../src/weights/unit-codec';
 
 export interface BenchParams {
   url: string; size: number; sha256: string; blockSha256: BlockDigests; precision: StoragePrecision; rawRepeats: number;
+  /** The same file behind a rate-limited server path (a network link slower than loopback), when measured. */
+  linkUrl?: string;
 }
 export interface BenchResult {
   rawMs: number[];
@@ -29,6 +31,8 @@ export interface BenchResult {
   /** Block digests, with quantization + checksums on the installer thread instead of the codec pool. */
   inlinePipelineMs: number;
   loadMs: number; tensors: number; storedBytes: number; backend: string; cores: number;
+  /** Over `linkUrl`: raw fetch, then the block-digest and the whole-file-sha256 installs (ms). */
+  link?: { rawMs: number; pipelineMs: number; wholeFilePipelineMs: number };
   /** The pipeline's stages alone, on the file already in memory (ms). */
   stages: { sha256: number; sha256Blocks: number; quantize: number; commit: number };
 }
@@ -78,12 +82,15 @@ async function run(p: BenchParams): Promise<BenchResult> {
   const rawMs: number[] = [];
   for (let i = 0; i < p.rawRepeats; i++) rawMs.push(await rawFetch(p.url));
 
-  const file = p.url.slice(p.url.lastIndexOf('/') + 1);
-  const manifestWith = (extra: Partial<ManifestFile>): ModelManifest => ({
+  const manifestWith = (extra: Partial<ManifestFile>, url = p.url): ModelManifest => ({
     schemaVersion: 1, id: 'bench-synthetic', name: 'synthetic', kind: 'clip',
-    source: { type: 'static', baseUrl: p.url.slice(0, p.url.lastIndexOf('/') + 1) },
-    files: [{ path: file, format: 'safetensors', role: 'model', size: p.size, sha256: p.sha256, precision: p.precision, sourceDtype: 'F32', ...extra }],
+    source: { type: 'static', baseUrl: url.slice(0, url.lastIndexOf('/') + 1) },
+    files: [{
+      path: url.slice(url.lastIndexOf('/') + 1), format: 'safetensors', role: 'model', size: p.size, sha256: p.sha256,
+      precision: p.precision, sourceDtype: 'F32', ...extra,
+    }],
   });
+  const file = manifestWith({}).files[0]!.path;
   const manifest = manifestWith({ blockSha256: p.blockSha256 });
   const installMs = async (m: ModelManifest, codec?: UnitCodec): Promise<number> => {
     const db = `bench-weights-variant-${Date.now()}`;
@@ -103,6 +110,11 @@ async function run(p: BenchParams): Promise<BenchResult> {
   let t0 = performance.now();
   const rec = await new WeightsInstaller(storage, { estimate: async () => undefined, persist: async () => false }).install(manifest).done;
   const pipelineMs = performance.now() - t0;
+  const link = p.linkUrl === undefined ? undefined : {
+    rawMs: await rawFetch(p.linkUrl),
+    pipelineMs: await installMs(manifestWith({ blockSha256: p.blockSha256 }, p.linkUrl)),
+    wholeFilePipelineMs: await installMs(manifestWith({}, p.linkUrl)),
+  };
 
   await tf.setBackend('cpu');
   const t1 = performance.now();
@@ -113,7 +125,7 @@ async function run(p: BenchParams): Promise<BenchResult> {
   store.dispose();
   await deleteDb(dbName);
   return {
-    rawMs, pipelineMs, wholeFilePipelineMs, inlinePipelineMs, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(),
+    rawMs, pipelineMs, wholeFilePipelineMs, inlinePipelineMs, link, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(),
     cores: navigator.hardwareConcurrency, stages: await stages(p.url, p.precision, p.blockSha256),
   };
 }
