@@ -130,6 +130,21 @@ test.describe('weights', () => {
     expect(server.requestsFor('/tiny-clip/config.json')).toHaveLength(1); // the completed file was not fetched again
   });
 
+  test('fault: a corrupted byte in a file with block digests fails at its block, by number; Resume then installs', async ({ page, consoleProblems }) => {
+    void consoleProblems;
+    await openModels(page);
+    server.fault(UNET, { kind: 'corrupt', at: 5 * MiB + 17 });
+    await installFromServer(page, 'tiny-sd');
+    const error = page.getByTestId('error-tiny-sd');
+    await expect(error).toHaveAttribute('data-code', 'invalid-input', { timeout: 60_000 });
+    await expect(error).toContainText(/unet\/diffusion_pytorch_model\.safetensors: sha256 mismatch in block 5 \(bytes 5242880–6291455\)/);
+    await expect(card(page, 'tiny-sd')).toHaveAttribute('data-state', 'partial');
+    await page.getByTestId('install-tiny-sd').click(); // "Resume"
+    await expect(card(page, 'tiny-sd')).toHaveAttribute('data-state', 'installed', { timeout: 60_000 });
+    await page.getByTestId('verify-tiny-sd').click();
+    await expect(page.getByTestId('verify-result-tiny-sd')).toHaveAttribute('data-ok', 'true');
+  });
+
   test('fault: a stalled connection, paused and resumed, continues from the bytes it had', async ({ page, consoleProblems }) => {
     void consoleProblems;
     await openModels(page);
@@ -148,14 +163,16 @@ test.describe('weights', () => {
     expect(log[1]!.start).toBe(2 * MiB);
   });
 
-  test('a reload mid-download shows the partial install and Resume continues from the last committed tensor', async ({ page, consoleProblems }) => {
+  // tiny-sd's weight files carry 1 MiB block digests (weights-manifest/tiny-sd.json): a resume re-reads the block
+  // holding the last committed tensor, so every byte of it is checked (WebCrypto, in the installer worker)
+  test('a reload mid-download shows the partial install and Resume continues from the block holding the last committed tensor', async ({ page, consoleProblems }) => {
     void consoleProblems;
     await openModels(page);
     server.fault(UNET, { kind: 'throttle', bytesPerSecond: 3 * MiB, sticky: true });
     await installFromServer(page, 'tiny-sd');
     const progress = page.getByTestId('progress-tiny-sd');
     await expect.poll(async () => (await progress.getAttribute('data-file')) === 'unet/diffusion_pytorch_model.safetensors'
-      && Number(await progress.getAttribute('data-file-bytes')) > 3 * MiB, { timeout: 30_000 }).toBe(true);
+      && Number(await progress.getAttribute('data-file-bytes')) > 4 * MiB, { timeout: 30_000 }).toBe(true);
     await page.reload();
     await expect(page.getByTestId('models-view')).toHaveAttribute('data-status', 'ready');
     await expect(card(page, 'tiny-sd')).toHaveAttribute('data-state', 'partial');
@@ -169,6 +186,7 @@ test.describe('weights', () => {
     const resumed = server.requestsFor(UNET).slice(requestsBefore);
     expect(resumed.map((r) => r.status)).toEqual([206]);
     expect(resumed[0]!.start).toBeGreaterThan(2 * MiB);
+    expect(resumed[0]!.start % MiB).toBe(0); // a block boundary
     expect(server.requestsFor('/tiny-sd/text_encoder/model.safetensors')).toHaveLength(1);
     await page.getByTestId('verify-tiny-sd').click();
     await expect(page.getByTestId('verify-result-tiny-sd')).toHaveAttribute('data-ok', 'true');

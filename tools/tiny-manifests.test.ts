@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateManifest } from '../src/weights/manifest';
-import { MANIFEST_DIR, TINY_MANIFEST_IDS, tinyFolder, tinyModelDigests } from './pin-tiny-manifests';
+import { MANIFEST_DIR, pinsBlocks, TINY_MANIFEST_IDS, tinyFolder, tinyModelDigests } from './pin-tiny-manifests';
 
 describe('built-in tiny manifests', () => {
-  it('pin exactly what make-tiny-model writes (size and sha256 of every file, no file left out)', () => {
+  it('pin exactly what make-tiny-model writes (size, sha256 and tiny-sd\'s block digests of every file, no file left out)', () => {
     const digests = tinyModelDigests();
     const listed = new Set<string>();
     for (const id of TINY_MANIFEST_IDS) {
@@ -15,7 +15,9 @@ describe('built-in tiny manifests', () => {
       for (const f of m.files) {
         const key = `${folder}/${f.path}`;
         listed.add(key);
-        expect({ key, size: f.size, sha256: f.sha256 }, 'stale pin: run npx tsx tools/pin-tiny-manifests.ts').toEqual({ key, ...digests.get(key) });
+        const d = digests.get(key);
+        expect({ key, size: f.size, sha256: f.sha256, blockSha256: f.blockSha256 }, 'stale pin: run npx tsx tools/pin-tiny-manifests.ts')
+          .toEqual({ key, size: d?.size, sha256: d?.sha256, blockSha256: pinsBlocks(id, f) ? d?.blockSha256 : undefined });
       }
     }
     expect([...digests.keys()].filter((k) => !listed.has(k) && k !== 'VERSION')).toEqual([]);
