@@ -322,6 +322,21 @@ describe('FileIngest with block digests (ManifestFile.blockSha256)', () => {
     expect(await dump(storage, 'm', 'model.safetensors')).toEqual(await dump(reference.storage, 'm', 'model.safetensors'));
   });
 
+  it('a file committed to its last byte but never verified re-reads only its last block', async () => {
+    const { bytes, file } = await withBlocks();
+    const storage = freshStorage();
+    const first = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
+    await first.begin(bytes.byteLength, undefined);
+    await feed(first, bytes);
+    await first.settle(); // every unit durable; the tab closes before verify()
+    const second = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
+    expect(second.committed).toBe(bytes.byteLength);
+    expect(second.received).toBe(Math.floor(bytes.byteLength / BLOCK) * BLOCK);
+    await second.begin(bytes.byteLength, undefined);
+    await feed(second, bytes, second.received);
+    expect(await second.verify()).toMatchObject({ verifiedBy: 'block-sha256', tensorCount: 8, size: bytes.byteLength });
+  });
+
   it('the re-read bytes before the committed offset are checked too: corrupt ones fail the resumed file', async () => {
     const { bytes, file } = await withBlocks();
     const storage = freshStorage();
