@@ -16,6 +16,7 @@ import { parseHeader, readHeaderLength, serializeSafetensors } from '../src/weig
 import type { StoredTensor } from '../src/weights/storage';
 import { WeightsStorage } from '../src/weights/storage';
 import { answerEncode, encodeUnit, inlineCodec, WorkerCodecPool, type EncodeRequest, type UnitCodec } from '../src/weights/unit-codec';
+import { answerSha256, sha256Digest, sha256Start, WorkerSha256, type Sha256Request } from '../src/weights/sha256-stage';
 import type { SourceTensor } from '../src/weights/file-units';
 
 /** Seven [64, 48] float tensors plus a small one: eight tensor units after the header unit. */
@@ -196,31 +197,40 @@ describe('FileIngest pipeline', () => {
   });
 });
 
-/** An in-process stand-in for a module Worker running codec.worker.ts: real structured clone and transfer. */
-class InProcessCodecWorker {
+/**
+ * An in-process stand-in for a module Worker (codec.worker.ts, sha256.worker.ts): real structured clone and
+ * transfer, answers on a later task.
+ */
+class InProcessWorker<Req extends { id: number }> {
   onmessage: ((ev: MessageEvent) => void) | null = null;
   onerror: ((ev: ErrorEvent) => void) | null = null;
   crashOn?: number;
+  requests = 0;
 
-  postMessage(msg: EncodeRequest, transfer: Transferable[]): void {
+  constructor(private readonly answer: (req: Req) => Promise<{ reply: unknown; transfer: ArrayBuffer[] }>) {}
+
+  postMessage(msg: Req, transfer: Transferable[]): void {
     const req = structuredClone(msg, { transfer }); // detaches the caller's buffer, as postMessage does
+    this.requests++;
     setTimeout(() => {
       if (this.crashOn === req.id) {
         this.onerror?.({ message: 'worker crashed' } as ErrorEvent);
         return;
       }
-      void answerEncode(req).then(({ reply, transfer: back }) => this.onmessage?.({ data: structuredClone(reply, { transfer: back }) } as MessageEvent));
+      void this.answer(req).then(({ reply, transfer: back }) => this.onmessage?.({ data: structuredClone(reply, { transfer: back }) } as MessageEvent));
     }, 0);
   }
 
   terminate(): void {}
 }
 
+const codecWorker = (): InProcessWorker<EncodeRequest> => new InProcessWorker<EncodeRequest>(answerEncode);
+
 describe('WorkerCodecPool', () => {
   it('transfers the unit buffer to a worker and returns what the inline codec returns', async () => {
     const { bytes } = synthetic();
-    const workers: InProcessCodecWorker[] = [];
-    const pool = new WorkerCodecPool(2, () => { const w = new InProcessCodecWorker(); workers.push(w); return w as unknown as Worker; });
+    const workers: InProcessWorker<EncodeRequest>[] = [];
+    const pool = new WorkerCodecPool(2, () => { const w = codecWorker(); workers.push(w); return w as unknown as Worker; });
     const units = [0, 1, 2].map((k) => {
       const unit = bytes.slice(100 + k * 5000, 100 + k * 5000 + 4096 * 2);
       const tensors: SourceTensor[] = [
@@ -238,8 +248,8 @@ describe('WorkerCodecPool', () => {
   });
 
   it('a crashed worker fails its pending units with a clear error and is replaced', async () => {
-    const workers: InProcessCodecWorker[] = [];
-    const pool = new WorkerCodecPool(1, () => { const w = new InProcessCodecWorker(); workers.push(w); return w as unknown as Worker; });
+    const workers: InProcessWorker<EncodeRequest>[] = [];
+    const pool = new WorkerCodecPool(1, () => { const w = codecWorker(); workers.push(w); return w as unknown as Worker; });
     workers[0]!.crashOn = 0;
     const unit = new Uint8Array(4096);
     await expect(pool.encode([{ name: 'w', dtype: 'F32', shape: [32, 32], bytes: unit }], unit, 'int8')).rejects.toThrow('codec worker failed: worker crashed');
@@ -376,5 +386,49 @@ describe('FileIngest with block digests (ManifestFile.blockSha256)', () => {
     } finally {
       vi.unstubAllGlobals();
     }
+  });
+});
+
+describe('WorkerSha256: the whole-file sha256 off the reading thread', () => {
+  it('an install through the sha256 worker and the codec pool stores what the inline one does, with the same digest', async () => {
+    const { bytes, file } = synthetic();
+    const shaWorker = new InProcessWorker<Sha256Request>(answerSha256);
+    const sha256 = new WorkerSha256(() => shaWorker as unknown as Worker);
+    const pool = new WorkerCodecPool(2, () => codecWorker() as unknown as Worker);
+    const storage = freshStorage();
+    const ingest = await FileIngest.open(storage, 'm', file, { source: 'test', codec: pool, sha256 });
+    await ingest.begin(bytes.byteLength, undefined);
+    const taken: Uint8Array[] = [];
+    const update = sha256.update.bind(sha256);
+    sha256.update = (state, unit) => { taken.push(unit); return update(state, unit); };
+    await feed(ingest, bytes);
+    expect(await ingest.verify()).toMatchObject({ verifiedBy: 'sha256', sha256: file.sha256 });
+    expect(shaWorker.requests).toBe(9); // the header and 8 tensor units, in file order
+    expect(taken.every((u) => u.byteLength === 0)).toBe(true); // each unit's buffer went to the worker (transferred)
+    const reference = await installWith(inlineCodec);
+    expect(await dump(storage, 'm', 'model.safetensors')).toEqual(await dump(reference.storage, 'm', 'model.safetensors'));
+    // the progress record carries the hasher state after the last unit: a resume would continue from it
+    expect(await sha256Digest((await storage.getProgress('m', file.path))!.hashState)).toBe(file.sha256);
+    pool.dispose();
+    sha256.dispose();
+  });
+
+  it('a crashed sha256 worker fails the units it held, nothing after them commits, and it is replaced', async () => {
+    const { bytes, file } = synthetic();
+    const workers: InProcessWorker<Sha256Request>[] = [];
+    const sha256 = new WorkerSha256(() => { const w = new InProcessWorker<Sha256Request>(answerSha256); workers.push(w); return w as unknown as Worker; });
+    workers[0]!.crashOn = 3;
+    const storage = freshStorage();
+    const ingest = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec, sha256 });
+    await ingest.begin(bytes.byteLength, undefined);
+    const outcome = await feed(ingest, bytes).then(() => ingest.verify()).then(() => 'ok', (e: Error) => e.message);
+    expect(outcome).toBe('sha256 worker failed: worker crashed');
+    await ingest.settle();
+    expect((await storage.getProgress('m', file.path))!.tensorsStored).toBeLessThanOrEqual(2); // header + 2 tensors at most
+    expect(workers.length).toBe(2);
+    const state = await sha256Start();
+    const again = await sha256.update(state, new TextEncoder().encode('abc'));
+    expect(await sha256Digest(again.state)).toBe(crypto.createHash('sha256').update('abc').digest('hex'));
+    sha256.dispose();
   });
 });

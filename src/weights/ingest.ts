@@ -6,19 +6,24 @@
  * reader's state. A new FileIngest over the same database resumes from that record.
  *
  * Bytes past the last committed unit are kept in memory only: a retry in the same session continues from the
- * exact byte it had; a new session continues from the last committed unit.
+ * exact byte it had; a new session continues from the last committed unit (with block digests, from the start
+ * of the block holding it: those bytes are re-read for the block check only).
  *
- * Pipelined: a complete unit is hashed (sha256 is sequential over the file, so it stays here), handed to a
- * UnitCodec (quantize + checksum, on worker threads in the browser) and queued for its commit; write() returns
+ * Integrity: the manifest's block digests (block-verifier.ts, checked as bytes arrive), else its whole-file
+ * sha256, else the size alone; text files always get the whole-file sha256.
+ *
+ * Pipelined: a complete unit goes through its whole-file sha256 step (sequential over the file: each step starts
+ * from the previous one's state, on a worker in the browser, sha256-stage.ts), then to a UnitCodec (quantize +
+ * checksum, on worker threads in the browser) and is queued for its commit; write() returns
  * as soon as fewer than MAX_IN_FLIGHT_BYTES are queued, so reading, hashing, encoding and the IndexedDB writes
  * of neighbouring units overlap. Commits happen one at a time in file order; units already encoded when the
  * previous commit lands share one transaction, with the hash and reader state of the last unit's boundary, so
  * what is durable is always a state the sequential version passes through.
  */
-import { createSHA256, type IHasher } from 'hash-wasm';
 import type { ByteSink, RestartReason } from './download';
 import { IntegrityError } from './download';
 import { BlockVerifier } from './block-verifier';
+import { defaultSha256Stage, inlineSha256, sha256Digest, sha256Start, type HashedUnit, type Sha256Stage } from './sha256-stage';
 import { defaultCodec, type UnitCodec } from './unit-codec';
 import { createUnitReader, type Unit, type UnitReader } from './file-units';
 import { isTensorFormat, type ManifestFile } from './manifest';
@@ -33,6 +38,8 @@ export interface IngestOptions {
   codec?: UnitCodec;
   /** Overrides MAX_IN_FLIGHT_BYTES. */
   maxInFlightBytes?: number;
+  /** Where the whole-file sha256 runs (default: defaultSha256Stage(), a worker when available). */
+  sha256?: Sha256Stage;
 }
 
 /** Bytes of units taken but not yet committed before write() waits (at least one unit is always allowed). */
@@ -77,16 +84,20 @@ export class FileIngest implements ByteSink {
   private restoredState: unknown;
   /** Resumed with block digests: bytes before the committed offset still to re-read for the block check only. */
   private replaying = 0;
+  /** The whole-file sha256 state after the last unit taken (each unit's hash step waits for the previous one). */
+  private shaState: Promise<Uint8Array>;
 
   private constructor(
     private readonly storage: WeightsStorage,
     readonly modelId: string,
     readonly file: ManifestFile,
-    private readonly hasher: IHasher,
     private readonly opts: IngestOptions,
     /** The file's block digests, checked instead of a whole-file sha256 when the manifest has them. */
     private readonly blocks: BlockVerifier | undefined,
-  ) {}
+    shaStart: Uint8Array,
+  ) {
+    this.shaState = Promise.resolve(shaStart);
+  }
 
   /**
    * Whether the whole file goes through the incremental sha256: when that is what the manifest pins, and for
@@ -101,12 +112,11 @@ export class FileIngest implements ByteSink {
   static async open(storage: WeightsStorage, modelId: string, file: ManifestFile, opts: IngestOptions): Promise<FileIngest> {
     const label = `${modelId}/${file.path}`;
     const blocks = file.blockSha256 && file.size !== null ? await BlockVerifier.create(file.blockSha256, file.size, label) : undefined;
-    const ingest = new FileIngest(storage, modelId, file, await createSHA256(), opts, blocks);
-    ingest.hasher.init();
+    const ingest = new FileIngest(storage, modelId, file, opts, blocks, await sha256Start());
     const p = await storage.getProgress(modelId, file.path);
     const sameBlocks = file.format !== 'torch-zip' || (p?.parserState as { blockBytes?: number } | undefined)?.blockBytes === storage.chunkBytes;
     if (p && p.url === opts.source && (file.size === null || file.size === p.size) && sameBlocks) {
-      if (ingest.hashesWholeFile) ingest.hasher.load(p.hashState);
+      if (ingest.hashesWholeFile) ingest.shaState = Promise.resolve(p.hashState);
       ingest.committedOffset = ingest.dispatchedOffset = p.offset;
       if (blocks) ingest.replaying = p.offset - blocks.resumeFrom(p.offset);
       ingest.size = p.size;
@@ -167,7 +177,7 @@ export class FileIngest implements ByteSink {
     this.committedOffset = this.dispatchedOffset = 0;
     this.tensorsStored = 0;
     this.storedBytes = 0;
-    this.hasher.init();
+    this.shaState = sha256Start();
     this.blocks?.resumeFrom(0);
     this.replaying = 0;
     this.restoredState = undefined;
@@ -208,6 +218,20 @@ export class FileIngest implements ByteSink {
     }
   }
 
+  /**
+   * The unit's whole-file sha256 step, when the file takes one; the unit comes back with views over the buffer
+   * returned by the stage (a worker transfers it there and back).
+   */
+  private hashStep(unit: Unit, bytes: Uint8Array): Promise<HashedUnit & { unit: Unit }> {
+    if (!this.hashesWholeFile) return Promise.resolve({ state: NO_HASH_STATE, bytes, unit });
+    const rebind = rebinder(unit, bytes);
+    const stage = rebind ? this.opts.sha256 ?? defaultSha256Stage() : inlineSha256;
+    const hashed = this.shaState.then((state) => stage.update(state, bytes));
+    this.shaState = hashed.then((h) => h.state);
+    this.shaState.catch(() => {}); // a failed step fails its unit (and every later one through this chain)
+    return hashed.then((h) => ({ ...h, unit: h.bytes === bytes ? unit : rebind!(h.bytes.buffer as ArrayBuffer) }));
+  }
+
   /** A block that failed its digest fails the file now, with nothing of it kept (as a whole-file mismatch does). */
   private async checkBlocks(): Promise<void> {
     try {
@@ -220,12 +244,19 @@ export class FileIngest implements ByteSink {
     }
   }
 
-  /** Hashes the unit now (file order), encodes it on the codec, and queues its commit after the previous one. */
+  /**
+   * Chains the unit's sha256 step after the previous unit's (on the sha256 stage, a worker in the browser), encodes
+   * it on the codec once its bytes are back, and queues its commit after the previous one.
+   */
   private enqueue(unit: Unit, bytes: Uint8Array, end: number): void {
-    if (this.hashesWholeFile) this.hasher.update(bytes);
+    const hashed = this.hashStep(unit, bytes);
     const queued: QueuedUnit = {
-      unit, end, hashState: this.hasher.save(), parserState: this.reader!.state(),
-      encoded: (this.opts.codec ?? defaultCodec()).encode(unit.tensors, bytes, this.file.precision ?? 'fp32'),
+      unit, end, hashState: NO_HASH_STATE, parserState: this.reader!.state(),
+      encoded: hashed.then((h) => {
+        queued.unit = h.unit;
+        queued.hashState = h.state;
+        return (this.opts.codec ?? defaultCodec()).encode(h.unit.tensors, h.bytes, this.file.precision ?? 'fp32');
+      }),
       settle: { resolve: () => {}, reject: () => {} },
     };
     queued.encoded.then((t) => { queued.tensors = t; }, () => {}); // awaited in order by drain(); never unhandled
@@ -366,7 +397,7 @@ export class FileIngest implements ByteSink {
         return fail((e as Error).message.replace(`${this.modelId}/${this.file.path}: `, ''));
       }
     }
-    const sha256 = this.hashesWholeFile ? this.hasher.digest('hex') : this.blocks ? this.file.sha256 : null;
+    const sha256 = this.hashesWholeFile ? await sha256Digest(await this.shaState) : this.blocks ? this.file.sha256 : null;
     if (this.hashesWholeFile && this.file.sha256 !== null && sha256 !== this.file.sha256) {
       return fail(`sha256 mismatch: got ${sha256}, the manifest expects ${this.file.sha256}`);
     }
@@ -376,6 +407,28 @@ export class FileIngest implements ByteSink {
       tensorCount: this.tensorsStored, storedBytes: this.storedBytes,
     };
   }
+}
+
+/** The progress record's hasher state for a file that takes no whole-file sha256. */
+const NO_HASH_STATE = new Uint8Array(0);
+
+/**
+ * Re-creates a unit's views (tensor bytes, raw block) over another buffer holding the same bytes at the same
+ * offsets: the unit's buffer went to a worker and came back as a new ArrayBuffer. Offsets are read now, before a
+ * transfer detaches the views. Undefined when a view is not over `bytes.buffer` (then nothing may be transferred).
+ */
+function rebinder(unit: Unit, bytes: Uint8Array): ((buffer: ArrayBuffer) => Unit) | undefined {
+  const views = [...unit.tensors.map((t) => t.bytes), ...(unit.rawBlock ? [unit.rawBlock.bytes] : [])];
+  if (views.some((v) => v.buffer !== bytes.buffer)) return undefined;
+  const spans = views.map((v) => [v.byteOffset, v.byteLength] as const);
+  return (buffer) => {
+    const view = (i: number): Uint8Array => new Uint8Array(buffer, spans[i]![0], spans[i]![1]);
+    return {
+      ...unit,
+      tensors: unit.tensors.map((t, i) => ({ ...t, bytes: view(i) })),
+      ...(unit.rawBlock ? { rawBlock: { index: unit.rawBlock.index, bytes: view(unit.tensors.length) } } : {}),
+    };
+  };
 }
 
 function concat(parts: Uint8Array[], n: number): Uint8Array {

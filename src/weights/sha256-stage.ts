@@ -1,0 +1,123 @@
+/**
+ * Sha256Stage: the whole-file incremental SHA-256 of an install (FileIngest), moved off the thread that reads the
+ * download. A SHA-256 is sequential over the file, but each step only needs the previous step's state, so the
+ * state travels with every unit: update(state, bytes) → the state after `bytes`. In `bench:weights` this hash (hash-wasm,
+ * ~250 MB/s here) was the largest single cost on the reading thread; on a worker it overlaps with reading,
+ * quantizing and storing.
+ * - inlineSha256: on the calling thread (Node, tests, no Worker).
+ * - WorkerSha256: one dedicated worker (sha256.worker.ts) shared by every install; the unit's buffer is transferred
+ *   there and back, so a unit costs the reading thread two postMessages. The worker keeps no state between
+ *   messages, so interleaved files cannot mix.
+ */
+import { createSHA256, type IHasher } from 'hash-wasm';
+
+export interface HashedUnit {
+  /** The hasher state (hash-wasm save()) after the unit. */
+  state: Uint8Array;
+  /** The unit's bytes: the same view, or a view of the same range in the buffer that came back from a worker. */
+  bytes: Uint8Array;
+}
+
+export interface Sha256Stage {
+  /** Hashes `bytes` on top of `state`. May take ownership of `bytes.buffer` (transfer) and give it back in the result. */
+  update(state: Uint8Array, bytes: Uint8Array): Promise<HashedUnit>;
+  dispose(): void;
+}
+
+export interface Sha256Request { id: number; state: Uint8Array; buffer: ArrayBuffer; offset: number; length: number }
+export type Sha256Reply = { id: number; ok: true; state: Uint8Array; buffer: ArrayBuffer } | { id: number; ok: false; error: string };
+
+let hasher: Promise<IHasher> | undefined;
+
+/** The state after hashing `bytes` on top of `state`, on this thread. */
+export async function sha256Step(state: Uint8Array, bytes: Uint8Array): Promise<Uint8Array> {
+  const h = await (hasher ??= createSHA256());
+  h.load(state);
+  h.update(bytes);
+  return h.save();
+}
+
+/** The hasher state of an empty file, and the hex digest of a state. */
+export async function sha256Start(): Promise<Uint8Array> {
+  const h = await (hasher ??= createSHA256());
+  return h.init().save();
+}
+
+export async function sha256Digest(state: Uint8Array): Promise<string> {
+  const h = await (hasher ??= createSHA256());
+  h.load(state);
+  return h.digest('hex');
+}
+
+export const inlineSha256: Sha256Stage = {
+  update: async (state, bytes) => ({ state: await sha256Step(state, bytes), bytes }),
+  dispose: () => {},
+};
+
+/** A sha256 worker's answer to one request, with the buffer to transfer back (see sha256.worker.ts). */
+export async function answerSha256(req: Sha256Request): Promise<{ reply: Sha256Reply; transfer: ArrayBuffer[] }> {
+  try {
+    const state = await sha256Step(req.state, new Uint8Array(req.buffer, req.offset, req.length));
+    return { reply: { id: req.id, ok: true, state, buffer: req.buffer }, transfer: [req.buffer] };
+  } catch (e) {
+    return { reply: { id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }, transfer: [] };
+  }
+}
+
+/** Hashes on one worker; requests are answered in the order they were sent. */
+export class WorkerSha256 implements Sha256Stage {
+  private worker: Worker;
+  private readonly waiting = new Map<number, { resolve: (h: HashedUnit) => void; reject: (e: Error) => void; offset: number; length: number }>();
+  private nextId = 0;
+
+  constructor(private readonly create: () => Worker) {
+    this.worker = this.spawn();
+  }
+
+  private spawn(): Worker {
+    const worker = this.create();
+    worker.onmessage = (ev: MessageEvent<Sha256Reply>) => this.settle(ev.data);
+    worker.onerror = (ev) => this.fail(new Error(`sha256 worker failed: ${ev.message || 'unknown error'}`));
+    return worker;
+  }
+
+  update(state: Uint8Array, bytes: Uint8Array): Promise<HashedUnit> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, offset: bytes.byteOffset, length: bytes.byteLength });
+      const req: Sha256Request = { id, state, buffer: bytes.buffer as ArrayBuffer, offset: bytes.byteOffset, length: bytes.byteLength };
+      this.worker.postMessage(req, [req.buffer]);
+    });
+  }
+
+  private settle(reply: Sha256Reply): void {
+    const w = this.waiting.get(reply.id);
+    if (!w) return;
+    this.waiting.delete(reply.id);
+    if (reply.ok) w.resolve({ state: reply.state, bytes: new Uint8Array(reply.buffer, w.offset, w.length) });
+    else w.reject(new Error(reply.error));
+  }
+
+  /** A failed worker fails every pending unit (their bytes went with it) and is replaced for later ones. */
+  private fail(error: Error): void {
+    for (const w of this.waiting.values()) w.reject(error);
+    this.waiting.clear();
+    this.worker.terminate();
+    this.worker = this.spawn();
+  }
+
+  dispose(): void {
+    this.worker.terminate();
+    for (const w of this.waiting.values()) w.reject(new Error('sha256 worker disposed'));
+    this.waiting.clear();
+  }
+}
+
+let shared: Sha256Stage | undefined;
+
+/** The stage installs use: one shared worker where there are workers, else inline. */
+export function defaultSha256Stage(): Sha256Stage {
+  if (shared) return shared;
+  if (typeof Worker === 'undefined') return (shared = inlineSha256);
+  return (shared = new WorkerSha256(() => new Worker(new URL('./sha256.worker.ts', import.meta.url), { type: 'module', name: 'ipgo-weights-sha256' })));
+}
