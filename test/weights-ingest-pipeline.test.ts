@@ -85,6 +85,25 @@ function reversingCodec(): UnitCodec {
   };
 }
 
+/**
+ * Feeds the whole file through a codec that never finishes the 3rd tensor unit (the 4th unit): the header and two
+ * tensors become durable, nothing after them — as when the tab closes mid-install.
+ */
+async function interruptedAtThirdTensor(bytes: Uint8Array, file: ManifestFile): Promise<{ storage: WeightsStorage; first: FileIngest; commits: number[] }> {
+  const storage = freshStorage();
+  let calls = 0;
+  const hanging: UnitCodec = {
+    encode: (tensors, _b, precision) => (++calls === 4 ? new Promise<StoredTensor[]>(() => {}) : encodeUnit(tensors, precision)),
+    dispose() {},
+  };
+  const commits: number[] = [];
+  const first = await FileIngest.open(storage, 'm', file, { source: 'test', codec: hanging, onCommit: (c) => commits.push(c) });
+  await first.begin(bytes.byteLength, undefined);
+  await feed(first, bytes);
+  await new Promise((r) => setTimeout(r, 50));
+  return { storage, first, commits };
+}
+
 describe('FileIngest pipeline', () => {
   it('commits in file order and stores exactly what the sequential inline codec stores, whatever order units finish in', async () => {
     const inline = await installWith(inlineCodec);
@@ -101,17 +120,7 @@ describe('FileIngest pipeline', () => {
 
   it('a unit that never finishes holds back every later commit; a new ingest resumes at the last durable one', async () => {
     const { bytes, file } = synthetic();
-    const storage = freshStorage();
-    let calls = 0;
-    const hanging: UnitCodec = {
-      encode: (tensors, _b, precision) => (++calls === 4 ? new Promise<StoredTensor[]>(() => {}) : encodeUnit(tensors, precision)),
-      dispose() {},
-    };
-    const commits: number[] = [];
-    const first = await FileIngest.open(storage, 'm', file, { source: 'test', codec: hanging, onCommit: (c) => commits.push(c) });
-    await first.begin(bytes.byteLength, undefined);
-    await feed(first, bytes);
-    await new Promise((r) => setTimeout(r, 50));
+    const { storage, first, commits } = await interruptedAtThirdTensor(bytes, file);
     expect(first.received).toBe(bytes.byteLength);
     // header + 2 tensors are durable (in one to three transactions); the 3rd tensor hangs, nothing after it lands
     const ends = unitEnds(bytes);
@@ -308,16 +317,7 @@ describe('FileIngest with block digests (ManifestFile.blockSha256)', () => {
 
   it('a resumed file re-reads its current block from the block start, checks it, and completes byte-identical', async () => {
     const { bytes, file } = await withBlocks();
-    const storage = freshStorage();
-    let calls = 0;
-    const hanging: UnitCodec = {
-      encode: (tensors, _b, precision) => (++calls === 4 ? new Promise<StoredTensor[]>(() => {}) : encodeUnit(tensors, precision)),
-      dispose() {},
-    };
-    const first = await FileIngest.open(storage, 'm', file, { source: 'test', codec: hanging });
-    await first.begin(bytes.byteLength, undefined);
-    await feed(first, bytes);
-    await new Promise((r) => setTimeout(r, 50));
+    const { storage, first } = await interruptedAtThirdTensor(bytes, file);
     const committed = unitEnds(bytes)[2]!;
     expect(first.committed).toBe(committed);
     const second = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
@@ -349,16 +349,7 @@ describe('FileIngest with block digests (ManifestFile.blockSha256)', () => {
 
   it('the re-read bytes before the committed offset are checked too: corrupt ones fail the resumed file', async () => {
     const { bytes, file } = await withBlocks();
-    const storage = freshStorage();
-    let calls = 0;
-    const hanging: UnitCodec = {
-      encode: (tensors, _b, precision) => (++calls === 4 ? new Promise<StoredTensor[]>(() => {}) : encodeUnit(tensors, precision)),
-      dispose() {},
-    };
-    const first = await FileIngest.open(storage, 'm', file, { source: 'test', codec: hanging });
-    await first.begin(bytes.byteLength, undefined);
-    await feed(first, bytes);
-    await new Promise((r) => setTimeout(r, 50));
+    const { storage, first } = await interruptedAtThirdTensor(bytes, file);
     const committed = first.committed;
     const second = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec });
     const served = bytes.slice();

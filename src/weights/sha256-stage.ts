@@ -10,6 +10,7 @@
  *   messages, so interleaved files cannot mix.
  */
 import { createSHA256, type IHasher } from 'hash-wasm';
+import { WorkerPool } from './worker-pool';
 
 export interface HashedUnit {
   /** The hasher state (hash-wasm save()) after the unit. */
@@ -64,52 +65,23 @@ export async function answerSha256(req: Sha256Request): Promise<{ reply: Sha256R
   }
 }
 
-/** Hashes on one worker; requests are answered in the order they were sent. */
+/** Hashes on one worker (a pool of one answers in the order requests were sent). */
 export class WorkerSha256 implements Sha256Stage {
-  private worker: Worker;
-  private readonly waiting = new Map<number, { resolve: (h: HashedUnit) => void; reject: (e: Error) => void; offset: number; length: number }>();
-  private nextId = 0;
+  private readonly pool: WorkerPool<Sha256Request, Sha256Reply>;
 
-  constructor(private readonly create: () => Worker) {
-    this.worker = this.spawn();
+  constructor(create: () => Worker) {
+    this.pool = new WorkerPool(1, create, 'sha256');
   }
 
-  private spawn(): Worker {
-    const worker = this.create();
-    worker.onmessage = (ev: MessageEvent<Sha256Reply>) => this.settle(ev.data);
-    worker.onerror = (ev) => this.fail(new Error(`sha256 worker failed: ${ev.message || 'unknown error'}`));
-    return worker;
-  }
-
-  update(state: Uint8Array, bytes: Uint8Array): Promise<HashedUnit> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject, offset: bytes.byteOffset, length: bytes.byteLength });
-      const req: Sha256Request = { id, state, buffer: bytes.buffer as ArrayBuffer, offset: bytes.byteOffset, length: bytes.byteLength };
-      this.worker.postMessage(req, [req.buffer]);
-    });
-  }
-
-  private settle(reply: Sha256Reply): void {
-    const w = this.waiting.get(reply.id);
-    if (!w) return;
-    this.waiting.delete(reply.id);
-    if (reply.ok) w.resolve({ state: reply.state, bytes: new Uint8Array(reply.buffer, w.offset, w.length) });
-    else w.reject(new Error(reply.error));
-  }
-
-  /** A failed worker fails every pending unit (their bytes went with it) and is replaced for later ones. */
-  private fail(error: Error): void {
-    for (const w of this.waiting.values()) w.reject(error);
-    this.waiting.clear();
-    this.worker.terminate();
-    this.worker = this.spawn();
+  async update(state: Uint8Array, bytes: Uint8Array): Promise<HashedUnit> {
+    const { byteOffset, byteLength } = bytes; // read before the transfer detaches the view
+    const reply = await this.pool.request(
+      (id) => ({ id, state, buffer: bytes.buffer as ArrayBuffer, offset: byteOffset, length: byteLength }), (req) => [req.buffer]);
+    return { state: reply.state, bytes: new Uint8Array(reply.buffer, byteOffset, byteLength) };
   }
 
   dispose(): void {
-    this.worker.terminate();
-    for (const w of this.waiting.values()) w.reject(new Error('sha256 worker disposed'));
-    this.waiting.clear();
+    this.pool.dispose();
   }
 }
 

@@ -12,6 +12,7 @@ import type { StoragePrecision } from './manifest';
 import type { StoredTensor } from './storage';
 import { storedChecksum } from './stored-checksum';
 import { encodeForStorage } from './tensor-codec';
+import { WorkerPool } from './worker-pool';
 
 export interface UnitCodec {
   /**
@@ -79,68 +80,22 @@ export async function answerEncode(req: EncodeRequest): Promise<{ reply: EncodeR
 
 /** Encodes units on `size` workers, each unit on the worker with the fewest pending units. */
 export class WorkerCodecPool implements UnitCodec {
-  private readonly workers: { worker: Worker; pending: number }[] = [];
-  private readonly waiting = new Map<number, { resolve: (t: StoredTensor[]) => void; reject: (e: Error) => void; slot: number }>();
-  private nextId = 0;
+  private readonly pool: WorkerPool<EncodeRequest, EncodeReply>;
 
-  constructor(size: number, private readonly create: () => Worker) {
-    for (let i = 0; i < size; i++) this.workers.push({ worker: this.spawn(i), pending: 0 });
+  constructor(size: number, create: () => Worker) {
+    this.pool = new WorkerPool(size, create, 'codec');
   }
 
-  private spawn(slot: number): Worker {
-    const worker = this.create();
-    worker.onmessage = (ev: MessageEvent<EncodeReply>) => this.settle(ev.data);
-    worker.onerror = (ev) => this.fail(slot, new Error(`codec worker failed: ${ev.message || 'unknown error'}`));
-    return worker;
-  }
-
-  encode(tensors: SourceTensor[], unitBytes: Uint8Array, precision: StoragePrecision): Promise<StoredTensor[]> {
+  async encode(tensors: SourceTensor[], unitBytes: Uint8Array, precision: StoragePrecision): Promise<StoredTensor[]> {
     const spans = tensors.length ? spansOf(tensors, unitBytes) : undefined;
     // nothing to convert, or tensors that are not views of the unit buffer: not worth a round trip
     if (!spans) return encodeUnit(tensors, precision);
-    const slot = this.leastBusy();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject, slot });
-      this.workers[slot]!.pending++;
-      const req: EncodeRequest = { id, buffer: unitBytes.buffer as ArrayBuffer, spans, precision };
-      this.workers[slot]!.worker.postMessage(req, [req.buffer]);
-    });
-  }
-
-  private leastBusy(): number {
-    let best = 0;
-    this.workers.forEach((w, i) => { if (w.pending < this.workers[best]!.pending) best = i; });
-    return best;
-  }
-
-  private settle(reply: EncodeReply): void {
-    const w = this.waiting.get(reply.id);
-    if (!w) return;
-    this.waiting.delete(reply.id);
-    this.workers[w.slot]!.pending--;
-    if (reply.ok) w.resolve(reply.tensors);
-    else w.reject(new Error(reply.error));
-  }
-
-  /**
-   * A worker that failed fails its pending units (the install reports the error and can be resumed) and is
-   * replaced, so later units never go to a worker that may be dead.
-   */
-  private fail(slot: number, error: Error): void {
-    for (const [id, w] of this.waiting) {
-      if (w.slot !== slot) continue;
-      this.waiting.delete(id);
-      w.reject(error);
-    }
-    this.workers[slot]!.worker.terminate();
-    this.workers[slot] = { worker: this.spawn(slot), pending: 0 };
+    const reply = await this.pool.request((id) => ({ id, buffer: unitBytes.buffer as ArrayBuffer, spans, precision }), (req) => [req.buffer]);
+    return reply.tensors;
   }
 
   dispose(): void {
-    for (const { worker } of this.workers) worker.terminate();
-    for (const w of this.waiting.values()) w.reject(new Error('codec pool disposed'));
-    this.waiting.clear();
+    this.pool.dispose();
   }
 }
 
