@@ -18,16 +18,25 @@ import type { StoredTensor } from '../../src/weights/storage';
 import { inlineCodec, type UnitCodec } from '../../src/weights/unit-codec';
 
 export interface BenchParams {
-  url: string; size: number; sha256: string; blockSha256: BlockDigests; precision: StoragePrecision; rawRepeats: number;
+  url: string; size: number; sha256: string; blockSha256: BlockDigests; precision: StoragePrecision; rounds: number;
   /** The same file behind a rate-limited server path (a network link slower than loopback), when measured. */
   linkUrl?: string;
 }
-export interface BenchResult {
-  rawMs: number[];
+/** One round, run back to back (ms). */
+export interface BenchRound {
+  /** A full read of the body with the default reader, as the installer reads. */
+  rawMs: number;
+  /** The same with a BYOB reader (context: not what the installer uses). */
+  rawByobMs: number;
   /** The install with the manifest's block digests (WebCrypto), as tools/convert bundles are checked. */
   pipelineMs: number;
   /** The same install checked by the whole-file sha256 only (hash-wasm, incremental), as a pinned HF file is. */
   wholeFilePipelineMs: number;
+  /** When each step ran (epoch ms, from → to), for the harness's CPU accounting. */
+  spans: Record<'raw' | 'rawByob' | 'pipeline' | 'wholeFilePipeline', [number, number]>;
+}
+export interface BenchResult {
+  rounds: BenchRound[];
   /** Block digests, with quantization + checksums on the installer thread instead of the codec pool. */
   inlinePipelineMs: number;
   loadMs: number; tensors: number; storedBytes: number; backend: string; cores: number;
@@ -46,6 +55,25 @@ async function rawFetch(url: string): Promise<number> {
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
+    n += value.byteLength;
+  }
+  if (n === 0) throw new Error('empty body');
+  return performance.now() - t0;
+}
+
+/** The same read with a BYOB reader into 16 MiB buffers (the installer reads with the default reader, above). */
+async function rawFetchByob(url: string): Promise<number> {
+  const t0 = performance.now();
+  const reader = (await fetch(url, { cache: 'no-store' })).body!.getReader({ mode: 'byob' });
+  let n = 0;
+  let buffer = new ArrayBuffer(16 << 20);
+  let at = 0;
+  for (;;) {
+    if (at === buffer.byteLength) [buffer, at] = [new ArrayBuffer(16 << 20), 0];
+    const { done, value } = await reader.read(new Uint8Array(buffer, at));
+    if (done || !value) break;
+    buffer = value.buffer as ArrayBuffer; // the read transferred it
+    at += value.byteLength;
     n += value.byteLength;
   }
   if (n === 0) throw new Error('empty body');
@@ -79,9 +107,6 @@ async function stages(url: string, precision: StoragePrecision, digests: BlockDi
 }
 
 async function run(p: BenchParams): Promise<BenchResult> {
-  const rawMs: number[] = [];
-  for (let i = 0; i < p.rawRepeats; i++) rawMs.push(await rawFetch(p.url));
-
   const manifestWith = (extra: Partial<ManifestFile>, url = p.url): ModelManifest => ({
     schemaVersion: 1, id: 'bench-synthetic', name: 'synthetic', kind: 'clip',
     source: { type: 'static', baseUrl: url.slice(0, url.lastIndexOf('/') + 1) },
@@ -100,22 +125,40 @@ async function run(p: BenchParams): Promise<BenchResult> {
     await deleteDb(db);
     return ms;
   };
-  // the same install with quantization on this thread (inlineCodec): the pool's gain, measured in this run
-  const inlinePipelineMs = await installMs(manifest, inlineCodec);
-  // checked by the whole-file sha256 alone (no block digests in the manifest)
-  const wholeFilePipelineMs = await installMs(manifestWith({}));
 
-  const dbName = `bench-weights-${Date.now()}`;
-  const storage = WeightsStorage.open(dbName);
-  let t0 = performance.now();
-  const rec = await new WeightsInstaller(storage, { estimate: async () => undefined, persist: async () => false }).install(manifest).done;
-  const pipelineMs = performance.now() - t0;
+  // rounds of raw read → install, side by side, so each round's ratio compares runs made under the same load; a
+  // quiet second before each lets the previous step's background work (IndexedDB deleting a database) finish
+  const now = (): number => performance.timeOrigin + performance.now();
+  const rounds: BenchRound[] = [];
+  for (let i = 0; i < p.rounds; i++) {
+    const spans = {} as BenchRound['spans'];
+    const quiet = async (step: keyof BenchRound['spans'], measure: () => Promise<number>): Promise<number> => {
+      await new Promise((r) => setTimeout(r, 1000));
+      const from = now();
+      const ms = await measure();
+      spans[step] = [from, now()];
+      return ms;
+    };
+    rounds.push({
+      rawMs: await quiet('raw', () => rawFetch(p.url)),
+      rawByobMs: await quiet('rawByob', () => rawFetchByob(p.url)),
+      pipelineMs: await quiet('pipeline', () => installMs(manifest)),
+      // checked by the whole-file sha256 alone (no block digests in the manifest)
+      wholeFilePipelineMs: await quiet('wholeFilePipeline', () => installMs(manifestWith({}))),
+      spans,
+    });
+  }
+  // quantization on this thread (inlineCodec) instead of the codec pool
+  const inlinePipelineMs = await installMs(manifest, inlineCodec);
   const link = p.linkUrl === undefined ? undefined : {
     rawMs: await rawFetch(p.linkUrl),
     pipelineMs: await installMs(manifestWith({ blockSha256: p.blockSha256 }, p.linkUrl)),
     wholeFilePipelineMs: await installMs(manifestWith({}, p.linkUrl)),
   };
 
+  const dbName = `bench-weights-${Date.now()}`;
+  const storage = WeightsStorage.open(dbName);
+  const rec = await new WeightsInstaller(storage, { estimate: async () => undefined, persist: async () => false }).install(manifest).done;
   await tf.setBackend('cpu');
   const t1 = performance.now();
   const reader = await storage.openModel(manifest.id);
@@ -125,7 +168,7 @@ async function run(p: BenchParams): Promise<BenchResult> {
   store.dispose();
   await deleteDb(dbName);
   return {
-    rawMs, pipelineMs, wholeFilePipelineMs, inlinePipelineMs, link, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(),
+    rounds, inlinePipelineMs, link, loadMs, tensors, storedBytes: rec.storedBytes, backend: tf.getBackend(),
     cores: navigator.hardwareConcurrency, stages: await stages(p.url, p.precision, p.blockSha256),
   };
 }
