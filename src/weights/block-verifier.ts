@@ -16,7 +16,7 @@ import { IntegrityError } from './download';
 import type { BlockDigests } from './manifest';
 
 /** Blocks hashed concurrently before update() callers are asked to wait (each holds a copy in WebCrypto). */
-const MAX_PENDING_BLOCKS = 4;
+const MAX_PENDING_BLOCKS = 2;
 
 export class BlockVerifier {
   private readonly buffer: Uint8Array<ArrayBuffer>;
