@@ -13,6 +13,7 @@ import { IntegrityError } from '../src/weights/download';
 import { FileIngest } from '../src/weights/ingest';
 import type { ManifestFile } from '../src/weights/manifest';
 import { parseHeader, readHeaderLength, serializeSafetensors } from '../src/weights/safetensors';
+import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint, type PickleWritable } from '../src/weights/torch-zip-writer';
 import type { StoredTensor } from '../src/weights/storage';
 import { WeightsStorage } from '../src/weights/storage';
 import { answerEncode, encodeUnit, inlineCodec, WorkerCodecPool, type EncodeRequest, type UnitCodec } from '../src/weights/unit-codec';
@@ -422,4 +423,27 @@ describe('WorkerSha256: the whole-file sha256 off the reading thread', () => {
     expect(await sha256Digest(again.state)).toBe(crypto.createHash('sha256').update('abc').digest('hex'));
     sha256.dispose();
   });
+
+  it('a torch zip (raw blocks staged for later parsing) goes through the worker and stages its exact bytes', async () => {
+    const dict = new Map<string, PickleWritable>();
+    for (let t = 0; t < 3; t++) {
+      dict.set(`head.${t}.weight`, contiguousTensor('F32', [40, 30], new Uint8Array(Float32Array.from({ length: 1200 }, (_, i) => Math.cos(i + t)).buffer)));
+    }
+    const pth = writeTorchCheckpoint(new OrderedDictValue(dict));
+    const file: ManifestFile = {
+      path: 'head.pth', format: 'torch-zip', role: 'model', size: pth.byteLength,
+      sha256: crypto.createHash('sha256').update(pth).digest('hex'), precision: 'fp32',
+    };
+    const shaWorker = new InProcessWorker<Sha256Request>(answerSha256);
+    const sha256 = new WorkerSha256(() => shaWorker as unknown as Worker);
+    const storage = WeightsStorage.open(`ingest-pipeline-zip-${++dbCount}`, { chunkBytes: 4096 }); // several raw blocks
+    const ingest = await FileIngest.open(storage, 'm', file, { source: 'test', codec: inlineCodec, sha256 });
+    await ingest.begin(pth.byteLength, undefined);
+    await feed(ingest, pth);
+    expect(await ingest.verify()).toMatchObject({ verifiedBy: 'sha256', sha256: file.sha256 });
+    expect(shaWorker.requests).toBe(Math.ceil(pth.byteLength / 4096));
+    expect(await storage.readRaw('m', file.path, 4096, 0, pth.byteLength)).toEqual(pth);
+    sha256.dispose();
+  });
 });
+
