@@ -152,8 +152,17 @@ try {
       `load ${r.loadMs.toFixed(0)} ms (${r.tensors} tensors, tfjs ${r.backend})`);
     const stageText = Object.entries(r.stages).map(([k, v]) => `${k} ${v.toFixed(0)} ms (${(mb / (v / 1000)).toFixed(0)} MB/s)`).join(', ');
     console.log(`stages alone, file in memory: ${stageText}`);
-    const link = r.link && { raw: mbS(r.link.rawMs), pipeline: mbS(r.link.pipelineMs), whole: mbS(r.link.wholeFilePipelineMs) };
-    if (link) console.log(`over a ${LINK_MB_S} MB/s link: raw ${link.raw.toFixed(1)} MB/s, pipeline ${link.pipeline.toFixed(1)} MB/s (whole-file sha256: ${link.whole.toFixed(1)})`);
+    const link = r.link.length === 0 ? undefined : {
+      raw: mbS(median(r.link.map((x) => x.rawMs))),
+      pipeline: mbS(median(r.link.map((x) => x.pipelineMs))),
+      whole: mbS(median(r.link.map((x) => x.wholeFilePipelineMs))),
+      ratio: median(r.link.map((x) => x.rawMs / x.pipelineMs)),
+      wholeRatio: median(r.link.map((x) => x.rawMs / x.wholeFilePipelineMs)),
+    };
+    for (const [i, x] of r.link.entries()) {
+      console.log(`over a ${LINK_MB_S} MB/s link, round ${i + 1}: raw ${mbS(x.rawMs).toFixed(1)} MB/s, install ${mbS(x.pipelineMs).toFixed(1)} MB/s ` +
+        `(whole-file sha256: ${mbS(x.wholeFilePipelineMs).toFixed(1)})`);
+    }
     const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(3)).join(', ');
     writeBenchResults('weights', {
       raw_fetch_mb_s: mbS(median(col('rawMs'))),
@@ -166,8 +175,8 @@ try {
       pipeline_inline_codec_mb_s: inlineMbS,
       link_raw_fetch_mb_s: link?.raw ?? null,
       link_pipeline_mb_s: link?.pipeline ?? null,
-      link_throughput_ratio: link ? link.pipeline / link.raw : null,
-      link_throughput_ratio_whole_file_sha256: link ? link.whole / link.raw : null,
+      link_throughput_ratio: link?.ratio ?? null,
+      link_throughput_ratio_whole_file_sha256: link?.wholeRatio ?? null,
       codec_pool_speedup: pipelineMbS / inlineMbS,
       raw_fetch_cores_busy: cpuRaw.cores,
       raw_fetch_server_cores: cpuRaw.server,
@@ -182,7 +191,7 @@ try {
       pipeline: `WeightsInstaller in a worker, pipelined per tensor unit: fetch → sha256 of each ${DIGEST_BLOCK_BYTES / 2 ** 20} MiB block (the manifest's blockSha256, as tools/convert writes it; WebCrypto) → int8 per-channel quantization + XXH128 of the stored bytes (codec pool of ${Math.max(1, Math.min(3, r.cores - 1))} worker(s), ${r.cores} cores reported) → IndexedDB commits in file order (units encoded meanwhile share a transaction), ≤ 96 MiB in flight`,
       pipeline_whole_file_sha256_mb_s: 'the same install with only the whole-file sha256 in the manifest (as a pinned Hugging Face file): incremental hash-wasm sha256 on a worker (sha256-stage.ts), one step per unit',
       raw_fetch_byob_mb_s: 'reads with a BYOB reader into 16 MiB buffers, for context: the installer reads with the default reader',
-      link: LINK_MB_S > 0 ? `link_*: the same file served at a nominal ${LINK_MB_S} MB/s (fault-server throttle: ${LINK_MB_S / 20} MB pieces every 50 ms + write time), one raw read, then the block-digest and whole-file installs` : 'skipped (BENCH_WEIGHTS_LINK_MB_S=0)',
+      link: LINK_MB_S > 0 ? `link_*: the same file served at a nominal ${LINK_MB_S} MB/s (fault-server throttle: ${LINK_MB_S / 20} MB pieces every 50 ms + write time), ${ROUNDS} rounds of a raw read, the block-digest install and the whole-file install; medians, ratios within a round` : 'skipped (BENCH_WEIGHTS_LINK_MB_S=0)',
       pipeline_inline_codec_mb_s: 'one block-digest install with quantization + checksums on the installer thread (inlineCodec), after the rounds',
       load_ms: `IndexedDB → decoded Float32 → tf.tensor on the tfjs ${r.backend} backend`,
       cpu: `*_cores_busy: CPU-seconds of the whole machine (/proc/stat) over the step's wall time, sampled every 20 ms, median over rounds, of ${os.cpus().length} cores; *_server_cores: the share of the bench process, which runs the file server; *_cpu_s: CPU-seconds of the whole machine during the step`,

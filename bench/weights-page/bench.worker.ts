@@ -40,8 +40,8 @@ export interface BenchResult {
   /** Block digests, with quantization + checksums on the installer thread instead of the codec pool. */
   inlinePipelineMs: number;
   loadMs: number; tensors: number; storedBytes: number; backend: string; cores: number;
-  /** Over `linkUrl`: raw fetch, then the block-digest and the whole-file-sha256 installs (ms). */
-  link?: { rawMs: number; pipelineMs: number; wholeFilePipelineMs: number };
+  /** Rounds over `linkUrl`: raw fetch, then the block-digest and the whole-file-sha256 installs (ms); empty without it. */
+  link: { rawMs: number; pipelineMs: number; wholeFilePipelineMs: number }[];
   /** The pipeline's stages alone, on the file already in memory (ms). */
   stages: { sha256: number; sha256Blocks: number; quantize: number; commit: number };
 }
@@ -150,11 +150,14 @@ async function run(p: BenchParams): Promise<BenchResult> {
   }
   // quantization on this thread (inlineCodec) instead of the codec pool
   const inlinePipelineMs = await installMs(manifest, inlineCodec);
-  const link = p.linkUrl === undefined ? undefined : {
-    rawMs: await rawFetch(p.linkUrl),
-    pipelineMs: await installMs(manifestWith({ blockSha256: p.blockSha256 }, p.linkUrl)),
-    wholeFilePipelineMs: await installMs(manifestWith({}, p.linkUrl)),
-  };
+  const link: NonNullable<BenchResult['link']> = [];
+  for (let i = 0; p.linkUrl !== undefined && i < p.rounds; i++) {
+    link.push({
+      rawMs: await rawFetch(p.linkUrl),
+      pipelineMs: await installMs(manifestWith({ blockSha256: p.blockSha256 }, p.linkUrl)),
+      wholeFilePipelineMs: await installMs(manifestWith({}, p.linkUrl)),
+    });
+  }
 
   const dbName = `bench-weights-${Date.now()}`;
   const storage = WeightsStorage.open(dbName);
