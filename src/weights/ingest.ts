@@ -24,7 +24,7 @@ import type { ByteSink, RestartReason } from './download';
 import { IntegrityError } from './download';
 import { BlockVerifier } from './block-verifier';
 import { defaultSha256Stage, inlineSha256, sha256Digest, sha256Start, type HashedUnit, type Sha256Stage } from './sha256-stage';
-import { defaultCodec, type UnitCodec } from './unit-codec';
+import { defaultCodec, spansOf, tensorsOf, type UnitCodec } from './unit-codec';
 import { createUnitReader, type Unit, type UnitReader } from './file-units';
 import { isTensorFormat, type ManifestFile } from './manifest';
 import type { FileRecord, ProgressRecord, StoredTensor, WeightsStorage } from './storage';
@@ -418,17 +418,15 @@ const NO_HASH_STATE = new Uint8Array(0);
  * transfer detaches the views. Undefined when a view is not over `bytes.buffer` (then nothing may be transferred).
  */
 function rebinder(unit: Unit, bytes: Uint8Array): ((buffer: ArrayBuffer) => Unit) | undefined {
-  const views = [...unit.tensors.map((t) => t.bytes), ...(unit.rawBlock ? [unit.rawBlock.bytes] : [])];
-  if (views.some((v) => v.buffer !== bytes.buffer)) return undefined;
-  const spans = views.map((v) => [v.byteOffset, v.byteLength] as const);
-  return (buffer) => {
-    const view = (i: number): Uint8Array => new Uint8Array(buffer, spans[i]![0], spans[i]![1]);
-    return {
-      ...unit,
-      tensors: unit.tensors.map((t, i) => ({ ...t, bytes: view(i) })),
-      ...(unit.rawBlock ? { rawBlock: { index: unit.rawBlock.index, bytes: view(unit.tensors.length) } } : {}),
-    };
-  };
+  const spans = spansOf(unit.tensors, bytes);
+  const raw = unit.rawBlock;
+  if (!spans || (raw && raw.bytes.buffer !== bytes.buffer)) return undefined;
+  const rawSpan = raw && ([raw.bytes.byteOffset, raw.bytes.byteLength] as const);
+  return (buffer) => ({
+    ...unit,
+    tensors: tensorsOf(buffer, spans),
+    ...(raw ? { rawBlock: { index: raw.index, bytes: new Uint8Array(buffer, rawSpan![0], rawSpan![1]) } } : {}),
+  });
 }
 
 function concat(parts: Uint8Array[], n: number): Uint8Array {
