@@ -19,6 +19,7 @@ import { serializeSafetensors } from '../src/weights/safetensors';
 import { writeBenchResults } from './lib/results';
 import { DIGEST_BLOCK_BYTES } from '../tools/convert';
 import type { BlockDigests } from '../src/weights/manifest';
+import { blockDigestsOf } from '../src/weights/block-verifier';
 import type { BenchParams, BenchResult, BenchRound } from './weights-page/bench.worker';
 
 const TOTAL_MB = Number(process.env.BENCH_WEIGHTS_MB ?? 256);
@@ -66,7 +67,7 @@ function median(xs: number[]): number {
 }
 
 /** Tensors shaped like a UNet's: [1280, 1280] linears (6.25 MiB each), in a file of about TOTAL_MB. */
-function writeSynthetic(dir: string): { file: string; size: number; sha256: string; blockSha256: BlockDigests } {
+async function writeSynthetic(dir: string): Promise<{ file: string; size: number; sha256: string; blockSha256: BlockDigests }> {
   const per = 1280 * 1280;
   const count = Math.max(1, Math.round((TOTAL_MB * 1e6) / (per * 4)));
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -82,13 +83,9 @@ function writeSynthetic(dir: string): { file: string; size: number; sha256: stri
   const bytes = serializeSafetensors(tensors);
   const file = path.join(dir, 'synthetic.safetensors');
   fs.writeFileSync(file, bytes);
-  const blocks: string[] = [];
-  for (let at = 0; at < bytes.byteLength; at += DIGEST_BLOCK_BYTES) {
-    blocks.push(crypto.createHash('sha256').update(bytes.subarray(at, at + DIGEST_BLOCK_BYTES)).digest('hex'));
-  }
   return {
     file, size: bytes.byteLength, sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
-    blockSha256: { blockBytes: DIGEST_BLOCK_BYTES, sha256: blocks }, // what tools/convert writes
+    blockSha256: await blockDigestsOf(bytes, DIGEST_BLOCK_BYTES), // what tools/convert writes
   };
 }
 
@@ -107,7 +104,7 @@ const files = new FaultServer(dir);
 // the Vite dev server serves the bench page and its worker straight from the sources
 const vite = spawn('npx', ['vite', '--host', '127.0.0.1', '--port', String(PORT), '--strictPort'], { stdio: 'ignore', detached: true });
 try {
-  const synthetic = writeSynthetic(dir);
+  const synthetic = await writeSynthetic(dir);
   const mb = synthetic.size / 1e6;
   console.log(`synthetic safetensors: ${mb.toFixed(1)} MB`);
   const base = await files.start();

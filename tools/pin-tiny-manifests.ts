@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTinyModel } from './make-tiny-model';
+import { blockDigestsOf } from '../src/weights/block-verifier';
 import { isTensorFormat, type BlockDigests, type ManifestFile, type ModelManifest } from '../src/weights/manifest';
 
 /** Whether the pinned manifest `id` gives `f` block digests. */
@@ -31,15 +32,13 @@ type TinyDigests = { size: number; sha256: string; blockSha256: BlockDigests };
 const sha256Of = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
 
 /** Generates the tiny model into a temporary folder; returns "<folder>/<path>" → size and digests. */
-export function tinyModelDigests(): Map<string, TinyDigests> {
+export async function tinyModelDigests(): Promise<Map<string, TinyDigests>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-pin-'));
   try {
     const out = new Map<string, TinyDigests>();
     for (const rel of makeTinyModel(dir)) {
       const bytes = fs.readFileSync(path.join(dir, rel));
-      const blocks = Array.from({ length: Math.ceil(bytes.byteLength / TINY_DIGEST_BLOCK_BYTES) },
-        (_, i) => sha256Of(bytes.subarray(i * TINY_DIGEST_BLOCK_BYTES, (i + 1) * TINY_DIGEST_BLOCK_BYTES)));
-      out.set(rel, { size: bytes.byteLength, sha256: sha256Of(bytes), blockSha256: { blockBytes: TINY_DIGEST_BLOCK_BYTES, sha256: blocks } });
+      out.set(rel, { size: bytes.byteLength, sha256: sha256Of(bytes), blockSha256: await blockDigestsOf(bytes, TINY_DIGEST_BLOCK_BYTES) });
     }
     return out;
   } finally {
@@ -56,7 +55,7 @@ export function tinyFolder(m: ModelManifest): string {
 }
 
 if (process.argv[1]?.endsWith('pin-tiny-manifests.ts')) {
-  const digests = tinyModelDigests();
+  const digests = await tinyModelDigests();
   for (const id of TINY_MANIFEST_IDS) {
     const file = path.join(MANIFEST_DIR, `${id}.json`);
     const m = JSON.parse(fs.readFileSync(file, 'utf8')) as ModelManifest;

@@ -5,8 +5,8 @@ import { validateManifest } from '../src/weights/manifest';
 import { MANIFEST_DIR, pinsBlocks, TINY_MANIFEST_IDS, tinyFolder, tinyModelDigests } from './pin-tiny-manifests';
 
 describe('built-in tiny manifests', () => {
-  it('pin exactly what make-tiny-model writes (size, sha256 and tiny-sd\'s block digests of every file, no file left out)', () => {
-    const digests = tinyModelDigests();
+  it('pin exactly what make-tiny-model writes (size, sha256 and tiny-sd\'s block digests of every file, no file left out)', async () => {
+    const digests = await tinyModelDigests();
     const listed = new Set<string>();
     for (const id of TINY_MANIFEST_IDS) {
       const m = validateManifest(JSON.parse(fs.readFileSync(path.join(MANIFEST_DIR, `${id}.json`), 'utf8')), id);
