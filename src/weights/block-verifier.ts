@@ -25,7 +25,6 @@ export class BlockVerifier {
   private filled = 0;
   private pending: Promise<void>[] = [];
   private firstMismatch: IntegrityError | undefined;
-  private verifiedBlocks = 0;
 
   private constructor(
     private readonly digests: BlockDigests,
@@ -41,7 +40,7 @@ export class BlockVerifier {
     return new BlockVerifier(digests, size, label, native ? undefined : await createSHA256());
   }
 
-  get blockBytes(): number {
+  private get blockBytes(): number {
     return this.digests.blockBytes;
   }
 
@@ -83,11 +82,6 @@ export class BlockVerifier {
     }
   }
 
-  /** Blocks checked and matching since this verifier was created (a resumed file re-checks its current block). */
-  get verified(): number {
-    return this.verifiedBlocks;
-  }
-
   private blockLength(i: number): number {
     return Math.max(0, Math.min(this.blockBytes, this.size - i * this.blockBytes));
   }
@@ -99,10 +93,7 @@ export class BlockVerifier {
     this.index++;
     this.filled = 0;
     const compare = (got: string): void => {
-      if (got === expected) {
-        this.verifiedBlocks++;
-        return;
-      }
+      if (got === expected) return;
       const start = i * this.blockBytes;
       this.firstMismatch ??= new IntegrityError(
         `${this.label}: sha256 mismatch in block ${i} (bytes ${start}–${start + block.byteLength - 1}): got ${got}, the manifest expects ${expected}`);
@@ -126,7 +117,7 @@ function toHex(bytes: Uint8Array): string {
   return s;
 }
 
-/** Block digests of bytes in memory (tools/convert, tests): the inverse of what BlockVerifier checks. */
+/** Block digests of bytes in memory (pin-tiny-manifests, bench:weights, tests): what BlockVerifier checks against. */
 export async function blockDigestsOf(bytes: Uint8Array, blockBytes: number): Promise<BlockDigests> {
   const sha256: string[] = [];
   for (let at = 0; at < bytes.byteLength; at += blockBytes) {
