@@ -23,7 +23,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { initNodeBackend } from '../tools/lib/tf-node';
-import { clipTextForward, loadClipTextModel, type ClipTextConfig } from '../src/model/text-encoder';
+import { clipTextForward, loadClipTextModel, type ClipTextConfig } from '../src/model/clip/text-model';
 import { disposeParams } from '../src/model/nn';
 import type { UNetConfigJson } from '../src/model/unet/config';
 import { RandomParams } from '../src/model/unet/random-params';

@@ -17,7 +17,7 @@ import type { IpgoModels } from '../src/ipgo/prompt-context';
 import { textEncoderFingerprint, type TextEncoderFingerprint } from '../src/ipgo/text-encoder-fingerprint';
 import { exportTokens, parseTokensFile, TOKENS_FILE_KEYS, type IpgoTokensFile } from '../src/ipgo/tokens-json';
 import { disposeRun, freshRun, IpgoTrainer, tokensOf, type EpochRecord, type SamplingSetup } from '../src/ipgo/trainer';
-import { clipTextExpectedKeys, loadClipTextModel } from '../src/model/text-encoder';
+import { clipTextExpectedKeys, loadClipTextModel } from '../src/model/clip/text-model';
 import { disposeParams } from '../src/model/nn';
 import { storeFromHost } from '../src/model/weights';
 import { parseSafetensors, serializeSafetensors } from '../src/weights/safetensors';

@@ -16,7 +16,7 @@ import { AutoencoderKL } from '../src/model/vae/autoencoder-kl';
 import { DEFAULT_SCORE_BUDGET_BYTES } from '../src/model/vae/attention';
 import { DEFAULT_MAX_TENSOR_BYTES } from '../src/model/vae/channel-chunks';
 import { parseVaeConfig } from '../src/model/vae/config';
-import { expectedVaeKeys } from '../src/model/vae/keys';
+import { expectedVaeKeys } from '../src/model/vae/autoencoder-kl';
 import { largestDecoderTensor } from '../src/model/vae/tensor-budget';
 import { WeightStore } from '../src/model/weights';
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { KeyShape } from '../src/model/clip-bind';
+import type { KeyShape } from '../src/model/params';
 import { WeightStore } from '../src/model/weights';
 
 /**
@@ -40,6 +40,10 @@ class LazyRandomTensors extends Map<string, tf.Tensor> {
 
   override has(key: string): boolean {
     return this.index.has(key);
+  }
+
+  shapeOf(key: string): number[] | undefined {
+    return this.index.get(key)?.shape;
   }
 
   override get(key: string): tf.Tensor | undefined {

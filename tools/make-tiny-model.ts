@@ -10,13 +10,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Rng } from '../src/ipgo/rng';
-import { clipTextExpectedKeys } from '../src/model/text-encoder';
+import { clipTextExpectedKeys } from '../src/model/clip/text-model';
 import { deriveClipVocabFiles } from '../src/model/tokenizer/vocab-from-bpe';
 import { expectedUnetKeys } from '../src/model/unet/unet';
 import { parseVaeConfig } from '../src/model/vae/config';
-import { expectedVaeKeys } from '../src/model/vae/keys';
-import { clipExpectedKeys } from '../src/rewards/clip-model';
-import { openClipExpectedKeys, openClipModelCfg } from '../src/rewards/openclip-model';
+import { expectedVaeKeys } from '../src/model/vae/autoencoder-kl';
+import { clipExpectedKeys } from '../src/model/clip/clip-model';
+import { openClipExpectedKeys, openClipModelCfg } from '../src/model/clip/openclip-model';
 import { aestheticExpectedKeys } from '../src/rewards/aesthetic';
 import { serializeSafetensors } from '../src/weights/safetensors';
 import { loadClipBpeText } from './lib/clip-bpe-text';

@@ -5,7 +5,7 @@
  */
 import type { WeightStore } from './weights';
 import { ClipTokenizer } from './tokenizer/clip-tokenizer';
-import { loadClipTextModel, type ClipTextConfig } from './text-encoder';
+import { loadClipTextModel, type ClipTextConfig } from './clip/text-model';
 import { UNet2DConditionModel } from './unet/unet';
 import type { UNetConfigJson } from './unet/config';
 import { AutoencoderKL } from './vae/autoencoder-kl';

@@ -1,42 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
-import type { WeightScope } from './weights';
 
 /**
  * Torch-semantics building blocks on plain tfjs ops (differentiable, backend-agnostic).
  * Layout: image activations are NHWC inside the models (tfjs convs are NHWC on every backend);
- * callers convert NCHW goldens at the boundary. Weights are converted once, when a module is built.
+ * callers convert NCHW goldens at the boundary. Parameters come from a ParamSource (params.ts); the layers that
+ * read weights (Linear, Conv2d) are in input-grad-ops.ts.
  */
 
+/** torch nn.Linear in torch layout: w [out, in], b [out]; run by `linear` (input-grad-ops.ts). */
 export interface LinearParams { w: tf.Tensor2D; b?: tf.Tensor1D }
+/** torch nn.Conv2d; w in the conv kernels' layout [kh, kw, in, out]; run by `conv2d` (input-grad-ops.ts). */
 export interface ConvParams { w: tf.Tensor4D; b?: tf.Tensor1D; stride: number; pad: number }
 export interface NormParams { gamma: tf.Tensor1D; beta: tf.Tensor1D; eps: number }
-
-/** torch nn.Linear weight [out, in] → [in, out] so that y = x·W + b. */
-export function loadLinear(ws: WeightScope, name: string, opts: { bias?: boolean } = {}): LinearParams {
-  const w = tf.keep(tf.transpose(ws.take(`${name}.weight`))) as tf.Tensor2D;
-  const useBias = opts.bias ?? ws.has(`${name}.bias`);
-  return { w, b: useBias ? (own(ws.take(`${name}.bias`)) as tf.Tensor1D) : undefined };
-}
-
-/** torch Conv2d weight [out, in, kh, kw] → tfjs [kh, kw, in, out]. */
-export function loadConv(ws: WeightScope, name: string, stride = 1, pad?: number): ConvParams {
-  const raw = ws.take(`${name}.weight`);
-  const w = tf.keep(tf.transpose(raw, [2, 3, 1, 0])) as tf.Tensor4D;
-  const b = ws.has(`${name}.bias`) ? (own(ws.take(`${name}.bias`)) as tf.Tensor1D) : undefined;
-  return { w, b, stride, pad: pad ?? Math.floor(raw.shape[2]! / 2) };
-}
-
-export function loadNorm(ws: WeightScope, name: string, eps: number): NormParams {
-  return { gamma: own(ws.take(`${name}.weight`)) as tf.Tensor1D, beta: own(ws.take(`${name}.bias`)) as tf.Tensor1D, eps };
-}
-
-/**
- * Ownership rule: a module keeps its own handles to weights (a clone shares the data, no copy), so the caller
- * can dispose the WeightStore right after building, and `disposeParams(module)` frees exactly the module.
- */
-export function own<T extends tf.Tensor>(t: T): T {
-  return tf.keep(t.clone());
-}
 
 /** Every tensor reachable from a module object (fields, arrays, nested objects), like tinygrad's get_parameters. */
 export function paramsOf(obj: unknown, seen = new Set<unknown>()): tf.Tensor[] {
@@ -49,23 +24,6 @@ export function paramsOf(obj: unknown, seen = new Set<unknown>()): tf.Tensor[] {
 
 export function disposeParams(module: unknown): void {
   for (const t of paramsOf(module)) t.dispose();
-}
-
-/** y = x·W + b over the last axis, any leading shape. */
-export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
-  const inDim = p.w.shape[0];
-  const lead = x.shape.slice(0, -1);
-  let y: tf.Tensor = tf.matMul(x.reshape([-1, inDim]), p.w);
-  if (p.b) y = tf.add(y, p.b);
-  return y.reshape([...lead, p.w.shape[1]]);
-}
-
-/** NHWC conv with torch's symmetric zero padding. */
-export function conv2d(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
-  const pad = p.pad;
-  const padding = pad === 0 ? 'valid' : ([[0, 0], [pad, pad], [pad, pad], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]);
-  const y = tf.conv2d(x, p.w, p.stride, padding);
-  return p.b ? tf.add(y, p.b) : y;
 }
 
 /** LayerNorm over the last axis (biased variance, like torch). */

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ClipTokenizer } from './tokenizer/clip-tokenizer';
-import { clipTextForward, type ClipTextModel } from './text-encoder';
+import { clipTextForward, type ClipTextModel } from './clip/text-model';
 import type { UNet2DConditionModel } from './unet/unet';
 import { latentsToImage01, type AutoencoderKL } from './vae/autoencoder-kl';
 import { createScheduler, type Scheduler, type SchedulerConfigJson, type SchedulerName } from './schedulers';

@@ -26,6 +26,15 @@ export class WeightStore {
     return t;
   }
 
+  /** The stored shape of `key` (not an alias), without marking it taken. */
+  shapeOf(key: string): number[] {
+    // a lazily materialising map (random-weight benchmarks) answers from its index without drawing the tensor
+    const index = this.tensors as Partial<{ shapeOf(key: string): number[] | undefined }>;
+    const shape = index.shapeOf ? index.shapeOf(key) : this.tensors.get(key)?.shape;
+    if (!shape) throw new Error(`missing weight "${key}"`);
+    return shape;
+  }
+
   /** Keys present in the checkpoint that no module took. */
   unusedKeys(): string[] {
     return [...this.tensors.keys()].filter((k) => !this.taken.has(k));

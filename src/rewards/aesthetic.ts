@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { BoundWeights, type ParamSpec, boundScope, specLinear } from '../model/clip-bind';
-import { type TorchLinear, linearT, loadTorchLinear } from '../model/clip-matmul';
-import { WeightStore, type WeightScope } from '../model/weights';
+import { linear } from '../model/input-grad-ops';
+import type { LinearParams } from '../model/nn';
+import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../model/params';
+import type { WeightScope, WeightStore } from '../model/weights';
 
 /**
  * LAION improved-aesthetic-predictor head (sac+logos+ava1-l14-linearMSE): an MLP 768→1024→128→64→16→1 stored as
@@ -9,7 +10,7 @@ import { WeightStore, type WeightScope } from '../model/weights';
  * are no activations, so the head is affine). Input: the L2-normalised CLIP ViT-L/14 image embedding.
  */
 export interface AestheticHead {
-  layers: TorchLinear[];
+  layers: LinearParams[];
 }
 
 const LAYERS: { index: number; out: number }[] = [
@@ -20,24 +21,26 @@ const LAYERS: { index: number; out: number }[] = [
   { index: 7, out: 1 },
 ];
 
-export function aestheticExpectedKeys(inDim = 768): ParamSpec[] {
+export function buildAestheticHead(src: ParamSource, inDim = 768): AestheticHead {
   let d = inDim;
-  return LAYERS.flatMap(({ index, out }) => {
-    const s = specLinear(`layers.${index}`, d, out);
-    d = out;
-    return s;
-  });
+  return {
+    layers: LAYERS.map(({ index, out }) => {
+      const l = src.linear(`layers.${index}`, d, out, true);
+      d = out;
+      return l;
+    }),
+  };
+}
+
+export function aestheticExpectedKeys(inDim = 768): ParamSpec[] {
+  return declaredParams((src) => buildAestheticHead(src, inDim));
 }
 
 export function loadAestheticHead(ws: WeightStore | WeightScope, inDim = 768): AestheticHead {
-  const scope = ws instanceof WeightStore ? ws.sub('') : ws;
-  const b = new BoundWeights(scope, aestheticExpectedKeys(inDim));
-  const head = { layers: LAYERS.map(({ index }) => loadTorchLinear(boundScope(b), `layers.${index}`)) };
-  b.finish();
-  return head;
+  return loadFromStore(ws, (src) => buildAestheticHead(src, inDim));
 }
 
 /** [B, inDim] normalised embeddings → scores [B]. */
 export function aestheticForward(head: AestheticHead, normalizedEmbeds: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => head.layers.reduce<tf.Tensor>((x, l) => linearT(x, l), normalizedEmbeds).reshape([-1]) as tf.Tensor1D);
+  return tf.tidy(() => head.layers.reduce<tf.Tensor>((x, l) => linear(x, l), normalizedEmbeds).reshape([-1]) as tf.Tensor1D);
 }

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomStore } from '../../test/random-weights';
 import { aestheticExpectedKeys } from './aesthetic';
-import { type ClipModelConfig, clipExpectedKeys } from './clip-model';
-import { type OpenClipModelCfg, openClipExpectedKeys } from './openclip-model';
+import { type ClipModelConfig, clipExpectedKeys } from '../model/clip/clip-model';
+import { type OpenClipModelCfg, openClipExpectedKeys } from '../model/clip/openclip-model';
 import {
   type RewardContext, type RewardId, type RewardModels, type RewardMix, disposeRewardModels, disposeRewardText,
   encodeRewardText, getReward, loadRewardModels, mixScore, modelsFor,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { matMulConstLeft } from '../model/clip-matmul';
+import { matMulConstLeft } from '../model/input-grad-ops';
 
 /**
  * Differentiable CLIP preprocessing: image in [0, 1], NHWC [B, H, W, 3] (any size, e.g. the VAE output)

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeParams } from '../model/nn';
 import type { WeightStore } from '../model/weights';
 import { type AestheticHead, aestheticForward, loadAestheticHead } from './aesthetic';
-import { type ClipModel, type ClipModelConfig, clipImageEmbeds, clipTextEmbeds, loadClipModel } from './clip-model';
-import { type OpenClipModel, loadOpenClipModel, openClipImageFeatures, openClipModelCfg, openClipTextFeatures } from './openclip-model';
+import { type ClipModel, type ClipModelConfig, clipImageEmbeds, clipTextEmbeds, loadClipModel } from '../model/clip/clip-model';
+import { type OpenClipModel, loadOpenClipModel, openClipImageFeatures, openClipModelCfg, openClipTextFeatures } from '../model/clip/openclip-model';
 import { type PreprocessOptions, clipPixelValues } from './preprocess';
 
 /**

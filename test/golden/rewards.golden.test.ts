@@ -3,8 +3,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { nchwToNhwc, nhwcToNchw } from '../../src/model/nn';
-import { clipImageEmbeds, clipTextEmbeds } from '../../src/rewards/clip-model';
-import { openClipImageFeatures, openClipTextFeatures } from '../../src/rewards/openclip-model';
+import { clipImageEmbeds, clipTextEmbeds } from '../../src/model/clip/clip-model';
+import { openClipImageFeatures, openClipTextFeatures } from '../../src/model/clip/openclip-model';
 import { clipPixelValues } from '../../src/rewards/preprocess';
 import {
   type RewardContext, type RewardId, type RewardModelId, type RewardModels, disposeRewardModels, disposeRewardText,

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type ClipTextConfig, type ClipTextModel, clipTextForward, loadClipTextModel } from '../../src/model/text-encoder';
+import { type ClipTextConfig, type ClipTextModel, clipTextForward, loadClipTextModel } from '../../src/model/clip/text-model';
 import { disposeParams } from '../../src/model/nn';
 import { storeFromHost } from '../../src/model/weights';
 import type { HostTensor } from '../../src/weights/safetensors';

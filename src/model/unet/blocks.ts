@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkpoint } from '../checkpoint-grad';
-import type { ParamSource } from './params';
+import type { ParamSource } from '../params';
 import { ResnetBlock2D, type ResnetOptions } from './resnet';
 import { Downsample2D, Upsample2D } from './sampling';
 import { Transformer2DModel, type Transformer2DOptions } from './transformer2d';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { groupNorm, silu, type ConvParams, type LinearParams, type NormParams } from '../nn';
-import type { ParamSource } from './params';
-import { conv2dX, linearX } from './input-grad-ops';
+import type { ParamSource } from '../params';
+import { conv2d, linear } from '../input-grad-ops';
 
 export interface ResnetOptions { groups: number; eps: number; outputScaleFactor: number }
 
@@ -31,11 +31,11 @@ export class ResnetBlock2D {
   forward(x: tf.Tensor4D, temb: tf.Tensor2D): tf.Tensor4D {
     return tf.tidy(() => {
       const g = this.opts.groups;
-      let h = conv2dX(silu(groupNorm(x, g, this.norm1)) as tf.Tensor4D, this.conv1);
-      const t = linearX(silu(temb), this.timeEmbProj);
+      let h = conv2d(silu(groupNorm(x, g, this.norm1)) as tf.Tensor4D, this.conv1);
+      const t = linear(silu(temb), this.timeEmbProj);
       h = tf.add(h, t.reshape([t.shape[0]!, 1, 1, t.shape[1]!]));
-      h = conv2dX(silu(groupNorm(h, g, this.norm2)) as tf.Tensor4D, this.conv2);
-      const skip = this.convShortcut ? conv2dX(x, this.convShortcut) : x;
+      h = conv2d(silu(groupNorm(h, g, this.norm2)) as tf.Tensor4D, this.conv2);
+      const skip = this.convShortcut ? conv2d(x, this.convShortcut) : x;
       const out = tf.add(skip, h);
       return (this.opts.outputScaleFactor === 1 ? out : tf.div(out, this.opts.outputScaleFactor)) as tf.Tensor4D;
     });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type ConvParams } from '../nn';
-import type { ParamSource } from './params';
-import { conv2dX } from './input-grad-ops';
+import type { ParamSource } from '../params';
+import { conv2d } from '../input-grad-ops';
 
 /**
  * diffusers `Downsample2D` (use_conv): 3×3 conv, stride 2, padding `downsample_padding`. With padding 0
@@ -15,7 +15,7 @@ export class Downsample2D {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const input = this.padding === 0 ? tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]]) : x;
-      return conv2dX(input, this.conv);
+      return conv2d(input, this.conv);
     });
   }
 }
@@ -30,7 +30,7 @@ export class Upsample2D {
     this.conv = src.conv('conv', channels, channels, 3, 1, 1);
   }
   forward(x: tf.Tensor4D, size?: [number, number]): tf.Tensor4D {
-    return tf.tidy(() => conv2dX(nearestUpsample(x, size), this.conv));
+    return tf.tidy(() => conv2d(nearestUpsample(x, size), this.conv));
   }
 }
 

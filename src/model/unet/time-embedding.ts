@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { silu, type LinearParams } from '../nn';
-import type { ParamSource } from './params';
-import { linearX } from './input-grad-ops';
+import type { ParamSource } from '../params';
+import { linear } from '../input-grad-ops';
 
 /**
  * diffusers `Timesteps` (get_timestep_embedding): half = dim/2, f_k = exp(−ln(10000)·k / (half − freq_shift)),
@@ -29,7 +29,7 @@ export class TimestepEmbedding {
     this.linear2 = src.linear('linear_2', embedDim, embedDim, true);
   }
   forward(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => linearX(silu(linearX(x, this.linear1)), this.linear2) as tf.Tensor2D);
+    return tf.tidy(() => linear(silu(linear(x, this.linear1)), this.linear2) as tf.Tensor2D);
   }
 }
 

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { gelu, groupNorm, layerNorm, type ConvParams, type LinearParams, type NormParams } from '../nn';
 import { checkpoint } from '../checkpoint-grad';
 import { chunkedAttention } from './attention';
-import type { ParamSource } from './params';
-import { conv2dX, linearX } from './input-grad-ops';
+import type { ParamSource } from '../params';
+import { conv2d, linear } from '../input-grad-ops';
 
 /** diffusers `Attention` as used by SD1.5: to_q/to_k/to_v without bias, to_out.0 with bias (to_out.1 is dropout). */
 export class Attention {
@@ -20,10 +20,10 @@ export class Attention {
   /** x: [B, L, queryDim]; context: [B, Lc, contextDim] (x itself for self-attention). */
   forward(x: tf.Tensor3D, context: tf.Tensor3D, chunkBytes: number): tf.Tensor3D {
     return tf.tidy(() => {
-      const q = linearX(x, this.toQ) as tf.Tensor3D;
-      const k = linearX(context, this.toK) as tf.Tensor3D;
-      const v = linearX(context, this.toV) as tf.Tensor3D;
-      return linearX(chunkedAttention(q, k, v, this.heads, chunkBytes), this.toOut) as tf.Tensor3D;
+      const q = linear(x, this.toQ) as tf.Tensor3D;
+      const k = linear(context, this.toK) as tf.Tensor3D;
+      const v = linear(context, this.toV) as tf.Tensor3D;
+      return linear(chunkedAttention(q, k, v, this.heads, chunkBytes), this.toOut) as tf.Tensor3D;
     });
   }
 }
@@ -37,7 +37,7 @@ export class GegluFeedForward {
     this.out = src.linear('net.2', inner, dim, true);
   }
   forward(x: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => linearX(geglu(linearX(x, this.proj)), this.out) as tf.Tensor3D);
+    return tf.tidy(() => linear(geglu(linear(x, this.proj)), this.out) as tf.Tensor3D);
   }
 }
 
@@ -143,13 +143,13 @@ export class Transformer2DModel {
       // NHWC → tokens is a plain reshape (torch needs a permute from NCHW); 1×1 conv ≡ linear per pixel.
       let tokens = unit((xi: tf.Tensor) => tf.tidy(() => {
         const normed = groupNorm(xi as tf.Tensor4D, this.opts.groups, this.norm);
-        const projected = this.opts.useLinearProjection ? linearX(normed, this.projIn as LinearParams) : conv2dX(normed, this.projIn as ConvParams);
+        const projected = this.opts.useLinearProjection ? linear(normed, this.projIn as LinearParams) : conv2d(normed, this.projIn as ConvParams);
         return projected.reshape([b, h * w, c]) as tf.Tensor3D;
       }), [x]);
       for (const block of this.blocks) tokens = block.forward(tokens, ehs, chunkBytes, checkpointed);
       return unit((t: tf.Tensor, xi: tf.Tensor) => tf.tidy(() => {
         const spatial = t.reshape([b, h, w, c]) as tf.Tensor4D;
-        const out = this.opts.useLinearProjection ? linearX(spatial, this.projOut as LinearParams) : conv2dX(spatial, this.projOut as ConvParams);
+        const out = this.opts.useLinearProjection ? linear(spatial, this.projOut as LinearParams) : conv2d(spatial, this.projOut as ConvParams);
         return tf.add(out, xi) as tf.Tensor4D;
       }), [tokens, x]);
     });

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { disposeParams, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
-import type { WeightStore } from '../weights';
+import type { WeightStore, WeightScope } from '../weights';
 import { DEFAULT_ATTENTION_CHUNK_BYTES } from './attention';
 import { DownBlock, MidBlock2DCrossAttn, UpBlock, type BlockContext, type CheckpointGranularity } from './blocks';
 import { resolveUNetConfig, type UNetConfig, type UNetConfigJson } from './config';
-import { DryParams, StoreParams, type ParamSource, type ParamSpec } from './params';
+import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
 import type { Transformer2DOptions } from './transformer2d';
 import { TimestepEmbedding, timestepProjection, timestepsForBatch } from './time-embedding';
-import { conv2dX } from './input-grad-ops';
+import { conv2d } from '../input-grad-ops';
 
 export interface UNetForwardOptions {
   /** When given, receives (kept) copies of time_proj, time_embedding, conv_in, down_blocks.N, mid_block,
@@ -80,11 +80,9 @@ export class UNet2DConditionModel {
    * be present with its shape (all problems are reported at once); with `strict` (default) keys the config does
    * not use are an error too, as in torch's load_state_dict(strict=True).
    */
-  static fromWeights(configJson: UNetConfigJson, store: WeightStore, opts: { strict?: boolean } = {}): UNet2DConditionModel {
+  static fromWeights(configJson: UNetConfigJson, store: WeightStore | WeightScope, opts: { strict?: boolean } = {}): UNet2DConditionModel {
     const config = resolveUNetConfig(configJson);
-    const problems = keyProblems(expectedKeysOf(config), store, opts.strict ?? true);
-    if (problems.length > 0) throw new Error(`UNet weights do not match the config:\n  ${problems.join('\n  ')}`);
-    return new UNet2DConditionModel(config, new StoreParams(store));
+    return loadFromStore(store, (src) => new UNet2DConditionModel(config, src), { strict: opts.strict ?? true });
   }
 
   /** Builds from any parameter source (e.g. shared random weights for a benchmark). */
@@ -110,7 +108,7 @@ export class UNet2DConditionModel {
       };
 
       const input = c.centerInputSample ? (tf.sub(tf.mul(sample, 2), 1) as tf.Tensor4D) : sample;
-      let x = conv2dX(input, this.convIn);
+      let x = conv2d(input, this.convIn);
       record('conv_in', x);
       const skips: tf.Tensor4D[] = [x];
       this.downBlocks.forEach((block, i) => {
@@ -135,7 +133,7 @@ export class UNet2DConditionModel {
       });
 
       const normed = silu(groupNorm(x, c.normGroups, this.convNormOut)) as tf.Tensor4D;
-      return conv2dX(normed, this.convOut);
+      return conv2d(normed, this.convOut);
     });
   }
 
@@ -149,24 +147,8 @@ function checkpointGranularity(option: UNetForwardOptions['checkpointing']): Che
   return option === false ? 'off' : option;
 }
 
-function expectedKeysOf(config: UNetConfig): ParamSpec[] {
-  const dry = new DryParams();
-  new UNet2DConditionModel(config, dry);
-  return dry.specs;
-}
-
 /** Every parameter key and torch shape the config implies, computed by a dry bind (no tensor is allocated). */
 export function expectedUnetKeys(configJson: UNetConfigJson): ParamSpec[] {
-  return expectedKeysOf(resolveUNetConfig(configJson));
-}
-
-function keyProblems(expected: ParamSpec[], store: WeightStore, strict: boolean): string[] {
-  const problems: string[] = [];
-  const wanted = new Set(expected.map((s) => s.key));
-  for (const { key, shape } of expected) {
-    if (!store.has(key)) problems.push(`missing ${key} [${shape}]`);
-    else if (store.take(key).shape.join() !== shape.join()) problems.push(`${key} has shape [${store.take(key).shape}], expected [${shape}]`);
-  }
-  if (strict) for (const key of store.keys()) if (!wanted.has(key)) problems.push(`unexpected ${key}`);
-  return problems;
+  const config = resolveUNetConfig(configJson);
+  return declaredParams((src) => new UNet2DConditionModel(config, src));
 }

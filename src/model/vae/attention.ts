@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { groupNorm, type LinearParams, type NormParams } from '../nn';
-import { linearX } from '../unet/input-grad-ops';
-import type { WeightScope } from '../weights';
-import { linear as loadLinearChecked, norm } from './params';
+import { linear } from '../input-grad-ops';
+import type { ParamSource } from '../params';
 
 /**
  * The VAE mid-block attention (diffusers `Attention` built from the deprecated AttentionBlock): single head over
  * all H·W positions, GroupNorm first, q/k/v/out projections with biases, residual, rescale_output_factor 1.
- * Real SD1.5 files store the projections under the legacy names query/key/value/proj_attn; both are accepted.
+ * Real SD1.5 files store the projections under the legacy names query/key/value/proj_attn; both are accepted
+ * (see `vaeLegacyKeyMap`).
  */
 export interface VaeAttention {
   norm: NormParams;
@@ -21,14 +21,32 @@ export interface VaeAttention {
 export const ATTENTION_NAMES = { q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0' } as const;
 export const LEGACY_ATTENTION_NAMES = { q: 'query', k: 'key', v: 'value', out: 'proj_attn' } as const;
 
-export function loadVaeAttention(ws: WeightScope, channels: number, groups: number, eps: number): VaeAttention {
-  const names = ws.has(`${ATTENTION_NAMES.q}.weight`) ? ATTENTION_NAMES : LEGACY_ATTENTION_NAMES;
+/**
+ * diffusers name → legacy name of the mid-block attention weights (what `sd15.vae.legacy_key_map` lists): the
+ * aliases through which a checkpoint with legacy names binds.
+ */
+export function vaeLegacyKeyMap(c: { midBlockAddAttention: boolean }): Record<string, string> {
+  const map: Record<string, string> = {};
+  if (!c.midBlockAddAttention) return map;
+  for (const part of ['encoder', 'decoder']) {
+    for (const k of ['q', 'k', 'v', 'out'] as const) {
+      for (const suffix of ['weight', 'bias']) {
+        const p = `${part}.mid_block.attentions.0.`;
+        map[`${p}${ATTENTION_NAMES[k]}.${suffix}`] = `${p}${LEGACY_ATTENTION_NAMES[k]}.${suffix}`;
+      }
+    }
+  }
+  return map;
+}
+
+/** Declares the diffusers names; a checkpoint with the legacy names binds through `vaeLegacyKeyMap` aliases. */
+export function loadVaeAttention(src: ParamSource, channels: number, groups: number, eps: number): VaeAttention {
   return {
-    norm: norm(ws, 'group_norm', channels, eps),
-    q: loadLinearChecked(ws, names.q, channels, channels),
-    k: loadLinearChecked(ws, names.k, channels, channels),
-    v: loadLinearChecked(ws, names.v, channels, channels),
-    out: loadLinearChecked(ws, names.out, channels, channels),
+    norm: src.norm('group_norm', channels, eps),
+    q: src.linear(ATTENTION_NAMES.q, channels, channels, true),
+    k: src.linear(ATTENTION_NAMES.k, channels, channels, true),
+    v: src.linear(ATTENTION_NAMES.v, channels, channels, true),
+    out: src.linear(ATTENTION_NAMES.out, channels, channels, true),
     groups,
   };
 }
@@ -44,11 +62,11 @@ export function vaeAttention(x: tf.Tensor4D, p: VaeAttention, scoreBudgetBytes =
     const [b, h, w, c] = x.shape;
     const tokens = groupNorm(x, p.groups, p.norm).reshape([b, h * w, c]);
     // Input-gradient-only projections: the weights are never saved (copied, on wasm) for the backward.
-    const q = linearX(tokens, p.q) as tf.Tensor3D;
-    const k = linearX(tokens, p.k) as tf.Tensor3D;
-    const v = linearX(tokens, p.v) as tf.Tensor3D;
+    const q = linear(tokens, p.q) as tf.Tensor3D;
+    const k = linear(tokens, p.k) as tf.Tensor3D;
+    const v = linear(tokens, p.v) as tf.Tensor3D;
     const attended = singleHeadAttention(q, k, v, 1 / Math.sqrt(c), scoreBudgetBytes);
-    const out = linearX(attended, p.out).reshape([b, h, w, c]);
+    const out = linear(attended, p.out).reshape([b, h, w, c]);
     return tf.add(out, x) as tf.Tensor4D;
   });
 }

@@ -6,7 +6,9 @@ import { fixturePath, missingReason } from '../../../test/golden';
 import { singleHeadAttention } from './attention';
 import { AutoencoderKL, latentsToImage01 } from './autoencoder-kl';
 import { parseVaeConfig } from './config';
-import { expectedVaeKeys, vaeLegacyKeyMap, type VaeKey } from './keys';
+import { expectedVaeKeys } from './autoencoder-kl';
+import { vaeLegacyKeyMap } from './attention';
+import type { ParamSpec as VaeKey } from '../params';
 import { nearestUpsample2x } from './sampling';
 
 /** A tiny VAE (2 blocks) for fast structural and gradient tests. */

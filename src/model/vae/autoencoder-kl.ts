@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, disposeParams, type ConvParams } from '../nn';
-import { WeightStore, type WeightScope } from '../weights';
-import { DEFAULT_SCORE_BUDGET_BYTES } from './attention';
+import { disposeParams, type ConvParams } from '../nn';
+import type { WeightStore, WeightScope } from '../weights';
+import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
+import { DEFAULT_SCORE_BUDGET_BYTES, vaeLegacyKeyMap } from './attention';
 import { parseVaeConfig, type VaeConfig, type VaeConfigJson } from './config';
 import { decoderForward, loadDecoder, type VaeDecoder } from './decoder';
 import { encoderForward, loadEncoder, type Tap, type VaeEncoder } from './encoder';
-import { conv } from './params';
 import { DEFAULT_MAX_TENSOR_BYTES } from './channel-chunks';
-import { conv2dX } from '../unet/input-grad-ops';
+import { conv2d } from '../input-grad-ops';
 
 /** DiagonalGaussianDistribution of the latent (NHWC): logvar clamped to [−30, 20], std = exp(logvar/2). */
 export interface LatentDistribution {
@@ -51,27 +51,31 @@ export class AutoencoderKL {
     return this.config.scalingFactor;
   }
 
+  /** Builds from any parameter source; the encoder side first, in the order of the checkpoint's keys. */
+  static fromSource(config: VaeConfigJson | VaeConfig, src: ParamSource, opts: VaeLoadOptions = {}): AutoencoderKL {
+    const c = isResolved(config) ? config : parseVaeConfig(config);
+    const L = c.latentChannels;
+    const encoder = opts.decoderOnly ? null : loadEncoder(src.sub('encoder.'), c);
+    const quantConv = opts.decoderOnly ? null : src.conv('quant_conv', 2 * L, 2 * L, 1, 1, 0);
+    const postQuantConv = src.conv('post_quant_conv', L, L, 1, 1, 0);
+    const decoder = loadDecoder(src.sub('decoder.'), c);
+    return new AutoencoderKL(c, postQuantConv, decoder, quantConv, encoder);
+  }
+
   /**
    * Builds from a diffusers config (the parsed `vae/config.json`, or a resolved VaeConfig) and a checkpoint with
-   * diffusers or legacy (query/key/value/proj_attn) attention names. The module owns clones of its weights, so the
-   * store may be disposed afterwards.
+   * diffusers or legacy (query/key/value/proj_attn) attention names; every problem is reported at once. The
+   * module owns clones of its weights, so the store may be disposed afterwards.
    */
   static fromWeights(config: VaeConfigJson | VaeConfig, store: WeightStore | WeightScope, opts: VaeLoadOptions = {}): AutoencoderKL {
     const c = isResolved(config) ? config : parseVaeConfig(config);
-    const ws = store instanceof WeightStore ? store.sub('') : store;
-    const L = c.latentChannels;
-    const postQuantConv = conv(ws, 'post_quant_conv', L, L, 1);
-    const decoder = loadDecoder(ws.sub('decoder.'), c);
-    if (opts.decoderOnly) return new AutoencoderKL(c, postQuantConv, decoder, null, null);
-    const quantConv = conv(ws, 'quant_conv', 2 * L, 2 * L, 1);
-    const encoder = loadEncoder(ws.sub('encoder.'), c);
-    return new AutoencoderKL(c, postQuantConv, decoder, quantConv, encoder);
+    return loadFromStore(store, (src) => AutoencoderKL.fromSource(c, src, opts), { aliases: vaeLegacyKeyMap(c) });
   }
 
   /** Latents [B, h, w, latent] (already divided by scalingFactor) → raw image [B, 8h, 8w, 3], about [−1, 1]. */
   decode(latents: tf.Tensor4D, tap?: Tap): tf.Tensor4D {
     return tf.tidy(() => {
-      const z = conv2dX(latents, this.postQuantConv);
+      const z = conv2d(latents, this.postQuantConv);
       tap?.('post_quant_conv', z);
       const run = { scoreBudgetBytes: this.attentionScoreBudgetBytes, maxTensorBytes: this.maxTensorBytes, checkpointing: this.checkpointing };
       return decoderForward(z, this.decoder, run, tap);
@@ -94,6 +98,21 @@ export class AutoencoderKL {
   dispose(): void {
     disposeParams([this.postQuantConv, this.decoder, this.quantConv, this.encoder]);
   }
+}
+
+export interface ExpectedKeysOptions {
+  /** Spell the mid-block attention as the real SD1.5 file does (query/key/value/proj_attn). */
+  legacyAttentionNames?: boolean;
+  /** 'decoder' lists only what decoding needs (post_quant_conv + decoder.*). */
+  part?: 'all' | 'decoder';
+}
+
+/** Every key and torch shape AutoencoderKL(config) holds, from a dry bind of the builder (nothing allocated). */
+export function expectedVaeKeys(config: VaeConfigJson | VaeConfig, opts: ExpectedKeysOptions = {}): ParamSpec[] {
+  const specs = declaredParams((src) => AutoencoderKL.fromSource(config, src, { decoderOnly: opts.part === 'decoder' }));
+  if (!opts.legacyAttentionNames) return specs;
+  const legacy = vaeLegacyKeyMap(isResolved(config) ? config : parseVaeConfig(config));
+  return specs.map((s) => ({ ...s, key: legacy[s.key] ?? s.key }));
 }
 
 function isResolved(c: VaeConfigJson | VaeConfig): c is VaeConfig {

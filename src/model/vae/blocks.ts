@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams } from '../nn';
 import { chunkCount as chunkCountOf, runStages, type Stage } from './channel-chunks';
-import type { WeightScope } from '../weights';
+import type { ParamSource } from '../params';
 import { loadVaeAttention, vaeAttention, type VaeAttention } from './attention';
 import { checkpoint } from '../checkpoint-grad';
 import type { Chunks } from './channel-chunks';
@@ -38,14 +38,11 @@ export interface MidBlock {
   attention?: VaeAttention;
 }
 
-export function loadMidBlock(ws: WeightScope, channels: number, n: NormSpec, addAttention: boolean): MidBlock {
-  return {
-    resnets: [
-      loadVaeResnet(ws.sub('resnets.0.'), channels, channels, n.groups, n.eps),
-      loadVaeResnet(ws.sub('resnets.1.'), channels, channels, n.groups, n.eps),
-    ],
-    attention: addAttention ? loadVaeAttention(ws.sub('attentions.0.'), channels, n.groups, n.eps) : undefined,
-  };
+export function loadMidBlock(src: ParamSource, channels: number, n: NormSpec, addAttention: boolean): MidBlock {
+  // built in checkpoint key order: resnet, attention, resnet
+  const first = loadVaeResnet(src.sub('resnets.0.'), channels, channels, n.groups, n.eps);
+  const attention = addAttention ? loadVaeAttention(src.sub('attentions.0.'), channels, n.groups, n.eps) : undefined;
+  return { resnets: [first, loadVaeResnet(src.sub('resnets.1.'), channels, channels, n.groups, n.eps)], attention };
 }
 
 export function midBlock(x: tf.Tensor4D, p: MidBlock, scoreBudgetBytes?: number, run?: DecoderRunOptions): tf.Tensor4D {
@@ -70,10 +67,10 @@ export interface DownEncoderBlock {
   downsampler?: ConvParams;
 }
 
-export function loadDownEncoderBlock(ws: WeightScope, inC: number, outC: number, layers: number, n: NormSpec, addDownsample: boolean): DownEncoderBlock {
+export function loadDownEncoderBlock(src: ParamSource, inC: number, outC: number, layers: number, n: NormSpec, addDownsample: boolean): DownEncoderBlock {
   return {
-    resnets: Array.from({ length: layers }, (_, j) => loadVaeResnet(ws.sub(`resnets.${j}.`), j === 0 ? inC : outC, outC, n.groups, n.eps)),
-    downsampler: addDownsample ? loadDownsample(ws.sub('downsamplers.0.'), outC) : undefined,
+    resnets: Array.from({ length: layers }, (_, j) => loadVaeResnet(src.sub(`resnets.${j}.`), j === 0 ? inC : outC, outC, n.groups, n.eps)),
+    downsampler: addDownsample ? loadDownsample(src.sub('downsamplers.0.'), outC) : undefined,
   };
 }
 
@@ -91,10 +88,10 @@ export interface UpDecoderBlock {
   upsampler?: ConvParams;
 }
 
-export function loadUpDecoderBlock(ws: WeightScope, inC: number, outC: number, layers: number, n: NormSpec, addUpsample: boolean): UpDecoderBlock {
+export function loadUpDecoderBlock(src: ParamSource, inC: number, outC: number, layers: number, n: NormSpec, addUpsample: boolean): UpDecoderBlock {
   return {
-    resnets: Array.from({ length: layers }, (_, j) => loadVaeResnet(ws.sub(`resnets.${j}.`), j === 0 ? inC : outC, outC, n.groups, n.eps)),
-    upsampler: addUpsample ? loadUpsample(ws.sub('upsamplers.0.'), outC) : undefined,
+    resnets: Array.from({ length: layers }, (_, j) => loadVaeResnet(src.sub(`resnets.${j}.`), j === 0 ? inC : outC, outC, n.groups, n.eps)),
+    upsampler: addUpsample ? loadUpsample(src.sub('upsamplers.0.'), outC) : undefined,
   };
 }
 

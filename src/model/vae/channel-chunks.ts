@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
-import { conv2dX } from '../unet/input-grad-ops';
+import { groupNorm, silu, type ConvParams, type NormParams } from '../nn';
+import { conv2d } from '../input-grad-ops';
 import { tapeIsRecording } from '../checkpoint-grad';
 
 /**
@@ -75,12 +75,12 @@ export function runStages(input: Chunks, stages: Stage[]): Chunks {
 }
 
 /**
- * A convolution over channel chunks, producing `outChunks` output chunks. One chunk in and out is conv2dX (input
- * gradient only, weight never saved). Otherwise out_o = Σ_i conv(x_i, W[:, :, i, o]) + b_o with plain tf.conv2d on
- * weight slices: the slices are temporaries, so they must be saved by the tape rather than closed over.
+ * A convolution over channel chunks, producing `outChunks` output chunks. One chunk in and out is the plain
+ * input-gradient conv. Otherwise out_o = Σ_i conv(x_i, W[:, :, i, o]) + b_o on weight slices: the slices are
+ * temporaries, so the tape saves them rather than the op closing over them.
  */
 export function convChunks(xs: Chunks, p: ConvParams, outChunks: number): Chunks {
-  if (xs.length === 1 && outChunks === 1) return [conv2dX(xs[0]!, p)];
+  if (xs.length === 1 && outChunks === 1) return [conv2d(xs[0]!, p)];
   const outC = p.w.shape[3] / outChunks;
   return Array.from({ length: outChunks }, (_, o) => tf.tidy(() => {
     let inOffset = 0;
@@ -89,7 +89,7 @@ export function convChunks(xs: Chunks, p: ConvParams, outChunks: number): Chunks
       const c = x.shape[3];
       const w = tf.slice(p.w, [0, 0, inOffset, o * outC], [-1, -1, c, outC]) as tf.Tensor4D;
       inOffset += c;
-      const part = conv2d(x, { w, stride: p.stride, pad: p.pad });
+      const part = conv2d(x, { w, stride: p.stride, pad: p.pad }, true);
       acc = acc ? (tf.add(acc, part) as tf.Tensor4D) : part;
     }
     return (p.b ? tf.add(acc!, sliceVec(p.b, o * outC, outC)) : acc!) as tf.Tensor4D;

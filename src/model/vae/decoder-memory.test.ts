@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { WeightStore } from '../weights';
 import { AutoencoderKL } from './autoencoder-kl';
 import { parseVaeConfig } from './config';
-import { expectedVaeKeys } from './keys';
+import { expectedVaeKeys } from './autoencoder-kl';
 
 /** Three levels, so the decoder has resnets with and without shortcuts, upsamplers and the mid attention. */
 const CONFIG = parseVaeConfig({

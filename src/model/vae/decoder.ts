@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams, NormParams } from '../nn';
-import { conv2dX } from '../unet/input-grad-ops';
-import type { WeightScope } from '../weights';
+import { conv2d } from '../input-grad-ops';
+import type { ParamSource } from '../params';
 import { loadMidBlock, loadUpDecoderBlock, midBlock, upDecoderBlockChunks, type DecoderRunOptions, type MidBlock, type NormSpec, type UpDecoderBlock } from './blocks';
 import { chunkCount, convChunks, groupNormChunks, joinChannels, runStages, siluChunks, type Stage } from './channel-chunks';
 import type { VaeConfig } from './config';
 import type { Tap } from './encoder';
-import { conv, norm } from './params';
 
 /** diffusers `Decoder` (vae.py): conv_in → mid block → up blocks (reversed channels) → GN → SiLU → conv_out. */
 export interface VaeDecoder {
@@ -18,16 +17,16 @@ export interface VaeDecoder {
   groups: number;
 }
 
-export function loadDecoder(ws: WeightScope, c: VaeConfig): VaeDecoder {
+export function loadDecoder(src: ParamSource, c: VaeConfig): VaeDecoder {
   const n: NormSpec = { groups: c.normNumGroups, eps: c.normEps };
   const rev = [...c.blockOutChannels].reverse();
   return {
-    convIn: conv(ws, 'conv_in', c.latentChannels, rev[0]!, 3),
-    mid: loadMidBlock(ws.sub('mid_block.'), rev[0]!, n, c.midBlockAddAttention),
+    convIn: src.conv('conv_in', c.latentChannels, rev[0]!, 3, 1, 1),
+    mid: loadMidBlock(src.sub('mid_block.'), rev[0]!, n, c.midBlockAddAttention),
     upBlocks: rev.map((outC, i) =>
-      loadUpDecoderBlock(ws.sub(`up_blocks.${i}.`), i === 0 ? rev[0]! : rev[i - 1]!, outC, c.layersPerBlock + 1, n, i < rev.length - 1)),
-    normOut: norm(ws, 'conv_norm_out', c.blockOutChannels[0]!, c.normEps),
-    convOut: conv(ws, 'conv_out', c.blockOutChannels[0]!, c.outChannels, 3),
+      loadUpDecoderBlock(src.sub(`up_blocks.${i}.`), i === 0 ? rev[0]! : rev[i - 1]!, outC, c.layersPerBlock + 1, n, i < rev.length - 1)),
+    normOut: src.norm('conv_norm_out', c.blockOutChannels[0]!, c.normEps),
+    convOut: src.conv('conv_out', c.blockOutChannels[0]!, c.outChannels, 3, 1, 1),
     groups: c.normNumGroups,
   };
 }
@@ -45,7 +44,7 @@ export function decoderForward(z: tf.Tensor4D, p: VaeDecoder, run: DecoderRunOpt
       return y;
     };
     return runStages([z], [
-      tapped('decoder.conv_in', ([x]) => [conv2dX(x!, p.convIn)]),
+      tapped('decoder.conv_in', ([x]) => [conv2d(x!, p.convIn)]),
       tapped('decoder.mid_block', ([x]) => [midBlock(x!, p.mid, run.scoreBudgetBytes, run)]),
       ...p.upBlocks.map((blk, i) => tapped(`decoder.up_blocks.${i}`, (x) => upDecoderBlockChunks(x, blk, run))),
       (x) => {

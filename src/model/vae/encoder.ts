@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
-import type { WeightScope } from '../weights';
+import { groupNorm, silu, type ConvParams, type NormParams } from '../nn';
+import { conv2d } from '../input-grad-ops';
+import type { ParamSource } from '../params';
 import { downEncoderBlock, loadDownEncoderBlock, loadMidBlock, midBlock, type DownEncoderBlock, type MidBlock, type NormSpec } from './blocks';
 import type { VaeConfig } from './config';
-import { conv, norm } from './params';
 
 /** Records named intermediate activations (NHWC); called inside tf.tidy, so keep what you store. */
 export type Tap = (name: string, t: tf.Tensor4D) => void;
@@ -18,17 +18,17 @@ export interface VaeEncoder {
   groups: number;
 }
 
-export function loadEncoder(ws: WeightScope, c: VaeConfig): VaeEncoder {
+export function loadEncoder(src: ParamSource, c: VaeConfig): VaeEncoder {
   const n: NormSpec = { groups: c.normNumGroups, eps: c.normEps };
   const ch = c.blockOutChannels;
   const last = ch[ch.length - 1]!;
   return {
-    convIn: conv(ws, 'conv_in', c.inChannels, ch[0]!, 3),
+    convIn: src.conv('conv_in', c.inChannels, ch[0]!, 3, 1, 1),
     downBlocks: ch.map((outC, i) =>
-      loadDownEncoderBlock(ws.sub(`down_blocks.${i}.`), i === 0 ? ch[0]! : ch[i - 1]!, outC, c.layersPerBlock, n, i < ch.length - 1)),
-    mid: loadMidBlock(ws.sub('mid_block.'), last, n, c.midBlockAddAttention),
-    normOut: norm(ws, 'conv_norm_out', last, c.normEps),
-    convOut: conv(ws, 'conv_out', last, (c.doubleZ ? 2 : 1) * c.latentChannels, 3),
+      loadDownEncoderBlock(src.sub(`down_blocks.${i}.`), i === 0 ? ch[0]! : ch[i - 1]!, outC, c.layersPerBlock, n, i < ch.length - 1)),
+    mid: loadMidBlock(src.sub('mid_block.'), last, n, c.midBlockAddAttention),
+    normOut: src.norm('conv_norm_out', last, c.normEps),
+    convOut: src.conv('conv_out', last, (c.doubleZ ? 2 : 1) * c.latentChannels, 3, 1, 1),
     groups: c.normNumGroups,
   };
 }

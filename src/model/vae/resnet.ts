@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams, NormParams } from '../nn';
 import { addChunks, chunkCount, convChunks, groupNormChunks, joinChannels, runStages, siluChunks, splitChannels, type Chunks } from './channel-chunks';
-import type { WeightScope } from '../weights';
-import { conv, norm } from './params';
+import type { ParamSource } from '../params';
 
 /**
  * diffusers ResnetBlock2D as the VAE uses it: no time embedding, output_scale_factor 1.
@@ -17,13 +16,13 @@ export interface VaeResnet {
   groups: number;
 }
 
-export function loadVaeResnet(ws: WeightScope, inC: number, outC: number, groups: number, eps: number): VaeResnet {
+export function loadVaeResnet(src: ParamSource, inC: number, outC: number, groups: number, eps: number): VaeResnet {
   return {
-    norm1: norm(ws, 'norm1', inC, eps),
-    conv1: conv(ws, 'conv1', inC, outC, 3),
-    norm2: norm(ws, 'norm2', outC, eps),
-    conv2: conv(ws, 'conv2', outC, outC, 3),
-    shortcut: inC !== outC ? conv(ws, 'conv_shortcut', inC, outC, 1) : undefined,
+    norm1: src.norm('norm1', inC, eps),
+    conv1: src.conv('conv1', inC, outC, 3, 1, 1),
+    norm2: src.norm('norm2', outC, eps),
+    conv2: src.conv('conv2', outC, outC, 3, 1, 1),
+    shortcut: inC !== outC ? src.conv('conv_shortcut', inC, outC, 1, 1, 0) : undefined,
     groups,
   };
 }

@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, type ConvParams } from '../nn';
+import type { ConvParams } from '../nn';
+import { conv2d } from '../input-grad-ops';
 import { chunkCount, convChunks, joinChannels, splitChannels, type Chunks } from './channel-chunks';
-import type { WeightScope } from '../weights';
-import { conv } from './params';
+import type { ParamSource } from '../params';
 
 /**
  * diffusers Downsample2D with padding = 0 (the VAE encoder's): zero-pad right and bottom by one, then a 3×3
  * conv with stride 2 and no padding (torch pads symmetrically, so the asymmetric pad is explicit).
  */
-export function loadDownsample(ws: WeightScope, channels: number): ConvParams {
-  return conv(ws, 'conv', channels, channels, 3, 2, 0);
+export function loadDownsample(src: ParamSource, channels: number): ConvParams {
+  return src.conv('conv', channels, channels, 3, 2, 0);
 }
 
 export function downsample(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
@@ -17,8 +17,8 @@ export function downsample(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
 }
 
 /** diffusers Upsample2D: nearest ×2 then a 3×3 conv (padding 1). */
-export function loadUpsample(ws: WeightScope, channels: number): ConvParams {
-  return conv(ws, 'conv', channels, channels, 3);
+export function loadUpsample(src: ParamSource, channels: number): ConvParams {
+  return src.conv('conv', channels, channels, 3, 1, 1);
 }
 
 export function upsample(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {

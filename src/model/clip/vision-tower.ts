@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ClipEncoder } from '../model/clip-transformer';
-import { runEncoder } from '../model/clip-transformer';
-import { type TorchLinear, linearT } from '../model/clip-matmul';
-import { layerNorm, type NormParams } from '../model/nn';
+import { linear } from '../input-grad-ops';
+import { layerNorm, type LinearParams, type NormParams } from '../nn';
+import { type ClipEncoder, runEncoder } from './transformer';
 
 /**
  * The CLIP ViT image tower, one representation for both checkpoint layouts (HF CLIPVisionModel + visual_projection,
@@ -17,21 +16,15 @@ import { layerNorm, type NormParams } from '../model/nn';
 export interface VisionTower {
   imageSize: number;
   patchSize: number;
-  /** Conv weight as a torch-layout matrix [W, p·p·3], columns ordered (ky, kx, channel) like `patchify`. */
-  patch: tf.Tensor2D;
+  /** The patch conv as a Linear [W, p·p·3], columns ordered (ky, kx, channel) like `patchify`. */
+  patch: LinearParams;
   classEmbedding: tf.Tensor1D;
   positionEmbedding: tf.Tensor2D;
   preNorm: NormParams;
   encoder: ClipEncoder;
   postNorm: NormParams;
-  /** torch layout [E, W], no bias. */
-  projection: TorchLinear;
-}
-
-/** torch conv weight [W, 3, p, p] → [W, p·p·3] matching `patchify`'s column order (kept). */
-export function patchMatrix(convWeight: tf.Tensor): tf.Tensor2D {
-  const [w, c, kh, kw] = convWeight.shape as [number, number, number, number];
-  return tf.keep(tf.tidy(() => tf.transpose(convWeight, [0, 2, 3, 1]).reshape([w, kh * kw * c]))) as tf.Tensor2D;
+  /** [E, W], no bias. */
+  projection: LinearParams;
 }
 
 /** NHWC [B, S, S, C] → [B, (S/p)², p·p·C]: row-major patches (as torch's conv output flattened), (ky, kx, c) inside. */
@@ -49,12 +42,12 @@ export function visionForward(t: VisionTower, px: tf.Tensor4D): tf.Tensor2D {
   const [b, h, w] = px.shape;
   if (h !== t.imageSize || w !== t.imageSize) throw new Error(`vision tower expects ${t.imageSize}² pixels, got ${h}×${w}`);
   return tf.tidy(() => {
-    const width = t.patch.shape[0];
-    const patches = linearT(patchify(px, t.patchSize), { w: t.patch });
+    const width = t.patch.w.shape[0];
+    const patches = linear(patchify(px, t.patchSize), t.patch);
     const cls = tf.tile(t.classEmbedding.reshape([1, 1, width]), [b, 1, 1]);
     const x = layerNorm(tf.add(tf.concat([cls, patches], 1), t.positionEmbedding), t.preNorm) as tf.Tensor3D;
     const { out } = runEncoder(x, t.encoder);
     const pooled = layerNorm(out.slice([0, 0, 0], [b, 1, width]).reshape([b, width]), t.postNorm);
-    return linearT(pooled, t.projection) as tf.Tensor2D;
+    return linear(pooled, t.projection) as tf.Tensor2D;
   });
 }

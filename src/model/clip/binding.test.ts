@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { compareKeys, formatBindReport, type KeyShape } from '../model/clip-bind';
-import { disposeParams } from '../model/nn';
-import { type ClipTextConfig, clipTextExpectedKeys, loadClipTextModel } from '../model/text-encoder';
-import { WeightStore } from '../model/weights';
-import { fixturePath } from '../../test/golden';
-import { randomStore } from '../../test/random-weights';
-import { aestheticExpectedKeys, loadAestheticHead } from './aesthetic';
+import { compareKeys, formatBindReport, type KeyShape } from '../params';
+import { disposeParams } from '../nn';
+import { type ClipTextConfig, clipTextExpectedKeys, loadClipTextModel } from './text-model';
+import { WeightStore } from '../weights';
+import { fixturePath } from '../../../test/golden';
+import { randomStore } from '../../../test/random-weights';
+import { aestheticExpectedKeys, loadAestheticHead } from '../../rewards/aesthetic';
 import { type ClipModelConfig, clipExpectedKeys, loadClipModel } from './clip-model';
 import { type OpenClipModelCfg, loadOpenClipModel, openClipExpectedKeys } from './openclip-model';
 

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { randomStore } from '../../test/random-weights';
-import { BoundWeights } from './clip-bind';
-import { checkpointedLayer, clipAttention, encoderLayer, hfEncoderSpec, loadHfEncoder } from './clip-transformer';
-import { causalMask, disposeParams } from './nn';
-import { WeightStore } from './weights';
+import { randomStore } from '../../../test/random-weights';
+import { causalMask, disposeParams } from '../nn';
+import { declaredParams, loadFromStore } from '../params';
+import type { WeightStore } from '../weights';
+import { type ClipEncoderShape, checkpointedLayer, clipAttention, encoderLayer, hfEncoder } from './transformer';
 
 const maxRel = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / Math.max(tf.max(tf.abs(b)).dataSync()[0]!, 1e-30));
 
@@ -23,9 +23,9 @@ describe('CLIP transformer block', () => {
   });
 
   it('a checkpointed layer has the plain layer\'s value and input gradient, inside a larger graph; no leaks', () => {
-    const keys = hfEncoderSpec('', 1, 12, 24);
-    const store: WeightStore = randomStore(keys, 3);
-    const enc = loadHfEncoder(new BoundWeights(store.sub(''), keys), '', 1, 3, 'quick_gelu', 1e-5);
+    const shape: ClipEncoderShape = { layers: 1, width: 12, inner: 24, heads: 3, act: 'quick_gelu', eps: 1e-5 };
+    const store: WeightStore = randomStore(declaredParams((src) => hfEncoder(src, shape)), 3);
+    const enc = loadFromStore(store, (src) => hfEncoder(src, shape));
     store.dispose();
     const before = tf.memory().numTensors;
     const x = tf.randomNormal([2, 5, 12], 0, 1, 'float32', 4) as tf.Tensor3D;

@@ -1,32 +1,41 @@
 import * as tf from '@tensorflow/tfjs';
-import { nestedTape } from './checkpoint-grad';
-import { type BoundWeights, type ParamSpec, boundScope, specLinear, specNorm } from './clip-bind';
-import { type TorchLinear, linearT, loadTorchLinear, matMul2d } from './clip-matmul';
-import { attention, gelu, layerNorm, loadNorm, quickGelu, type NormParams } from './nn';
+import { nestedTape } from '../checkpoint-grad';
+import { linear, matMul2d } from '../input-grad-ops';
+import { attention, gelu, layerNorm, quickGelu, type LinearParams, type NormParams } from '../nn';
+import type { ParamSource } from '../params';
 
 /**
  * The pre-LN transformer block shared by every CLIP tower (HF CLIPEncoderLayer, open_clip ResidualAttentionBlock):
  *   x += out_proj(attn(LN1(x)))      (optionally causal)
  *   x += fc2(act(fc1(LN2(x))))
- * Both checkpoint layouts load into one representation with a fused q/k/v projection: open_clip stores
- * `in_proj_weight = cat(W_q, W_k, W_v)` already; the HF q/k/v Linear weights are concatenated the same way, so a
- * block runs one [D, 3D] matmul either way.
+ * Both checkpoint layouts load into one representation; open_clip stores the q/k/v projections fused
+ * (`in_proj_weight = cat(W_q, W_k, W_v)`), HF as three Linears, and each is run as stored (no copy at load).
  */
 export type ClipActivation = 'quick_gelu' | 'gelu';
 
 export interface ClipEncoderLayer {
   ln1: NormParams;
-  qkv: TorchLinear;
-  out: TorchLinear;
+  /** The q, k, v projections: one fused [3D, D] Linear (open_clip's in_proj) or three [D, D] (HF q/k/v_proj). */
+  qkv: LinearParams[];
+  out: LinearParams;
   ln2: NormParams;
-  fc1: TorchLinear;
-  fc2: TorchLinear;
+  fc1: LinearParams;
+  fc2: LinearParams;
 }
 
 export interface ClipEncoder {
   layers: ClipEncoderLayer[];
   heads: number;
   act: ClipActivation;
+}
+
+export interface ClipEncoderShape {
+  layers: number;
+  width: number;
+  inner: number;
+  heads: number;
+  act: ClipActivation;
+  eps: number;
 }
 
 export function activation(name: string): ClipActivation {
@@ -36,71 +45,30 @@ export function activation(name: string): ClipActivation {
 
 const applyAct = (x: tf.Tensor, act: ClipActivation): tf.Tensor => (act === 'quick_gelu' ? quickGelu(x) : gelu(x));
 
-// ---- HF transformers layout: <prefix>layers.N.{self_attn.{q,k,v,out}_proj, layer_norm1, mlp.fc1, mlp.fc2, layer_norm2}
-
-export function hfEncoderSpec(prefix: string, layers: number, width: number, inner: number): ParamSpec[] {
-  const spec: ParamSpec[] = [];
-  for (let i = 0; i < layers; i++) {
-    const p = `${prefix}layers.${i}.`;
-    for (const n of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) spec.push(...specLinear(`${p}self_attn.${n}`, width, width));
-    spec.push(...specNorm(`${p}layer_norm1`, width), ...specNorm(`${p}layer_norm2`, width));
-    spec.push(...specLinear(`${p}mlp.fc1`, width, inner), ...specLinear(`${p}mlp.fc2`, inner, width));
-  }
-  return spec;
+/** HF transformers layout: layers.N.{self_attn.{q,k,v,out}_proj, layer_norm1, layer_norm2, mlp.fc1, mlp.fc2}. */
+export function hfEncoder(src: ParamSource, s: ClipEncoderShape): ClipEncoder {
+  const layers = Array.from({ length: s.layers }, (_, i): ClipEncoderLayer => {
+    const l = src.sub(`layers.${i}.`);
+    const [q, k, v, out] = ['q_proj', 'k_proj', 'v_proj', 'out_proj'].map((n) => l.linear(`self_attn.${n}`, s.width, s.width, true));
+    const ln1 = l.norm('layer_norm1', s.width, s.eps), ln2 = l.norm('layer_norm2', s.width, s.eps);
+    const fc1 = l.linear('mlp.fc1', s.width, s.inner, true), fc2 = l.linear('mlp.fc2', s.inner, s.width, true);
+    return { ln1, qkv: [q!, k!, v!], out: out!, ln2, fc1, fc2 };
+  });
+  return { layers, heads: s.heads, act: s.act };
 }
 
-export function loadHfEncoder(b: BoundWeights, prefix: string, layers: number, heads: number, act: ClipActivation, eps: number): ClipEncoder {
-  const ws = boundScope(b, prefix);
-  const out: ClipEncoderLayer[] = [];
-  for (let i = 0; i < layers; i++) {
-    const l = ws.sub(`layers.${i}.`);
-    const qkv = tf.tidy(() => {
-      const parts = ['q_proj', 'k_proj', 'v_proj'].map((n) => l.take(`self_attn.${n}.weight`));
-      const biases = ['q_proj', 'k_proj', 'v_proj'].map((n) => l.take(`self_attn.${n}.bias`));
-      // torch rows are outputs: cat(q, k, v) along rows is open_clip's in_proj_weight.
-      return { w: tf.keep(tf.concat(parts, 0)) as tf.Tensor2D, b: tf.keep(tf.concat(biases, 0)) as tf.Tensor1D };
-    });
-    out.push({
-      ln1: loadNorm(l, 'layer_norm1', eps),
-      qkv,
-      out: loadTorchLinear(l, 'self_attn.out_proj'),
-      ln2: loadNorm(l, 'layer_norm2', eps),
-      fc1: loadTorchLinear(l, 'mlp.fc1'),
-      fc2: loadTorchLinear(l, 'mlp.fc2'),
-    });
-  }
-  return { layers: out, heads, act };
-}
-
-// ---- open_clip layout: <prefix>resblocks.N.{ln_1, attn.in_proj_weight/bias, attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj}
-
-export function openClipEncoderSpec(prefix: string, layers: number, width: number, inner: number): ParamSpec[] {
-  const spec: ParamSpec[] = [];
-  for (let i = 0; i < layers; i++) {
-    const p = `${prefix}resblocks.${i}.`;
-    spec.push(...specNorm(`${p}ln_1`, width));
-    spec.push({ key: `${p}attn.in_proj_weight`, shape: [3 * width, width] }, { key: `${p}attn.in_proj_bias`, shape: [3 * width] });
-    spec.push(...specLinear(`${p}attn.out_proj`, width, width), ...specNorm(`${p}ln_2`, width));
-    spec.push(...specLinear(`${p}mlp.c_fc`, width, inner), ...specLinear(`${p}mlp.c_proj`, inner, width));
-  }
-  return spec;
-}
-
-export function loadOpenClipEncoder(b: BoundWeights, prefix: string, layers: number, heads: number, act: ClipActivation, eps: number): ClipEncoder {
-  const ws = boundScope(b, prefix);
-  const out: ClipEncoderLayer[] = [];
-  for (let i = 0; i < layers; i++) {
-    const l = ws.sub(`resblocks.${i}.`);
-    out.push({
-      ln1: loadNorm(l, 'ln_1', eps),
-      qkv: { w: tf.keep(l.take('attn.in_proj_weight').clone()) as tf.Tensor2D, b: tf.keep(l.take('attn.in_proj_bias').clone()) as tf.Tensor1D },
-      out: loadTorchLinear(l, 'attn.out_proj'),
-      ln2: loadNorm(l, 'ln_2', eps),
-      fc1: loadTorchLinear(l, 'mlp.c_fc'),
-      fc2: loadTorchLinear(l, 'mlp.c_proj'),
-    });
-  }
-  return { layers: out, heads, act };
+/** open_clip layout: resblocks.N.{ln_1, attn.in_proj_weight/bias, attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj}. */
+export function openClipEncoder(src: ParamSource, s: ClipEncoderShape): ClipEncoder {
+  const layers = Array.from({ length: s.layers }, (_, i): ClipEncoderLayer => {
+    const l = src.sub(`resblocks.${i}.`);
+    const ln1 = l.norm('ln_1', s.width, s.eps);
+    const qkv = l.linear('attn.in_proj', s.width, 3 * s.width, true, { weight: 'attn.in_proj_weight', bias: 'attn.in_proj_bias' });
+    const out = l.linear('attn.out_proj', s.width, s.width, true);
+    const ln2 = l.norm('ln_2', s.width, s.eps);
+    const fc1 = l.linear('mlp.c_fc', s.width, s.inner, true), fc2 = l.linear('mlp.c_proj', s.inner, s.width, true);
+    return { ln1, qkv: [qkv], out, ln2, fc1, fc2 };
+  });
+  return { layers, heads: s.heads, act: s.act };
 }
 
 // ---- forward
@@ -133,10 +101,10 @@ export function clipAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, he
 
 export function encoderLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: number, act: ClipActivation, mask?: tf.Tensor): tf.Tensor3D {
   return tf.tidy(() => {
-    const qkv = linearT(layerNorm(x, p.ln1), p.qkv) as tf.Tensor3D;
-    const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-    const h = tf.add(x, linearT(clipAttention(q, k, v, heads, mask), p.out)) as tf.Tensor3D;
-    return tf.add(h, linearT(applyAct(linearT(layerNorm(h, p.ln2), p.fc1), act), p.fc2)) as tf.Tensor3D;
+    const normed = layerNorm(x, p.ln1);
+    const [q, k, v] = (p.qkv.length === 1 ? tf.split(linear(normed, p.qkv[0]!), 3, 2) : p.qkv.map((l) => linear(normed, l))) as tf.Tensor3D[];
+    const h = tf.add(x, linear(clipAttention(q!, k!, v!, heads, mask), p.out)) as tf.Tensor3D;
+    return tf.add(h, linear(applyAct(linear(layerNorm(h, p.ln2), p.fc1), act), p.fc2)) as tf.Tensor3D;
   });
 }
 

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { BoundWeights, type ParamSpec, boundScope, specNorm } from './clip-bind';
-import { type ClipEncoder, activation, hfEncoderSpec, loadHfEncoder, runEncoder } from './clip-transformer';
-import { causalMask, layerNorm, loadNorm, own, type NormParams } from './nn';
-import { type WeightScope, WeightStore } from './weights';
+import { causalMask, layerNorm, type NormParams } from '../nn';
+import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
+import type { WeightScope, WeightStore } from '../weights';
+import { type ClipEncoder, activation, hfEncoder, runEncoder } from './transformer';
 
 /**
  * transformers' CLIPTextModel (the SD1.5 text encoder, and the text tower of CLIPModel):
@@ -41,28 +41,22 @@ export interface ClipTextOutput {
   hiddenStates?: tf.Tensor3D[];
 }
 
-/** Every key (relative to the scope given to the loader) and torch shape the model reads, from its config. */
-export function clipTextExpectedKeys(c: ClipTextConfig, prefix = 'text_model.'): ParamSpec[] {
-  return [
-    { key: `${prefix}embeddings.token_embedding.weight`, shape: [c.vocab_size, c.hidden_size] },
-    { key: `${prefix}embeddings.position_embedding.weight`, shape: [c.max_position_embeddings, c.hidden_size] },
-    // Buffer that older transformers wrote into checkpoints (arange); accepted and ignored.
-    { key: `${prefix}embeddings.position_ids`, shape: [1, c.max_position_embeddings], optional: true },
-    ...hfEncoderSpec(`${prefix}encoder.`, c.num_hidden_layers, c.hidden_size, c.intermediate_size),
-    ...specNorm(`${prefix}final_layer_norm`, c.hidden_size),
-  ];
+/** Builds the model from any parameter source (shared with CLIPModel, whose towers add the projections). */
+export function buildClipText(src: ParamSource, c: ClipTextConfig): ClipTextModel {
+  const tokenEmbedding = src.tensor('embeddings.token_embedding.weight', [c.vocab_size, c.hidden_size]) as tf.Tensor2D;
+  const positionEmbedding = src.tensor('embeddings.position_embedding.weight', [c.max_position_embeddings, c.hidden_size]) as tf.Tensor2D;
+  // Buffer that older transformers wrote into checkpoints (arange); accepted and ignored.
+  src.ignore('embeddings.position_ids', [1, c.max_position_embeddings]);
+  const encoder = hfEncoder(src.sub('encoder.'), {
+    layers: c.num_hidden_layers, width: c.hidden_size, inner: c.intermediate_size, heads: c.num_attention_heads,
+    act: activation(c.hidden_act), eps: c.layer_norm_eps,
+  });
+  return { config: c, tokenEmbedding, positionEmbedding, encoder, finalLayerNorm: src.norm('final_layer_norm', c.hidden_size, c.layer_norm_eps) };
 }
 
-/** Builds the model from bound weights (shared with CLIPModel, whose spec adds the projections). */
-export function buildClipText(b: BoundWeights, c: ClipTextConfig, prefix = 'text_model.'): ClipTextModel {
-  b.ignore(`${prefix}embeddings.position_ids`);
-  return {
-    config: c,
-    tokenEmbedding: own(b.get(`${prefix}embeddings.token_embedding.weight`)) as tf.Tensor2D,
-    positionEmbedding: own(b.get(`${prefix}embeddings.position_embedding.weight`)) as tf.Tensor2D,
-    encoder: loadHfEncoder(b, `${prefix}encoder.`, c.num_hidden_layers, c.num_attention_heads, activation(c.hidden_act), c.layer_norm_eps),
-    finalLayerNorm: loadNorm(boundScope(b), `${prefix}final_layer_norm`, c.layer_norm_eps),
-  };
+/** Every key and torch shape the model reads (under `text_model.`), from a dry bind of the builder. */
+export function clipTextExpectedKeys(c: ClipTextConfig): ParamSpec[] {
+  return declaredParams((src) => buildClipText(src.sub('text_model.'), c));
 }
 
 /**
@@ -71,11 +65,7 @@ export function buildClipText(b: BoundWeights, c: ClipTextConfig, prefix = 'text
  * `disposeParams(model)` (nn.ts) frees the model.
  */
 export function loadClipTextModel(ws: WeightStore | WeightScope, config: ClipTextConfig): ClipTextModel {
-  const scope = ws instanceof WeightStore ? ws.sub('') : ws;
-  const b = new BoundWeights(scope, clipTextExpectedKeys(config));
-  const model = buildClipText(b, config);
-  b.finish();
-  return model;
+  return loadFromStore(ws, (src) => buildClipText(src.sub('text_model.'), config));
 }
 
 /** ids: int32 [B, L], 1 ≤ L ≤ max_position_embeddings. */

@@ -1,0 +1,122 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ConvParams, LinearParams } from './nn';
+
+/**
+ * The layers every model runs (Linear in torch layout, Conv2d), with gradients to their input only: IPGO
+ * differentiates the models with respect to their inputs, never their weights. Two reasons, both about tfjs:
+ * - the tape keeps a clone of every tensor a gradient needs, and on tfjs-wasm a clone is a copy (its Identity
+ *   kernel copies). Plain tf.conv2d / tf.matMul save their weight, so one backward through SD1.5 would copy all of
+ *   its weights. Here a module's weight is captured by the closure and nothing is saved (dx needs only dy and W);
+ * - no filter-gradient kernel (Conv2DBackpropFilter, missing on tfjs-wasm) can ever be requested.
+ *
+ * Matmuls are arranged for tfjs-wasm (XNNPACK) without changing their values:
+ * - BatchMatMul with transposeA/transposeB leaves XNNPACK's fast path (roughly 10× slower for transposeB, far
+ *   worse for transposeA), so on wasm every transpose is an explicit Transpose kernel followed by a plain matmul;
+ * - XNNPACK packs the RIGHT operand and caches that packed copy for as long as the tensor lives, so a weight on the
+ *   right is held twice. Weights therefore stay in torch layout [out, in] and go on the LEFT: y = (W·xᵀ)ᵀ, where
+ *   the packed right operand is the short-lived activation.
+ * Other backends (WebGPU, cpu) run the direct forms (x·Wᵀ via transposeB) natively.
+ */
+
+type Args = (tf.Tensor | tf.GradSaveFunc)[];
+
+const onWasm = (): boolean => tf.getBackend() === 'wasm';
+
+/** x [M, K] (differentiable) · wᵀ for a constant w [N, K] that outlives the backward (module weights). */
+export function matMulWeightT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad((...args: Args) => {
+    const xi = args[0] as tf.Tensor2D;
+    return {
+      value: onWasm() ? tf.transpose(tf.matMul(w, tf.transpose(xi))) : tf.matMul(xi, w, false, true),
+      // dx = dy·w, computed as (wᵀ·dyᵀ)ᵀ on wasm so that w is never a cached right operand.
+      gradFunc: (dy: tf.Tensor) =>
+        tf.tidy(() => (onWasm() ? tf.transpose(tf.matMul(tf.transpose(w), tf.transpose(dy))) : tf.matMul(dy as tf.Tensor2D, w))),
+    };
+  });
+  return op(x) as tf.Tensor2D;
+}
+
+/** torch F.linear: y = x·Wᵀ + b over the last axis, any leading shape; W [out, in]. Gradient to x only. */
+export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
+  const [outDim, inDim] = p.w.shape;
+  const lead = x.shape.slice(0, -1);
+  let y: tf.Tensor = matMulWeightT(x.reshape([-1, inDim]), p.w);
+  if (p.b) y = tf.add(y, p.b);
+  return y.reshape([...lead, outDim]);
+}
+
+type Padding = 'valid' | tf.backend_util.ExplicitPadding;
+const paddingOf = (pad: number): Padding => (pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+
+/**
+ * NHWC conv with torch's symmetric zero padding; W [kh, kw, in, out]. Gradient to x only. `weightIsTemporary`:
+ * the weight is a tidy temporary of the caller (a slice), so it is saved for the backward instead of closed over.
+ */
+export function conv2d(x: tf.Tensor4D, p: ConvParams, weightIsTemporary = false): tf.Tensor4D {
+  const f = tf.customGrad((...args: Args) => {
+    const input = args[0] as tf.Tensor4D;
+    const xShape = input.shape;
+    if (weightIsTemporary) (args[1] as tf.GradSaveFunc)([p.w]);
+    const y = tf.conv2d(input, p.w, p.stride, paddingOf(p.pad));
+    return {
+      value: p.b ? tf.add(y, p.b) : y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        convInputGrad(dy as tf.Tensor4D, weightIsTemporary ? (saved[0] as tf.Tensor4D) : p.w, p, xShape),
+    };
+  });
+  return f(x) as tf.Tensor4D;
+}
+
+/**
+ * dx of a conv. On tfjs-wasm, stride 1 and at least 128 output pixels (B·H·W): a forward Conv2D of dy with the
+ * kernel flipped spatially and in/out swapped (XNNPACK), since wasm's Conv2DBackpropInput is a plain loop several
+ * times slower than its Conv2D at SD1.5 sizes. The flip is a transpose plus a row gather (tf.reverse is slow on
+ * wasm), rebuilt per call (caching it would double the weights in memory). Elsewhere (WebGPU has a backprop-input
+ * shader) and for strided convs: conv2dTranspose. Both are exact (same products; the flip only reorders the kernel).
+ */
+function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: ConvParams, xShape: [number, number, number, number]): tf.Tensor4D {
+  const pad = paddingOf(p.pad);
+  const [kh, kw, cin, cout] = w.shape;
+  const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
+  if (p.stride === 1 && onWasm() && kh === kw && p.pad * 2 === kh - 1 && pixels >= 128) {
+    return tf.tidy(() => {
+      const swapped = tf.transpose(w, [0, 1, 3, 2]);
+      const taps = kh * kw;
+      const reversed = tf.tensor1d(Array.from({ length: taps }, (_, i) => taps - 1 - i), 'int32');
+      const flipped = taps === 1 ? swapped : tf.gather(swapped.reshape([taps, cout * cin]), reversed).reshape([kh, kw, cout, cin]);
+      return tf.conv2d(dy, flipped as tf.Tensor4D, 1, pad);
+    });
+  }
+  return tf.conv2dTranspose(dy, w, xShape, p.stride, pad);
+}
+
+/** r [M, K] (small constant, e.g. a resize matrix made inside a tidy: saved for the backward) · x [K, N]. */
+export function matMulConstLeft(r: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad((...args: Args) => {
+    (args[1] as tf.GradSaveFunc)([r]);
+    return {
+      value: tf.matMul(r, args[0] as tf.Tensor2D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => tf.matMul(tf.transpose(saved[0]!), dy as tf.Tensor2D)),
+    };
+  });
+  return op(x) as tf.Tensor2D;
+}
+
+/** a [M, K] · b [K, N], both differentiable (attention scores and mixing), with transpose-free gradients. */
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad((...args: Args) => {
+    const [ai, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    save([ai, bi]);
+    return {
+      value: tf.matMul(ai, bi),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return [
+          tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(sb))),
+          tf.tidy(() => tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)),
+        ];
+      },
+    };
+  });
+  return op(a, b) as tf.Tensor2D;
+}
