@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     environment: 'node',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'tools/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/*.webgpu.test.ts'],
     setupFiles: ['test/setup-node.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,

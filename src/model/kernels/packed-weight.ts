@@ -1,0 +1,125 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * A weight matrix that stays packed on the device: `rows` output channels of `cols` values each, int8 (four per
+ * 32-bit word, one float32 scale per row: w = q · scale) or fp16 (two per word). Each row starts on a word
+ * boundary (rows are padded with zeros to a whole word), so a row's values never share a word with the next row.
+ * Linear weights are their torch [out, in] matrix; conv weights are [out, kh·kw·in] in (ky, kx, in) order, the
+ * order of an NHWC patch, so the conv kernels read them without any transpose.
+ */
+export type PackedFormat = 'int8' | 'fp16';
+
+export interface PackedMatrix {
+  packed: PackedFormat;
+  rows: number;
+  cols: number;
+  /** int32 [rows · wordsPerRow(cols)]. */
+  words: tf.Tensor1D;
+  /** float32 [rows], int8 only. */
+  scales?: tf.Tensor1D;
+  /** The logical float layout the layer would otherwise hold (Linear [out, in]; Conv [kh, kw, in, out]). */
+  shape: number[];
+}
+
+export const valuesPerWord = (f: PackedFormat): number => (f === 'int8' ? 4 : 2);
+export const wordsPerRow = (f: PackedFormat, cols: number): number => Math.ceil(cols / valuesPerWord(f));
+
+export function isPacked(w: unknown): w is PackedMatrix {
+  return typeof w === 'object' && w !== null && 'packed' in w;
+}
+
+/** Bytes the packed matrix holds on the device (words and scales). */
+export function packedBytes(p: Pick<PackedMatrix, 'packed' | 'rows' | 'cols'>): number {
+  return 4 * p.rows * wordsPerRow(p.packed, p.cols) + (p.packed === 'int8' ? 4 * p.rows : 0);
+}
+
+/** Host side of a packed matrix: int8 codes row-major [rows, cols] with their scales, or fp16 bit patterns. */
+export type HostPacked =
+  | { packed: 'int8'; rows: number; cols: number; codes: Int8Array; scales: Float32Array }
+  | { packed: 'fp16'; rows: number; cols: number; halves: Uint16Array };
+
+/** Packs host codes into row-aligned 32-bit words (little-endian lanes, as WGSL reads them). */
+export function packWords(h: HostPacked): Int32Array {
+  const wpr = wordsPerRow(h.packed, h.cols);
+  const words = new Int32Array(h.rows * wpr);
+  const bytes = new Uint8Array(words.buffer);
+  for (let r = 0; r < h.rows; r++) {
+    const rowStart = r * wpr * 4;
+    if (h.packed === 'int8') {
+      bytes.set(new Uint8Array(h.codes.buffer, h.codes.byteOffset + r * h.cols, h.cols), rowStart);
+    } else {
+      const src = new Uint8Array(h.halves.buffer, h.halves.byteOffset + r * h.cols * 2, h.cols * 2);
+      bytes.set(src, rowStart);
+    }
+  }
+  return words;
+}
+
+/** Uploads a host packed matrix; `shape` is the layer's logical float layout. */
+export function uploadPacked(h: HostPacked, shape: number[]): PackedMatrix {
+  const words = tf.keep(tf.tensor1d(packWords(h), 'int32'));
+  const scales = h.packed === 'int8' ? tf.keep(tf.tensor1d(h.scales, 'float32')) : undefined;
+  return { packed: h.packed, rows: h.rows, cols: h.cols, words, scales, shape };
+}
+
+/** The float values [rows, cols] of host codes (codes · scale, or the halves widened). */
+export function dequantizeHost(h: HostPacked): Float32Array {
+  if (h.packed === 'int8') return Float32Array.from(h.codes, (q, i) => q * h.scales[Math.floor(i / h.cols)]!);
+  return Float32Array.from(h.halves, halfToFloat);
+}
+
+/** The host codes of an uploaded packed matrix (synchronous read: for the cpu and wasm backends). */
+export function downloadPacked(p: PackedMatrix): HostPacked {
+  const words = p.words.dataSync() as Int32Array;
+  const wpr = wordsPerRow(p.packed, p.cols);
+  const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+  if (p.packed === 'int8') {
+    const codes = new Int8Array(p.rows * p.cols);
+    for (let r = 0; r < p.rows; r++) codes.set(new Int8Array(bytes.buffer, bytes.byteOffset + r * wpr * 4, p.cols), r * p.cols);
+    return { packed: 'int8', rows: p.rows, cols: p.cols, codes, scales: p.scales!.dataSync() as Float32Array };
+  }
+  const halves = new Uint16Array(p.rows * p.cols);
+  for (let r = 0; r < p.rows; r++) halves.set(new Uint16Array(bytes.buffer, bytes.byteOffset + r * wpr * 4, p.cols), r * p.cols);
+  return { packed: 'fp16', rows: p.rows, cols: p.cols, halves };
+}
+
+/** The packed matrix as a float32 tensor [rows, cols] (the reference the kernels are checked against). */
+export function dequantizeMatrix(p: PackedMatrix): tf.Tensor2D {
+  return tf.tensor2d(dequantizeHost(downloadPacked(p)), [p.rows, p.cols]);
+}
+
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+export function disposePacked(p: PackedMatrix): void {
+  p.words.dispose();
+  p.scales?.dispose();
+}
+
+/**
+ * Host packing from a checkpoint's torch layout: Linear [out, in] as is; Conv [out, in, kh, kw] reordered to
+ * [out, kh, kw, in] (once, at install or bind time). `values`: int8 codes or fp16 bit patterns in torch order.
+ */
+export function hostPackedFromTorch(
+  torchShape: number[], q: { packed: 'int8'; codes: Int8Array; scales: Float32Array } | { packed: 'fp16'; halves: Uint16Array },
+): HostPacked {
+  const rows = torchShape[0]!;
+  const cols = torchShape.slice(1).reduce((a, b) => a * b, 1);
+  const reorder = <T extends Int8Array | Uint16Array>(src: T): T => {
+    if (torchShape.length !== 4) return src;
+    const [, cin, kh, kw] = torchShape as [number, number, number, number];
+    const out = new (src.constructor as { new (n: number): T })(src.length);
+    for (let o = 0; o < rows; o++)
+      for (let c = 0; c < cin; c++)
+        for (let y = 0; y < kh; y++)
+          for (let x = 0; x < kw; x++) out[o * cols + (y * kw + x) * cin + c] = src[o * cols + (c * kh + y) * kw + x]!;
+    return out;
+  };
+  return q.packed === 'int8'
+    ? { packed: 'int8', rows, cols, codes: reorder(q.codes), scales: q.scales }
+    : { packed: 'fp16', rows, cols, halves: reorder(q.halves) };
+}

@@ -1,0 +1,3 @@
+import { initNodeBackend } from '../tools/lib/tf-node';
+
+await initNodeBackend('webgpu');
