@@ -7,7 +7,7 @@ const relErr = (a: tf.Tensor, b: tf.Tensor): number => tf.tidy(() => tf.norm(tf.
 const maxRel = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / Math.max(tf.max(tf.abs(b)).dataSync()[0]!, 1e-30));
 
 /** The same layers by plain tfjs autodiff (gradients through everything), the reference semantics. */
-const refConv = (x: tf.Tensor4D, p: ConvParams) =>
+const refConv = (x: tf.Tensor4D, p: ConvParams & { w: tf.Tensor4D }) =>
   tf.add(tf.conv2d(x, p.w, p.stride, p.pad === 0 ? 'valid' : [[0, 0], [p.pad, p.pad], [p.pad, p.pad], [0, 0]]), p.b!);
 const refLinear = (x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D) =>
   tf.add(tf.matMul(x.reshape([-1, w.shape[1]]), w, false, true), b).reshape([...x.shape.slice(0, -1), w.shape[0]]);
@@ -21,7 +21,7 @@ describe('input-gradient conv2d / linear', () => {
     const before = tf.memory().numTensors;
     tf.tidy(() => {
       const x = tf.randomNormal([...xShape], 0, 1, 'float32', 1) as tf.Tensor4D;
-      const p: ConvParams = { w: tf.randomNormal([k, k, xShape[3], 4], 0, 1, 'float32', 2) as tf.Tensor4D, b: tf.randomNormal([4], 0, 1, 'float32', 3) as tf.Tensor1D, stride, pad };
+      const p: ConvParams & { w: tf.Tensor4D } = { w: tf.randomNormal([k, k, xShape[3], 4], 0, 1, 'float32', 2) as tf.Tensor4D, b: tf.randomNormal([4], 0, 1, 'float32', 3) as tf.Tensor1D, stride, pad };
       const ref = refConv(x, p);
       const r = tf.randomNormal(ref.shape, 0, 1, 'float32', 4);
       expect(relErr(conv2d(x, p), ref)).toBe(0);

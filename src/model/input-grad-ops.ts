@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { packedConv2d, packedConv2dInputGrad, packedMatMul, packedMatMulInputGrad, type ConvGeometry } from './kernels/packed-ops';
+import { type PackedMatrix, isPacked } from './kernels/packed-weight';
 import type { ConvParams, LinearParams } from './nn';
 
 /**
@@ -16,6 +18,7 @@ import type { ConvParams, LinearParams } from './nn';
  *   right is held twice. Weights therefore stay in torch layout [out, in] and go on the LEFT: y = (W·xᵀ)ᵀ, where
  *   the packed right operand is the short-lived activation.
  * Other backends (WebGPU, cpu) run the direct forms (x·Wᵀ via transposeB) natively.
+ * Packed (fp16 / int8) weights run the packed kernels (kernels/packed-ops.ts) in both directions.
  */
 
 type Args = (tf.Tensor | tf.GradSaveFunc)[];
@@ -36,11 +39,21 @@ export function matMulWeightT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   return op(x) as tf.Tensor2D;
 }
 
+/** x [M, K] (differentiable) · Wᵀ for a packed W [N, K]. */
+function packedMatMulX(x: tf.Tensor2D, w: PackedMatrix): tf.Tensor2D {
+  const op = tf.customGrad((...args: Args) => ({
+    value: packedMatMul(args[0] as tf.Tensor2D, w),
+    gradFunc: (dy: tf.Tensor) => packedMatMulInputGrad(dy as tf.Tensor2D, w),
+  }));
+  return op(x) as tf.Tensor2D;
+}
+
 /** torch F.linear: y = x·Wᵀ + b over the last axis, any leading shape; W [out, in]. Gradient to x only. */
 export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
-  const [outDim, inDim] = p.w.shape;
+  const [outDim, inDim] = p.w.shape as [number, number];
   const lead = x.shape.slice(0, -1);
-  let y: tf.Tensor = matMulWeightT(x.reshape([-1, inDim]), p.w);
+  const x2 = x.reshape([-1, inDim]) as tf.Tensor2D;
+  let y: tf.Tensor = isPacked(p.w) ? packedMatMulX(x2, p.w) : matMulWeightT(x2, p.w);
   if (p.b) y = tf.add(y, p.b);
   return y.reshape([...lead, outDim]);
 }
@@ -53,16 +66,27 @@ const paddingOf = (pad: number): Padding => (pad === 0 ? 'valid' : [[0, 0], [pad
  * the weight is a tidy temporary of the caller (a slice), so it is saved for the backward instead of closed over.
  */
 export function conv2d(x: tf.Tensor4D, p: ConvParams, weightIsTemporary = false): tf.Tensor4D {
+  const w = p.w;
+  if (isPacked(w)) return packedConv2dX(x, w, { kh: w.shape[0]!, kw: w.shape[1]!, stride: p.stride, pad: p.pad }, p.b);
   const f = tf.customGrad((...args: Args) => {
     const input = args[0] as tf.Tensor4D;
     const xShape = input.shape;
-    if (weightIsTemporary) (args[1] as tf.GradSaveFunc)([p.w]);
-    const y = tf.conv2d(input, p.w, p.stride, paddingOf(p.pad));
+    if (weightIsTemporary) (args[1] as tf.GradSaveFunc)([w]);
+    const y = tf.conv2d(input, w, p.stride, paddingOf(p.pad));
     return {
       value: p.b ? tf.add(y, p.b) : y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        convInputGrad(dy as tf.Tensor4D, weightIsTemporary ? (saved[0] as tf.Tensor4D) : p.w, p, xShape),
+        convInputGrad(dy as tf.Tensor4D, weightIsTemporary ? (saved[0] as tf.Tensor4D) : w, p, xShape),
     };
+  });
+  return f(x) as tf.Tensor4D;
+}
+
+function packedConv2dX(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: tf.Tensor1D): tf.Tensor4D {
+  const f = tf.customGrad((...args: Args) => {
+    const input = args[0] as tf.Tensor4D;
+    const xShape = input.shape;
+    return { value: packedConv2d(input, w, g, bias), gradFunc: (dy: tf.Tensor) => packedConv2dInputGrad(dy as tf.Tensor4D, w, g, xShape) };
   });
   return f(x) as tf.Tensor4D;
 }

@@ -11,6 +11,7 @@ import type { UNetConfigJson } from './unet/config';
 import { AutoencoderKL } from './vae/autoencoder-kl';
 import type { VaeConfigJson } from './vae/config';
 import type { StableDiffusion } from './pipeline';
+import type { PrecisionPolicy } from './precision';
 
 export interface ModelFiles {
   /** A text file's contents; rejects with a message naming the path when absent. */
@@ -54,19 +55,23 @@ async function withWeights<T>(files: ModelFiles, component: keyof typeof WEIGHT_
   }
 }
 
-export async function loadStableDiffusion(files: ModelFiles, onProgress: (stage: string) => void = () => {}): Promise<StableDiffusion> {
+/**
+ * `precision`: what the device holds for each component's Linear / Conv2d weights (precision.ts); float32 where
+ * not given.
+ */
+export async function loadStableDiffusion(files: ModelFiles, onProgress: (stage: string) => void = () => {}, precision: Partial<PrecisionPolicy> = {}): Promise<StableDiffusion> {
   onProgress('tokenizer');
   const tokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'));
   const schedulerConfig = await json<Record<string, unknown>>(files, 'scheduler/scheduler_config.json');
   onProgress('text encoder');
   const teConfig = await json<ClipTextConfig>(files, 'text_encoder/config.json');
-  const textEncoder = await withWeights(files, 'text_encoder', (ws) => loadClipTextModel(ws, teConfig));
+  const textEncoder = await withWeights(files, 'text_encoder', (ws) => loadClipTextModel(ws, teConfig, precision.textEncoder));
   onProgress('unet');
   const unetConfig = await json<UNetConfigJson>(files, 'unet/config.json');
-  const unet = await withWeights(files, 'unet', (ws) => UNet2DConditionModel.fromWeights(unetConfig, ws));
+  const unet = await withWeights(files, 'unet', (ws) => UNet2DConditionModel.fromWeights(unetConfig, ws, { precision: precision.unet }));
   onProgress('vae');
   const vaeConfig = await json<VaeConfigJson>(files, 'vae/config.json');
-  const vae = await withWeights(files, 'vae', (ws) => AutoencoderKL.fromWeights(vaeConfig, ws, { decoderOnly: true }));
+  const vae = await withWeights(files, 'vae', (ws) => AutoencoderKL.fromWeights(vaeConfig, ws, { decoderOnly: true, precision: precision.vaeDecoder }));
   const vaeScaleFactor = 2 ** (((vaeConfig as { block_out_channels?: number[] }).block_out_channels?.length ?? 4) - 1);
   return {
     tokenizer, textEncoder, unet, vae, schedulerConfig,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { PackedMatrix } from './kernels/packed-weight';
 
 /**
  * Torch-semantics building blocks on plain tfjs ops (differentiable, backend-agnostic).
@@ -7,10 +8,16 @@ import * as tf from '@tensorflow/tfjs';
  * read weights (Linear, Conv2d) are in input-grad-ops.ts.
  */
 
-/** torch nn.Linear in torch layout: w [out, in], b [out]; run by `linear` (input-grad-ops.ts). */
-export interface LinearParams { w: tf.Tensor2D; b?: tf.Tensor1D }
-/** torch nn.Conv2d; w in the conv kernels' layout [kh, kw, in, out]; run by `conv2d` (input-grad-ops.ts). */
-export interface ConvParams { w: tf.Tensor4D; b?: tf.Tensor1D; stride: number; pad: number }
+/**
+ * torch nn.Linear: w [out, in] in torch layout, float32 or packed fp16 / int8 (kernels/packed-weight.ts), b [out];
+ * run by `linear` (input-grad-ops.ts).
+ */
+export interface LinearParams { w: tf.Tensor2D | PackedMatrix; b?: tf.Tensor1D }
+/**
+ * torch nn.Conv2d: w float32 in the conv kernels' layout [kh, kw, in, out], or packed [out, kh·kw·in] (its `shape`
+ * still [kh, kw, in, out]); run by `conv2d` (input-grad-ops.ts).
+ */
+export interface ConvParams { w: tf.Tensor4D | PackedMatrix; b?: tf.Tensor1D; stride: number; pad: number }
 export interface NormParams { gamma: tf.Tensor1D; beta: tf.Tensor1D; eps: number }
 
 /** Every tensor reachable from a module object (fields, arrays, nested objects), like tinygrad's get_parameters. */

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams, LinearParams, NormParams } from './nn';
+import type { PackedMatrix } from './kernels/packed-weight';
+import { type WeightPrecision, hostValues, packFloatWeight } from './precision';
 import { WeightStore, type WeightScope } from './weights';
 
 /**
@@ -76,29 +78,37 @@ export function own<T extends tf.Tensor>(t: T): T {
   return tf.keep(t.clone());
 }
 
-/** Binds a WeightStore; every declared key must exist (directly or through `aliases`) with the declared shape. */
+/**
+ * Binds a WeightStore; every declared key must exist (directly or through `aliases`) with the declared shape.
+ * At fp16 / int8 `precision`, Linear and Conv2d weights are packed for the device (kernels/packed-weight.ts) from
+ * the store's host values, so no float32 copy of them ever reaches the device.
+ */
 export class StoreParams implements ParamSource {
   private readonly ws: WeightScope;
-  constructor(store: WeightStore | WeightScope, private readonly aliases: Record<string, string> = {}) {
+  constructor(store: WeightStore | WeightScope, private readonly aliases: Record<string, string> = {}, private readonly precision: WeightPrecision = 'fp32') {
     this.ws = store instanceof WeightStore ? store.sub('') : store;
   }
   private take(key: string, shape: number[]): tf.Tensor {
-    const full = this.ws.prefix + key;
-    const alias = this.aliases[full];
+    const alias = this.aliases[this.ws.prefix + key];
     if (!this.ws.has(key) && alias !== undefined) return this.ws.store.take(alias, shape);
     return this.ws.take(key, shape);
   }
+  /** `data` (torch layout) packed at this source's precision, or null to keep the weight float32. */
+  private packed(key: string, w: tf.Tensor, torchShape: number[], data: () => Float32Array, logicalShape: number[]): PackedMatrix | null {
+    if (this.precision === 'fp32' || w.dtype !== 'float32') return null;
+    return packFloatWeight(this.ws.prefix + key, torchShape, data(), this.precision, logicalShape);
+  }
   linear(key: string, inF: number, outF: number, bias: boolean, names: LinearNames = {}): LinearParams {
     const [w, b] = paramSpecs.linear(key, inF, outF, bias, names).map((s) => this.take(s.key, s.shape));
-    return {
-      w: (names.inOut ? tf.keep(tf.transpose(w!)) : own(w!)) as tf.Tensor2D,
-      b: b ? (own(b) as tf.Tensor1D) : undefined,
-    };
+    const values = () => (names.inOut ? transposeHost(hostValues(w!), inF, outF) : hostValues(w!));
+    const weight = this.packed(key, w!, [outF, inF], values, [outF, inF]) ?? (names.inOut ? tf.keep(tf.transpose(w!)) : own(w!));
+    return { w: weight as tf.Tensor2D | PackedMatrix, b: b ? (own(b) as tf.Tensor1D) : undefined };
   }
   conv(key: string, inC: number, outC: number, k: number, stride: number, pad: number, bias = true): ConvParams {
     const [w, b] = paramSpecs.conv(key, inC, outC, k, bias).map((s) => this.take(s.key, s.shape));
-    // torch [out, in, kh, kw] → the conv kernels' [kh, kw, in, out]
-    return { w: tf.keep(tf.transpose(w!, [2, 3, 1, 0])) as tf.Tensor4D, b: b ? (own(b) as tf.Tensor1D) : undefined, stride, pad };
+    // torch [out, in, kh, kw] → packed [out, (kh, kw, in)], or float in tfjs's [kh, kw, in, out]
+    const weight = this.packed(key, w!, w!.shape, () => hostValues(w!), [k, k, inC, outC]) ?? tf.keep(tf.transpose(w!, [2, 3, 1, 0]));
+    return { w: weight as tf.Tensor4D | PackedMatrix, b: b ? (own(b) as tf.Tensor1D) : undefined, stride, pad };
   }
   patchLinear(key: string, inC: number, outC: number, k: number): LinearParams {
     const [w] = paramSpecs.conv(key, inC, outC, k, false).map((s) => this.take(s.key, s.shape));
@@ -115,7 +125,7 @@ export class StoreParams implements ParamSource {
     if (this.ws.has(key)) this.ws.take(key);
   }
   sub(prefix: string): ParamSource {
-    return new StoreParams(this.ws.sub(prefix), this.aliases);
+    return new StoreParams(this.ws.sub(prefix), this.aliases, this.precision);
   }
 }
 
@@ -154,6 +164,13 @@ export class DryParams implements ParamSource {
   sub(prefix: string): ParamSource {
     return new DryParams(this.specs, this.prefix + prefix);
   }
+}
+
+/** [rows, cols] row-major → [cols, rows]. */
+function transposeHost(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
+  return out;
 }
 
 /** A shape-only stand-in for a tensor (not a tf.Tensor, so paramsOf/disposeParams skip it). */
@@ -217,6 +234,8 @@ export interface LoadOptions {
   strict?: boolean;
   /** Declared key → another name a checkpoint may use for it. */
   aliases?: Record<string, string>;
+  /** What the device holds for Linear / Conv2d weights (default fp32). */
+  precision?: WeightPrecision;
 }
 
 /**
@@ -234,5 +253,5 @@ export function loadFromStore<T>(store: WeightStore | WeightScope, build: (src: 
   if (report.missing.length || report.wrongShape.length || (strict && report.unexpected.length)) {
     throw new Error(`weights do not match the config: ${formatBindReport(report, 8, strict)}`);
   }
-  return build(new StoreParams(scope, opts.aliases));
+  return build(new StoreParams(scope, opts.aliases, opts.precision));
 }

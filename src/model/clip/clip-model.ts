@@ -3,6 +3,7 @@ import { linear } from '../input-grad-ops';
 import type { LinearParams } from '../nn';
 import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
 import type { WeightScope, WeightStore } from '../weights';
+import type { WeightPrecision } from '../precision';
 import { type ClipTextConfig, type ClipTextModel, buildClipText, clipTextForward } from './text-model';
 import { activation, hfEncoder } from './transformer';
 import { type VisionTower, visionForward } from './vision-tower';
@@ -82,8 +83,8 @@ export function clipExpectedKeys(c: ClipModelConfig, towers: ClipTower[] = ['vis
  * Builds the chosen towers from a WeightStore (HF keys) and the parsed `config.json`; a tower not asked for is
  * absent from the result (its keys are left unused in the store). Free with `disposeParams(model)`.
  */
-export function loadClipModel(ws: WeightStore | WeightScope, config: ClipModelConfig, towers: ClipTower[] = ['vision', 'text']): ClipModel {
-  return loadFromStore(ws, (src) => buildClipModel(src, config, towers));
+export function loadClipModel(ws: WeightStore | WeightScope, config: ClipModelConfig, towers: ClipTower[] = ['vision', 'text'], precision: WeightPrecision = 'fp32'): ClipModel {
+  return loadFromStore(ws, (src) => buildClipModel(src, config, towers), { precision });
 }
 
 /** Normalised pixel values NHWC [B, S, S, 3] → `image_embeds` [B, E] (HF `get_image_features`, unnormalised). */

@@ -3,6 +3,7 @@ import { linear } from '../input-grad-ops';
 import type { LinearParams } from '../nn';
 import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
 import type { WeightScope, WeightStore } from '../weights';
+import type { WeightPrecision } from '../precision';
 import { type ClipTextModel, clipTextForward } from './text-model';
 import { type ClipActivation, openClipEncoder } from './transformer';
 import { type VisionTower, visionForward } from './vision-tower';
@@ -112,8 +113,8 @@ export function openClipExpectedKeys(config: OpenClipModelCfg, towers: OpenClipT
   return declaredParams((src) => buildOpenClipModel(src, config, towers));
 }
 
-export function loadOpenClipModel(ws: WeightStore | WeightScope, config: OpenClipModelCfg, towers: OpenClipTower[] = ['vision', 'text']): OpenClipModel {
-  return loadFromStore(ws, (src) => buildOpenClipModel(src, config, towers));
+export function loadOpenClipModel(ws: WeightStore | WeightScope, config: OpenClipModelCfg, towers: OpenClipTower[] = ['vision', 'text'], precision: WeightPrecision = 'fp32'): OpenClipModel {
+  return loadFromStore(ws, (src) => buildOpenClipModel(src, config, towers), { precision });
 }
 
 /** Normalised pixel values NHWC [B, S, S, 3] → `encode_image` [B, E] (unnormalised). */

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { causalMask, layerNorm, type NormParams } from '../nn';
 import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
 import type { WeightScope, WeightStore } from '../weights';
+import type { WeightPrecision } from '../precision';
 import { type ClipEncoder, activation, hfEncoder, runEncoder } from './transformer';
 
 /**
@@ -64,8 +65,8 @@ export function clipTextExpectedKeys(c: ClipTextConfig): ParamSpec[] {
  * and its parsed `config.json`. Throws on missing keys or wrong shapes; the store may be disposed afterwards, and
  * `disposeParams(model)` (nn.ts) frees the model.
  */
-export function loadClipTextModel(ws: WeightStore | WeightScope, config: ClipTextConfig): ClipTextModel {
-  return loadFromStore(ws, (src) => buildClipText(src.sub('text_model.'), config));
+export function loadClipTextModel(ws: WeightStore | WeightScope, config: ClipTextConfig, precision: WeightPrecision = 'fp32'): ClipTextModel {
+  return loadFromStore(ws, (src) => buildClipText(src.sub('text_model.'), config), { precision });
 }
 
 /** ids: int32 [B, L], 1 ≤ L ≤ max_position_embeddings. */

@@ -178,3 +178,38 @@ export class PackedGemmProgram {
     `;
   }
 }
+
+/**
+ * Widens a packed conv weight [out, (kh, kw, in)] to tfjs's float filter [kh, kw, in, out], one value per thread:
+ * for the rare layer that must slice its weight (the VAE decoder's channel-chunked convs at large sizes).
+ */
+export class PackedToFilterProgram {
+  readonly variableNames: string[];
+  readonly uniforms = 'wordsPerRow : i32, cols : i32,';
+  readonly workgroupSize: [number, number, number] = [64, 1, 1];
+  readonly dispatchLayout: { x: number[] };
+  readonly dispatch: [number, number, number];
+  readonly size = true;
+  shaderKey: string;
+
+  constructor(readonly outputShape: number[], readonly format: PackedFormat) {
+    this.variableNames = ['W', ...(format === 'int8' ? ['S'] : [])];
+    this.dispatchLayout = { x: outputShape.map((_, i) => i) };
+    const n = outputShape.reduce((a, b) => a * b, 1);
+    this.dispatch = [Math.ceil(n / 64), 1, 1];
+    this.shaderKey = `packedToFilter_${format}`;
+  }
+
+  getUserCode(): string {
+    return `
+      ${weightReader(this.format)}
+      ${'fn main(index : i32)'} {
+        if (index >= uniforms.size) { return; }
+        let outC = uniforms.outShape[3];
+        let co = index % outC;
+        let col = index / outC;   // (ky, kx, ci) flattened, the packed row's order
+        result[index] = weightAt(co, col)${this.format === 'int8' ? ' * S[co]' : ''};
+      }
+    `;
+  }
+}

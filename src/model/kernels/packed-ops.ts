@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { GEMM_UNIFORMS, PackedGemmProgram, TILE_M, type GemmUniforms, type GemmVariant } from './packed-gemm-program';
+import { GEMM_UNIFORMS, PackedGemmProgram, PackedToFilterProgram, TILE_M, type GemmUniforms, type GemmVariant } from './packed-gemm-program';
 import { type PackedMatrix, dequantizeMatrix, wordsPerRow } from './packed-weight';
 
 /**
@@ -9,6 +9,7 @@ import { type PackedMatrix, dequantizeMatrix, wordsPerRow } from './packed-weigh
  * gradient only: IPGO never needs weight gradients.
  */
 export const PACKED_GEMM = 'IpgoPackedGemm';
+export const PACKED_TO_FILTER = 'IpgoPackedToFilter';
 
 /** Multiply-adds per dispatch above which a layer is split over several dispatches (rows of the output). */
 export const MAX_MACS_PER_DISPATCH = 2 ** 32;
@@ -34,12 +35,22 @@ function runPackedGemm({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoM
   return out;
 }
 
+function runPackedToFilter({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const a = attrs as unknown as { format: PackedMatrix['packed']; filterShape: number[]; wordsPerRow: number; cols: number };
+  const gpu = backend as WebGpuBackendLike;
+  const out = gpu.makeTensorInfo(a.filterShape, 'float32');
+  const ordered = [inputs.words!, ...(inputs.scales ? [inputs.scales] : [])];
+  const uniforms = [{ type: 'int32', data: [a.wordsPerRow] }, { type: 'int32', data: [a.cols] }];
+  return gpu.runWebGPUProgram(new PackedToFilterProgram(a.filterShape, a.format), ordered, 'float32', uniforms, out);
+}
+
 let registered = false;
 /** Registers the packed kernels with tfjs-backend-webgpu (idempotent; harmless where WebGPU is absent). */
 export function registerPackedKernels(): void {
   if (registered) return;
   registered = true;
   tf.registerKernel({ kernelName: PACKED_GEMM, backendName: 'webgpu', kernelFunc: runPackedGemm as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: PACKED_TO_FILTER, backendName: 'webgpu', kernelFunc: runPackedToFilter as unknown as tf.KernelFunc });
 }
 
 const onWebGpu = (): boolean => tf.getBackend() === 'webgpu';
@@ -82,8 +93,15 @@ export interface ConvGeometry {
   pad: number;
 }
 
-/** The packed conv weight [out, kh·kw·in] as tfjs's filter [kh, kw, in, out] (fallback path and tests). */
-export function packedConvFilter(w: PackedMatrix, g: ConvGeometry): tf.Tensor4D {
+/** The packed conv weight [out, kh·kw·in] widened to tfjs's float filter [kh, kw, in, out] (a temporary). */
+export function packedConvFilter(w: PackedMatrix, g: Pick<ConvGeometry, 'kh' | 'kw'>): tf.Tensor4D {
+  const filterShape = [g.kh, g.kw, w.cols / (g.kh * g.kw), w.rows];
+  if (onWebGpu()) {
+    registerPackedKernels();
+    const inputs: tf.NamedTensorMap = w.scales ? { words: w.words, scales: w.scales } : { words: w.words };
+    const attrs = { format: w.packed, filterShape, wordsPerRow: wordsPerRow(w.packed, w.cols), cols: w.cols };
+    return tf.engine().runKernel(PACKED_TO_FILTER, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  }
   return tf.tidy(() => tf.transpose(dequantizeMatrix(w).reshape([w.rows, g.kh, g.kw, w.cols / (g.kh * g.kw)]), [1, 2, 3, 0]) as tf.Tensor4D);
 }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { disposeParams, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
 import type { WeightStore, WeightScope } from '../weights';
+import type { WeightPrecision } from '../precision';
 import { DEFAULT_ATTENTION_CHUNK_BYTES } from './attention';
 import { DownBlock, MidBlock2DCrossAttn, UpBlock, type BlockContext, type CheckpointGranularity } from './blocks';
 import { resolveUNetConfig, type UNetConfig, type UNetConfigJson } from './config';
@@ -80,9 +81,9 @@ export class UNet2DConditionModel {
    * be present with its shape (all problems are reported at once); with `strict` (default) keys the config does
    * not use are an error too, as in torch's load_state_dict(strict=True).
    */
-  static fromWeights(configJson: UNetConfigJson, store: WeightStore | WeightScope, opts: { strict?: boolean } = {}): UNet2DConditionModel {
+  static fromWeights(configJson: UNetConfigJson, store: WeightStore | WeightScope, opts: { strict?: boolean; precision?: WeightPrecision } = {}): UNet2DConditionModel {
     const config = resolveUNetConfig(configJson);
-    return loadFromStore(store, (src) => new UNet2DConditionModel(config, src), { strict: opts.strict ?? true });
+    return loadFromStore(store, (src) => new UNet2DConditionModel(config, src), { strict: opts.strict ?? true, precision: opts.precision });
   }
 
   /** Builds from any parameter source (e.g. shared random weights for a benchmark). */

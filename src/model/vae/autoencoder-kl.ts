@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { disposeParams, type ConvParams } from '../nn';
 import type { WeightStore, WeightScope } from '../weights';
+import type { WeightPrecision } from '../precision';
 import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
 import { DEFAULT_SCORE_BUDGET_BYTES, vaeLegacyKeyMap } from './attention';
 import { parseVaeConfig, type VaeConfig, type VaeConfigJson } from './config';
@@ -19,6 +20,8 @@ export interface LatentDistribution {
 export interface VaeLoadOptions {
   /** Build only post_quant_conv + decoder (what text-to-image and IPGO need); encode() then throws. */
   decoderOnly?: boolean;
+  /** What the device holds for the convolutions and attention projections (default fp32). */
+  precision?: WeightPrecision;
 }
 
 /**
@@ -69,7 +72,7 @@ export class AutoencoderKL {
    */
   static fromWeights(config: VaeConfigJson | VaeConfig, store: WeightStore | WeightScope, opts: VaeLoadOptions = {}): AutoencoderKL {
     const c = isResolved(config) ? config : parseVaeConfig(config);
-    return loadFromStore(store, (src) => AutoencoderKL.fromSource(c, src, opts), { aliases: vaeLegacyKeyMap(c) });
+    return loadFromStore(store, (src) => AutoencoderKL.fromSource(c, src, opts), { aliases: vaeLegacyKeyMap(c), precision: opts.precision });
   }
 
   /** Latents [B, h, w, latent] (already divided by scalingFactor) → raw image [B, 8h, 8w, 3], about [−1, 1]. */

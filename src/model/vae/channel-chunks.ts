@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { groupNorm, silu, type ConvParams, type NormParams } from '../nn';
 import { conv2d } from '../input-grad-ops';
+import { packedConvFilter } from '../kernels/packed-ops';
+import { isPacked } from '../kernels/packed-weight';
 import { tapeIsRecording } from '../checkpoint-grad';
 
 /**
@@ -81,19 +83,23 @@ export function runStages(input: Chunks, stages: Stage[]): Chunks {
  */
 export function convChunks(xs: Chunks, p: ConvParams, outChunks: number): Chunks {
   if (xs.length === 1 && outChunks === 1) return [conv2d(xs[0]!, p)];
-  const outC = p.w.shape[3] / outChunks;
-  return Array.from({ length: outChunks }, (_, o) => tf.tidy(() => {
+  const outC = p.w.shape[3]! / outChunks;
+  // a packed weight is widened once for this call (one layer in float32 at a time), then sliced like a float one
+  const filter = isPacked(p.w) ? packedConvFilter(p.w, { kh: p.w.shape[0]!, kw: p.w.shape[1]! }) : p.w;
+  const chunks = Array.from({ length: outChunks }, (_, o) => tf.tidy(() => {
     let inOffset = 0;
     let acc: tf.Tensor4D | null = null;
     for (const x of xs) {
       const c = x.shape[3];
-      const w = tf.slice(p.w, [0, 0, inOffset, o * outC], [-1, -1, c, outC]) as tf.Tensor4D;
+      const w = tf.slice(filter, [0, 0, inOffset, o * outC], [-1, -1, c, outC]) as tf.Tensor4D;
       inOffset += c;
       const part = conv2d(x, { w, stride: p.stride, pad: p.pad }, true);
       acc = acc ? (tf.add(acc, part) as tf.Tensor4D) : part;
     }
     return (p.b ? tf.add(acc!, sliceVec(p.b, o * outC, outC)) : acc!) as tf.Tensor4D;
   }));
+  if (filter !== p.w) filter.dispose();
+  return chunks;
 }
 
 export const addChunks = (a: Chunks, b: Chunks): Chunks => a.map((x, i) => tf.add(x, b[i]!) as tf.Tensor4D);
