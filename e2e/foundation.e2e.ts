@@ -18,6 +18,19 @@ test.describe('foundation', () => {
     await page.screenshot({ path: 'e2e/artifacts/screenshots/foundation-webgpu.png', fullPage: true });
   });
 
+  test('the packed int8 / fp16 kernels match their reference ops in the browser (WebGPU, and wasm by ?backend=wasm)', async ({ page, consoleProblems }) => {
+    void consoleProblems;
+    for (const [query, backend] of [['', 'webgpu'], ['?backend=wasm', 'wasm']] as const) {
+      await page.goto(`/${query}#/diagnostics`);
+      expect(await waitForBackend(page)).toBe(backend);
+      await page.getByTestId('kernel-check-run').click();
+      const result = page.getByTestId('kernel-check-result');
+      await expect(result).toHaveAttribute('data-backend', backend, { timeout: 100_000 });
+      await expect(result).toHaveAttribute('data-count', '46');
+      await expect(result, await result.textContent() ?? '').toHaveAttribute('data-ok', 'true');
+    }
+  });
+
   test('?backend=wasm overrides the automatic choice @any-backend', async ({ page, consoleProblems }) => {
     void consoleProblems;
     await page.goto('/?backend=wasm#/diagnostics');

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import type { ConvParams } from './nn';
+import type { ConvParams, LinearParams } from './nn';
+import { packedConvFilter } from './kernels/packed-ops';
+import { dequantizeMatrix, disposePacked, hostPackedFromTorch, uploadPacked } from './kernels/packed-weight';
 import { conv2d, linear, matMul2d, matMulConstLeft, matMulWeightT } from './input-grad-ops';
 
 const relErr = (a: tf.Tensor, b: tf.Tensor): number => tf.tidy(() => tf.norm(tf.sub(a, b)).dataSync()[0]! / tf.norm(b).dataSync()[0]!);
@@ -50,6 +52,31 @@ describe('input-gradient conv2d / linear', () => {
       const g = (f: (t: tf.Tensor) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), r)))(x);
       expect(relErr(g((t) => linear(t, p)), g((t) => refLinear(t, p.w, p.b)))).toBeLessThan(1e-6);
     });
+  });
+
+  it('packed (int8) weights: linear and conv2d values and input gradients equal the same weights in float32', () => {
+    const before = tf.memory().numTensors;
+    const codes = Int8Array.from({ length: 4 * 3 * 3 * 3 }, (_, i) => ((i * 37) % 255) - 127);
+    const scales = Float32Array.from([0.01, 0.02, 0.005, 0.03]);
+    const conv = uploadPacked(hostPackedFromTorch([4, 3, 3, 3], { packed: 'int8', codes, scales }), [3, 3, 3, 4]);
+    const lin = uploadPacked(hostPackedFromTorch([4, 27], { packed: 'int8', codes, scales }), [4, 27]);
+    tf.tidy(() => {
+      const x = tf.randomNormal([2, 6, 5, 3], 0, 1, 'float32', 11) as tf.Tensor4D;
+      const t = tf.randomNormal([2, 5, 27], 0, 1, 'float32', 12);
+      const b = tf.tensor1d([0.1, -0.2, 0.3, 0.4]);
+      const filter = packedConvFilter(conv, { kh: 3, kw: 3 });
+      const dense = dequantizeMatrix(lin);
+      const g = (f: (t: tf.Tensor) => tf.Tensor, at: tf.Tensor) => tf.grad((u: tf.Tensor) => tf.sum(tf.sin(f(u))))(at);
+      const convP = (w: ConvParams['w']) => (u: tf.Tensor) => conv2d(u as tf.Tensor4D, { w, b, stride: 2, pad: 1 });
+      expect(maxRel(convP(conv)(x), convP(filter)(x))).toBeLessThan(1e-6);
+      expect(maxRel(g(convP(conv), x), g(convP(filter), x))).toBeLessThan(1e-6);
+      const linP = (w: LinearParams['w']) => (u: tf.Tensor) => linear(u, { w, b });
+      expect(maxRel(linP(lin)(t), linP(dense)(t))).toBeLessThan(1e-6);
+      expect(maxRel(g(linP(lin), t), g(linP(dense), t))).toBeLessThan(1e-6);
+    });
+    disposePacked(conv);
+    disposePacked(lin);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('matmul variants: same values and input gradients as tf.matMul; no leaks', () => {

@@ -37,6 +37,7 @@ export function DiagnosticsView() {
           checksum {m.result.checksum} ({ok ? 'correct' : `expected ${m.result.expectedChecksum}`})
         </p>
       )}
+      <KernelCheckSection ready={ready} />
       <details>
         <summary>Fault injection</summary>
         <p className="muted">Check that errors surface and the worker recovers.</p>
@@ -48,5 +49,27 @@ export function DiagnosticsView() {
         <pre className="log" data-testid="log">{logs.map((l) => `${new Date(l.time).toISOString().slice(11, 19)} ${l.level} ${l.message}`).join('\n')}</pre>
       </details>
     </section>
+  );
+}
+
+/** Every custom kernel against its reference op on the worker's backend (the packed int8 / fp16 layers). */
+function KernelCheckSection({ ready }: { ready: boolean }) {
+  const k = useStudio((s) => s.kernelCheck);
+  const worst = k.result ? Math.max(...k.result.checks.map((c) => c.maxRel)) : 0;
+  const failed = k.result ? k.result.checks.filter((c) => !(c.maxRel <= k.result!.tolerance)) : [];
+  return (
+    <div>
+      <h3>Kernel check</h3>
+      <p className="muted">Packed int8 / fp16 Linear and Conv2d kernels, forward and input gradient, against tfjs&apos;s float32 ops.</p>
+      <button type="button" onClick={() => void useStudio.getState().runKernelCheck()} disabled={!ready || k.running} data-testid="kernel-check-run">
+        {k.running ? 'Checking…' : 'Check kernels'}
+      </button>
+      {k.result && (
+        <p data-testid="kernel-check-result" data-ok={failed.length === 0 ? 'true' : 'false'} data-count={k.result.checks.length} data-backend={k.result.backend}>
+          {k.result.checks.length} checks on {k.result.backend}: worst relative error {worst.toExponential(2)} (bound {k.result.tolerance})
+          {failed.length > 0 && <> — failed: {failed.map((c) => `${c.name} (${c.maxRel.toExponential(2)})`).join(', ')}</>}
+        </p>
+      )}
+    </div>
   );
 }

@@ -3,7 +3,7 @@
  * the engine client. Nothing here owns a tensor.
  */
 import { create, type StateCreator } from 'zustand';
-import type { BackendReport, MatmulBenchResult } from '../worker/protocol';
+import type { BackendReport, KernelCheckResult, MatmulBenchResult } from '../worker/protocol';
 import { JobError } from '../worker/protocol';
 import { backendFromUrl, engine } from './engine';
 import { createModelsSlice, type ModelsSlice } from './models/models-slice';
@@ -36,6 +36,8 @@ export interface CoreSlice {
   errors: AppError[];
   logs: LogLine[];
   matmul: MatmulState;
+  kernelCheck: { running: boolean; result: KernelCheckResult | null };
+  runKernelCheck(): Promise<void>;
   startEngine(): Promise<void>;
   runMatmul(): Promise<void>;
   cancelMatmul(): void;
@@ -83,6 +85,7 @@ const createCoreSlice: Slice<CoreSlice> = (set, get) => {
     errors: [],
     logs: [],
     matmul: { running: false, size: 256, repeats: 3, progress: null, result: null },
+    kernelCheck: { running: false, result: null },
 
     async startEngine() {
       const { backend, error } = backendFromUrl();
@@ -113,6 +116,17 @@ const createCoreSlice: Slice<CoreSlice> = (set, get) => {
       } finally {
         matmulAbort = null;
         set((s) => ({ matmul: { ...s.matmul, running: false } }));
+      }
+    },
+
+    async runKernelCheck() {
+      set({ kernelCheck: { running: true, result: null } });
+      try {
+        const result = await engine.run('kernelCheck', {});
+        set({ kernelCheck: { running: false, result } });
+      } catch (e) {
+        set({ kernelCheck: { running: false, result: null } });
+        pushError(describeError(e, 'The kernel check failed to run'));
       }
     },
 

@@ -44,6 +44,15 @@ export interface MatmulBenchResult {
   expectedChecksum: number;
 }
 
+/** One custom kernel against its reference op (max |Δ| / max |ref|). */
+export interface KernelCheckEntry { name: string; maxRel: number }
+export interface KernelCheckResult {
+  backend: BackendName;
+  /** The bound each kernel must meet. */
+  tolerance: number;
+  checks: KernelCheckEntry[];
+}
+
 /** A job's parameters, progress payload, result and the control actions it accepts. */
 export interface JobSpec<P, G, R, C extends string = never> { params: P; progress: G; result: R; control: C }
 
@@ -51,6 +60,8 @@ export interface CoreJobs {
   /** `appBase`: the page's base URL (relative model sources resolve against it). */
   init: JobSpec<{ backend?: BackendName; appBase?: string }, { stage: string }, BackendReport>;
   matmulBench: JobSpec<MatmulBenchParams, MatmulBenchProgress, MatmulBenchResult>;
+  /** Runs every custom kernel (packed int8 / fp16 Linear and Conv2d, forward and input gradient) against its reference. */
+  kernelCheck: JobSpec<Record<string, never>, never, KernelCheckResult>;
   /** Fault injection for the error-handling path (tests and diagnostics): throws, or kills the worker. */
   fault: JobSpec<{ mode: 'throw' | 'crash' }, never, never>;
 }
