@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadStableDiffusion, type ModelFiles } from '../src/model/load-pipeline';
 import { disposeStableDiffusion, textToImage } from '../src/model/pipeline';
-import { storeFromHost } from '../src/model/weights';
+import { sourceFromHost } from '../src/model/weights';
 import { dequantizeStateDict, policyOf, quantizeStateDict, type QuantizationPolicy } from '../src/weights/quantize';
 import { parseSafetensors } from '../src/weights/safetensors';
 import { fsModelFiles } from '../tools/lib/fs-model-files';
@@ -38,7 +38,7 @@ function quantizedFiles(dir: string, policy: QuantizationPolicy, worst: { rmsRel
         worst.rmsRel = Math.max(worst.rmsRel, r.rmsRel);
         worst.maxRel = Math.max(worst.maxRel, r.maxRel);
       }
-      return storeFromHost(dequantizeStateDict(q.tensors));
+      return sourceFromHost(dequantizeStateDict(q.tensors));
     },
   };
 }

@@ -3,12 +3,12 @@
  * loads from the filesystem (Node tools and tests), a static URL (the built-in model) or IndexedDB (installed
  * models). Weight file names follow diffusers: the first of `*.safetensors` / `*.fp16.safetensors` present.
  */
-import type { WeightStore } from './weights';
+import { loadFromSource, type ModelBinding, type WeightSource } from './params';
 import { ClipTokenizer } from './tokenizer/clip-tokenizer';
-import { loadClipTextModel, type ClipTextConfig } from './clip/text-model';
-import { UNet2DConditionModel } from './unet/unet';
+import { clipTextBinding, type ClipTextConfig } from './clip/text-model';
+import { unetBinding } from './unet/unet';
 import type { UNetConfigJson } from './unet/config';
-import { AutoencoderKL } from './vae/autoencoder-kl';
+import { vaeBinding } from './vae/autoencoder-kl';
 import type { VaeConfigJson } from './vae/config';
 import type { StableDiffusion } from './pipeline';
 import type { PrecisionPolicy } from './precision';
@@ -18,8 +18,8 @@ export interface ModelFiles {
   text(path: string): Promise<string>;
   /** Whether a file exists. */
   has(path: string): Promise<boolean>;
-  /** A safetensors file's tensors as float32/int32 tfjs tensors (dequantized if stored quantized). */
-  weights(path: string): Promise<WeightStore>;
+  /** A weight file, read one tensor at a time by the loader. */
+  weights(path: string): Promise<WeightSource>;
 }
 
 export const WEIGHT_FILE_CANDIDATES: Record<'text_encoder' | 'unet' | 'vae', string[]> = {
@@ -42,16 +42,13 @@ const json = async <T>(files: ModelFiles, path: string): Promise<T> => {
   }
 };
 
-/** Builds one module from its weight file, then frees the file's tensors (the module keeps its own handles). */
-async function withWeights<T>(files: ModelFiles, component: keyof typeof WEIGHT_FILE_CANDIDATES, build: (ws: WeightStore) => T): Promise<T> {
+/** Builds one module from its weight file, streamed tensor by tensor onto the device. */
+async function withWeights<T>(files: ModelFiles, component: keyof typeof WEIGHT_FILE_CANDIDATES, binding: ModelBinding<T>): Promise<T> {
   const path = await firstPresent(files, WEIGHT_FILE_CANDIDATES[component]);
-  const store = await files.weights(path);
   try {
-    return build(store);
+    return await loadFromSource(await files.weights(path), binding.build, binding.opts);
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
-  } finally {
-    store.dispose();
   }
 }
 
@@ -65,13 +62,13 @@ export async function loadStableDiffusion(files: ModelFiles, onProgress: (stage:
   const schedulerConfig = await json<Record<string, unknown>>(files, 'scheduler/scheduler_config.json');
   onProgress('text encoder');
   const teConfig = await json<ClipTextConfig>(files, 'text_encoder/config.json');
-  const textEncoder = await withWeights(files, 'text_encoder', (ws) => loadClipTextModel(ws, teConfig, precision.textEncoder));
+  const textEncoder = await withWeights(files, 'text_encoder', clipTextBinding(teConfig, precision.textEncoder));
   onProgress('unet');
   const unetConfig = await json<UNetConfigJson>(files, 'unet/config.json');
-  const unet = await withWeights(files, 'unet', (ws) => UNet2DConditionModel.fromWeights(unetConfig, ws, { precision: precision.unet }));
+  const unet = await withWeights(files, 'unet', unetBinding(unetConfig, { precision: precision.unet }));
   onProgress('vae');
   const vaeConfig = await json<VaeConfigJson>(files, 'vae/config.json');
-  const vae = await withWeights(files, 'vae', (ws) => AutoencoderKL.fromWeights(vaeConfig, ws, { decoderOnly: true, precision: precision.vaeDecoder }));
+  const vae = await withWeights(files, 'vae', vaeBinding(vaeConfig, { decoderOnly: true, precision: precision.vaeDecoder }));
   const vaeScaleFactor = 2 ** (((vaeConfig as { block_out_channels?: number[] }).block_out_channels?.length ?? 4) - 1);
   return {
     tokenizer, textEncoder, unet, vae, schedulerConfig,

@@ -1,17 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams, LinearParams, NormParams } from './nn';
-import type { PackedMatrix } from './kernels/packed-weight';
-import { type WeightPrecision, hostValues, packFloatWeight } from './precision';
+import { type DeviceParam, type HostWeight, type WeightPrecision, disposeDeviceParam, prepareParam } from './precision';
 import { WeightStore, type WeightScope } from './weights';
 
 /**
  * Where every model (CLIP text, UNet, VAE, CLIP / open_clip vision, reward heads) gets its parameters. A module's
  * constructor declares each parameter with its checkpoint key and torch shape, so the same builder serves:
- * - `StoreParams`: bind a checkpoint (WeightStore), every shape checked;
+ * - `loadFromStore` / `loadFromSource`: bind a checkpoint, every shape checked, each tensor put on the device in
+ *   the layout and precision its layer reads (precision.ts `prepareParam`);
  * - `DryParams`: list the keys and shapes a config implies, allocating nothing (a dry bind of a real-size model);
  * - any other source (the benchmarks' shared random weights).
- * `loadFromStore` runs the dry bind first, so every problem of a checkpoint is reported at once, as torch's
- * `load_state_dict(strict=True)` would, before a single tensor is bound.
+ * Loading runs the dry bind first, so every problem of a checkpoint is reported at once, as torch's
+ * `load_state_dict(strict=True)` would, before a single tensor is read.
  */
 export interface ParamSource {
   /** torch nn.Linear(inF, outF): `key.weight` [outF, inF] (+ `key.bias` [outF]); kept in torch layout. */
@@ -47,7 +47,15 @@ export interface ParamSpec {
   shape: number[];
   /** May be absent from a checkpoint; never read. */
   optional?: boolean;
+  /** How a weight matrix is laid out for the layer that reads it (absent: used as stored, float32). */
+  kind?: WeightKind;
 }
+
+/**
+ * `linear`: torch [out, in]; `linearInOut`: stored [in, out] (open_clip projections, applied as x @ proj);
+ * `conv`: torch [out, in, kh, kw]; `patch`: a patch-embedding conv [out, c, p, p] run as a Linear over patches.
+ */
+export type WeightKind = 'linear' | 'linearInOut' | 'conv' | 'patch';
 
 export interface KeyShape {
   key: string;
@@ -57,11 +65,11 @@ export interface KeyShape {
 /** The torch keys and shapes a module declaration implies (shared by every ParamSource). */
 export const paramSpecs = {
   linear: (key: string, inF: number, outF: number, bias: boolean, names: LinearNames = {}): ParamSpec[] => [
-    { key: names.weight ?? `${key}.weight`, shape: names.inOut ? [inF, outF] : [outF, inF] },
+    { key: names.weight ?? `${key}.weight`, shape: names.inOut ? [inF, outF] : [outF, inF], kind: names.inOut ? 'linearInOut' : 'linear' },
     ...(bias ? [{ key: names.bias ?? `${key}.bias`, shape: [outF] }] : []),
   ],
-  conv: (key: string, inC: number, outC: number, k: number, bias = true): ParamSpec[] => [
-    { key: `${key}.weight`, shape: [outC, inC, k, k] },
+  conv: (key: string, inC: number, outC: number, k: number, bias = true, kind: WeightKind = 'conv'): ParamSpec[] => [
+    { key: `${key}.weight`, shape: [outC, inC, k, k], kind },
     ...(bias ? [{ key: `${key}.bias`, shape: [outC] }] : []),
   ],
   norm: (key: string, channels: number): ParamSpec[] => [
@@ -70,62 +78,39 @@ export const paramSpecs = {
   ],
 };
 
-/**
- * Ownership rule: a module keeps its own handles to weights (a clone shares the data), so the caller can dispose
- * the WeightStore right after building, and `disposeParams(module)` frees exactly the module.
- */
-export function own<T extends tf.Tensor>(t: T): T {
-  return tf.keep(t.clone());
-}
 
 /**
- * Binds a WeightStore; every declared key must exist (directly or through `aliases`) with the declared shape.
- * At fp16 / int8 `precision`, Linear and Conv2d weights are packed for the device (kernels/packed-weight.ts) from
- * the store's host values, so no float32 copy of them ever reaches the device.
+ * Hands out parameters already on the device, by key, to the builder that declared them (loadFromStore and
+ * loadFromSource prepare them first, one tensor at a time). Ownership passes to the module.
  */
-export class StoreParams implements ParamSource {
-  private readonly ws: WeightScope;
-  constructor(store: WeightStore | WeightScope, private readonly aliases: Record<string, string> = {}, private readonly precision: WeightPrecision = 'fp32') {
-    this.ws = store instanceof WeightStore ? store.sub('') : store;
-  }
-  private take(key: string, shape: number[]): tf.Tensor {
-    const alias = this.aliases[this.ws.prefix + key];
-    if (!this.ws.has(key) && alias !== undefined) return this.ws.store.take(alias, shape);
-    return this.ws.take(key, shape);
-  }
-  /** `data` (torch layout) packed at this source's precision, or null to keep the weight float32. */
-  private packed(key: string, w: tf.Tensor, torchShape: number[], data: () => Float32Array, logicalShape: number[]): PackedMatrix | null {
-    if (this.precision === 'fp32' || w.dtype !== 'float32') return null;
-    return packFloatWeight(this.ws.prefix + key, torchShape, data(), this.precision, logicalShape);
+class PreparedParams implements ParamSource {
+  constructor(private readonly prepared: Map<string, DeviceParam>, private readonly prefix = '') {}
+  private get<T extends DeviceParam>(spec: ParamSpec): T {
+    const p = this.prepared.get(this.prefix + spec.key);
+    if (p === undefined) throw new Error(`parameter "${this.prefix + spec.key}" was not prepared`);
+    return p as T;
   }
   linear(key: string, inF: number, outF: number, bias: boolean, names: LinearNames = {}): LinearParams {
-    const [w, b] = paramSpecs.linear(key, inF, outF, bias, names).map((s) => this.take(s.key, s.shape));
-    const values = () => (names.inOut ? transposeHost(hostValues(w!), inF, outF) : hostValues(w!));
-    const weight = this.packed(key, w!, [outF, inF], values, [outF, inF]) ?? (names.inOut ? tf.keep(tf.transpose(w!)) : own(w!));
-    return { w: weight as tf.Tensor2D | PackedMatrix, b: b ? (own(b) as tf.Tensor1D) : undefined };
+    const [w, b] = paramSpecs.linear(key, inF, outF, bias, names);
+    return { w: this.get(w!), b: b ? this.get<tf.Tensor1D>(b) : undefined };
   }
   conv(key: string, inC: number, outC: number, k: number, stride: number, pad: number, bias = true): ConvParams {
-    const [w, b] = paramSpecs.conv(key, inC, outC, k, bias).map((s) => this.take(s.key, s.shape));
-    // torch [out, in, kh, kw] → packed [out, (kh, kw, in)], or float in tfjs's [kh, kw, in, out]
-    const weight = this.packed(key, w!, w!.shape, () => hostValues(w!), [k, k, inC, outC]) ?? tf.keep(tf.transpose(w!, [2, 3, 1, 0]));
-    return { w: weight as tf.Tensor4D | PackedMatrix, b: b ? (own(b) as tf.Tensor1D) : undefined, stride, pad };
+    const [w, b] = paramSpecs.conv(key, inC, outC, k, bias);
+    return { w: this.get(w!), b: b ? this.get<tf.Tensor1D>(b) : undefined, stride, pad };
   }
   patchLinear(key: string, inC: number, outC: number, k: number): LinearParams {
-    const [w] = paramSpecs.conv(key, inC, outC, k, false).map((s) => this.take(s.key, s.shape));
-    return { w: tf.keep(tf.tidy(() => tf.transpose(w!, [0, 2, 3, 1]).reshape([outC, k * k * inC]))) as tf.Tensor2D };
+    return { w: this.get(paramSpecs.conv(key, inC, outC, k, false, 'patch')[0]!) };
   }
   norm(key: string, channels: number, eps: number): NormParams {
-    const [gamma, beta] = paramSpecs.norm(key, channels).map((s) => own(this.take(s.key, s.shape)));
-    return { gamma: gamma as tf.Tensor1D, beta: beta as tf.Tensor1D, eps };
+    const [g, b] = paramSpecs.norm(key, channels);
+    return { gamma: this.get<tf.Tensor1D>(g!), beta: this.get<tf.Tensor1D>(b!), eps };
   }
   tensor(key: string, shape: number[]): tf.Tensor {
-    return own(this.take(key, shape));
+    return this.get<tf.Tensor>({ key, shape });
   }
-  ignore(key: string): void {
-    if (this.ws.has(key)) this.ws.take(key);
-  }
+  ignore(): void {}
   sub(prefix: string): ParamSource {
-    return new StoreParams(this.ws.sub(prefix), this.aliases, this.precision);
+    return new PreparedParams(this.prepared, this.prefix + prefix);
   }
 }
 
@@ -147,7 +132,7 @@ export class DryParams implements ParamSource {
     return { w: placeholder([k, k, inC, outC]) as tf.Tensor4D, b: bias ? (placeholder([outC]) as tf.Tensor1D) : undefined, stride, pad };
   }
   patchLinear(key: string, inC: number, outC: number, k: number): LinearParams {
-    this.record(paramSpecs.conv(key, inC, outC, k, false));
+    this.record(paramSpecs.conv(key, inC, outC, k, false, 'patch'));
     return { w: placeholder([outC, k * k * inC]) as tf.Tensor2D };
   }
   norm(key: string, channels: number, eps: number): NormParams {
@@ -164,13 +149,6 @@ export class DryParams implements ParamSource {
   sub(prefix: string): ParamSource {
     return new DryParams(this.specs, this.prefix + prefix);
   }
-}
-
-/** [rows, cols] row-major → [cols, rows]. */
-function transposeHost(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
-  return out;
 }
 
 /** A shape-only stand-in for a tensor (not a tf.Tensor, so paramsOf/disposeParams skip it). */
@@ -238,20 +216,86 @@ export interface LoadOptions {
   precision?: WeightPrecision;
 }
 
+/** How one model binds a checkpoint: its builder and the loading rules (strictness, aliases, precision). */
+export interface ModelBinding<T> {
+  build: (src: ParamSource) => T;
+  opts: LoadOptions;
+}
+
 /**
- * Binds a checkpoint through a builder: a dry bind first checks every declared key and shape against the store
- * (all problems in one error), then the builder runs on the store's tensors.
+ * A checkpoint read one tensor at a time (a safetensors file on disk, a model in IndexedDB): its key/shape listing,
+ * and each tensor's host values on request (int8 ones may come as their stored codes).
+ */
+export interface WeightSource {
+  listing: KeyShape[];
+  read(key: string): Promise<HostWeight>;
+  /** Called once the load is over (finished or failed). */
+  close?(): void;
+}
+
+/** The specs a builder declares that the checkpoint holds, in build order, each with the key it is stored under. */
+function planBind(build: (src: ParamSource) => unknown, listing: KeyShape[], opts: LoadOptions): { spec: ParamSpec; stored: string }[] {
+  // optional keys the checkpoint holds are planned too (and never read), so that every stored key is accounted for
+  const specs = declaredParams(build);
+  const report = compareKeys(specs, listing, opts.aliases);
+  const strict = opts.strict ?? false;
+  if (report.missing.length || report.wrongShape.length || (strict && report.unexpected.length)) {
+    throw new Error(`weights do not match the config: ${formatBindReport(report, 8, strict)}`);
+  }
+  const have = new Set(listing.map((k) => k.key));
+  return specs.flatMap((spec) => {
+    const stored = have.has(spec.key) ? spec.key : opts.aliases?.[spec.key];
+    return stored !== undefined && have.has(stored) ? [{ spec, stored }] : [];
+  });
+}
+
+function buildPrepared<T>(build: (src: ParamSource) => T, prepared: Map<string, DeviceParam>): T {
+  try {
+    return build(new PreparedParams(prepared));
+  } catch (e) {
+    for (const p of prepared.values()) disposeDeviceParam(p);
+    throw e;
+  }
+}
+
+/**
+ * Binds a checkpoint held in a WeightStore through a builder: a dry bind first checks every declared key and shape
+ * (all problems in one error), then each tensor is put on the device in the layout and precision its layer reads.
  */
 export function loadFromStore<T>(store: WeightStore | WeightScope, build: (src: ParamSource) => T, opts: LoadOptions = {}): T {
   const scope = store instanceof WeightStore ? store.sub('') : store;
   const listing = scope.store.keys().filter((k) => k.startsWith(scope.prefix))
     .map((k) => ({ key: k.slice(scope.prefix.length), shape: scope.store.shapeOf(k) }));
-  const scopedAliases = Object.fromEntries(Object.entries(opts.aliases ?? {}).flatMap(([k, v]) =>
-    k.startsWith(scope.prefix) && v.startsWith(scope.prefix) ? [[k.slice(scope.prefix.length), v.slice(scope.prefix.length)]] : []));
-  const report = compareKeys(declaredParams(build), listing, scopedAliases);
-  const strict = opts.strict ?? false;
-  if (report.missing.length || report.wrongShape.length || (strict && report.unexpected.length)) {
-    throw new Error(`weights do not match the config: ${formatBindReport(report, 8, strict)}`);
+  const prepared = new Map<string, DeviceParam>();
+  for (const { spec, stored } of planBind(build, listing, { ...opts, aliases: scopedAliases(opts.aliases, scope.prefix) })) {
+    const t = scope.take(stored);
+    if (spec.optional) continue;
+    prepared.set(spec.key, prepareParam(spec, { shape: t.shape, data: t.dataSync() as Float32Array | Int32Array }, opts.precision ?? 'fp32'));
   }
-  return build(new StoreParams(scope, opts.aliases, opts.precision));
+  return buildPrepared(build, prepared);
+}
+
+/**
+ * The same from a WeightSource, streaming: each tensor is read, converted (packed, transposed) on the host and
+ * uploaded before the next is read, so host memory holds one tensor at a time and no float32 copy of a packed
+ * weight ever exists on the device.
+ */
+export async function loadFromSource<T>(source: WeightSource, build: (src: ParamSource) => T, opts: LoadOptions = {}): Promise<T> {
+  const prepared = new Map<string, DeviceParam>();
+  try {
+    for (const { spec, stored } of planBind(build, source.listing, opts)) {
+      if (!spec.optional) prepared.set(spec.key, prepareParam(spec, await source.read(stored), opts.precision ?? 'fp32'));
+    }
+  } catch (e) {
+    for (const p of prepared.values()) disposeDeviceParam(p);
+    throw e;
+  } finally {
+    source.close?.();
+  }
+  return buildPrepared(build, prepared);
+}
+
+function scopedAliases(aliases: Record<string, string> | undefined, prefix: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(aliases ?? {}).flatMap(([k, v]) =>
+    k.startsWith(prefix) && v.startsWith(prefix) ? [[k.slice(prefix.length), v.slice(prefix.length)]] : []));
 }

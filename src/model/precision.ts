@@ -1,7 +1,8 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { f32ToF16 } from '../weights/safetensors';
 import { DEFAULT_POLICY, policyOf, quantizeTensor } from '../weights/quantize';
-import { type HostPacked, type PackedMatrix, hostPackedFromTorch, uploadPacked } from './kernels/packed-weight';
+import { type HostPacked, type PackedMatrix, convToOutTaps, disposePacked, hostPackedFromTorch, isPacked, uploadPacked } from './kernels/packed-weight';
+import type { ParamSpec } from './params';
 
 /**
  * What the device holds for each model's Linear and Conv2d weights: float32 tensors, or packed fp16 / int8 that
@@ -15,17 +16,66 @@ export type PrecisionPolicy = Record<ModelComponent, WeightPrecision>;
 
 export const ALL_FP32: PrecisionPolicy = { unet: 'fp32', vaeDecoder: 'fp32', textEncoder: 'fp32', clipVision: 'fp32', vitHVision: 'fp32' };
 
-const INT8_ROWS = policyOf({ dtype: 'int8', scaleDtype: 'f32', minElements: 0, keepPatterns: [] });
-/** Below this many values a weight packed "int8" is packed fp16 instead, as the installer's policy keeps it. */
+/** A tensor's host values as a checkpoint gives them; an int8-stored weight may come as its codes and row scales. */
+export interface HostWeight {
+  shape: number[];
+  data?: Float32Array | Int32Array;
+  int8?: { codes: Int8Array; scales: Float32Array };
+}
+
+/** A parameter as the device holds it. */
+export type DeviceParam = tf.Tensor | PackedMatrix;
+
+export function disposeDeviceParam(p: DeviceParam): void {
+  if (isPacked(p)) disposePacked(p);
+  else p.dispose();
+}
+
+/** Below this many values a weight asked for as int8 is packed fp16 instead, as the installer's policy keeps it. */
 export const INT8_MIN_ELEMENTS = DEFAULT_POLICY.minElements;
+const INT8_ROWS = policyOf({ dtype: 'int8', scaleDtype: 'f32', minElements: 0, keepPatterns: [] });
+
+/**
+ * One checkpoint tensor → what its layer reads, on the device (spec.kind, params.ts): Linear weights in torch
+ * layout, conv weights as packed [out, (kh, kw, in)] or tfjs's float [kh, kw, in, out], patch embeddings as a
+ * Linear over (ky, kx, c) patches; packed at `precision` where that applies. Every reordering is done here, on
+ * the host, one tensor at a time, so the device never holds a second copy.
+ */
+export function prepareParam(spec: ParamSpec, host: HostWeight, precision: WeightPrecision): DeviceParam {
+  const kind = spec.kind;
+  if (kind === undefined) return deviceTensor(floatsOf(host), host.shape, host.data instanceof Int32Array ? 'int32' : 'float32');
+  const [rows, ...rest] = host.shape as [number, ...number[]];
+  const cols = rest.reduce((a, b) => a * b, 1);
+  if (kind === 'linearInOut') {
+    // stored [in, out]: the Linear is its transpose [out, in]
+    return prepareParam({ ...spec, kind: 'linear' }, { shape: [cols, rows], data: transposeHost(floatsOf(host), rows, cols) }, precision);
+  }
+  if (kind === 'patch') {
+    const [, c, kh, kw] = host.shape as [number, number, number, number];
+    return prepareParam({ ...spec, kind: 'linear' }, { shape: [rows, kh * kw * c], data: convToOutTaps(floatsOf(host), host.shape) }, precision);
+  }
+  const logical = kind === 'conv' ? [host.shape[2]!, host.shape[3]!, host.shape[1]!, rows] : host.shape;
+  const packed = precision === 'fp32' ? null : packWeight(spec.key, host, precision, logical);
+  if (packed) return packed;
+  if (kind === 'linear') return deviceTensor(floatsOf(host), host.shape, 'float32');
+  return deviceTensor(convToFilter(floatsOf(host), host.shape), logical, 'float32');
+}
+
+/** A weight packed at `precision`, or null where it must stay float32 (non-finite values, out of fp16 range). */
+function packWeight(name: string, host: HostWeight, precision: 'fp16' | 'int8', logical: number[]): PackedMatrix | null {
+  const numel = host.shape.reduce((a, b) => a * b, 1);
+  if (precision === 'int8' && host.int8 && numel >= INT8_MIN_ELEMENTS) {
+    return uploadPacked(hostPackedFromTorch(host.shape, { packed: 'int8', ...host.int8 }), logical); // the stored codes, as installed
+  }
+  return packFloatWeight(name, host.shape, floatsOf(host), precision, logical);
+}
 
 /**
  * Packs a float weight given in torch layout (Linear [out, in], Conv [out, in, kh, kw]) at `precision`; int8 is
  * quantized exactly as the installer does (symmetric per output channel, ties to even), with float32 scales; a
  * weight under INT8_MIN_ELEMENTS values is packed fp16 instead (the installer's policy for small tensors).
- * A weight with a non-finite value or out of fp16 range stays float (returns null), as the installer keeps it.
  */
-export function packFloatWeight(name: string, torchShape: number[], data: Float32Array, precision: Exclude<WeightPrecision, 'fp32'>, logicalShape: number[]): PackedMatrix | null {
+export function packFloatWeight(name: string, torchShape: number[], data: Float32Array, precision: 'fp16' | 'int8', logicalShape: number[]): PackedMatrix | null {
   let host: HostPacked;
   if (precision === 'fp16' || data.length < INT8_MIN_ELEMENTS) {
     const halves = new Uint16Array(data.length);
@@ -42,7 +92,38 @@ export function packFloatWeight(name: string, torchShape: number[], data: Float3
   return uploadPacked(host, logicalShape);
 }
 
-/** Host values of a float tensor the store has not uploaded yet (no device read-back; see WeightStore). */
-export function hostValues(t: tf.Tensor): Float32Array {
-  return t.dataSync() as Float32Array;
+function floatsOf(h: HostWeight): Float32Array {
+  if (h.data instanceof Float32Array) return h.data;
+  if (h.data) return Float32Array.from(h.data);
+  const { codes, scales } = h.int8!;
+  const cols = codes.length / scales.length;
+  return Float32Array.from(codes, (q, i) => q * scales[Math.floor(i / cols)]!);
+}
+
+/**
+ * A tensor whose values go to the device now: on WebGPU tfjs would otherwise keep the host array until the tensor
+ * is first used, so a whole model would sit in host memory after loading.
+ */
+export function deviceTensor(data: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): tf.Tensor {
+  const t = tf.keep(tf.tensor(data instanceof Float32Array && dtype === 'int32' ? Int32Array.from(data) : data, shape, dtype));
+  const backend = tf.backend() as Partial<{ uploadToGPU(dataId: object): void }>;
+  if (tf.getBackend() === 'webgpu') backend.uploadToGPU?.(t.dataId);
+  return t;
+}
+
+/** [rows, cols] row-major → [cols, rows]. */
+function transposeHost(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
+  return out;
+}
+
+/** torch conv [out, in, kh, kw] → tfjs filter [kh, kw, in, out]. */
+function convToFilter(data: Float32Array, [o, c, kh, kw]: number[]): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let oi = 0; oi < o!; oi++)
+    for (let ci = 0; ci < c!; ci++)
+      for (let y = 0; y < kh!; y++)
+        for (let x = 0; x < kw!; x++) out[((y * kw! + x) * c! + ci) * o! + oi] = data[((oi * c! + ci) * kh! + y) * kw! + x]!;
+  return out;
 }

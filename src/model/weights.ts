@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { WeightSource } from './params';
 
 /**
  * A named set of weight tensors as a checkpoint stores them (torch layouts, HF/diffusers key names).
@@ -83,4 +84,28 @@ export function storeFromHost(
     m.set(k, tf.tensor(data, t.shape, data instanceof Float32Array ? 'float32' : 'int32'));
   }
   return new WeightStore(m, aliases);
+}
+
+/** A WeightSource over decoded host tensors already in memory (small models, tests, goldens). */
+export function sourceFromHost(host: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>): WeightSource {
+  return {
+    listing: [...host].map(([key, t]) => ({ key, shape: t.shape })),
+    read: async (key) => {
+      const t = host.get(key);
+      if (!t) throw new Error(`missing weight "${key}"`);
+      return { shape: t.shape, data: t.data instanceof Uint8Array ? Int32Array.from(t.data) : t.data };
+    },
+  };
+}
+
+/** A WeightStore as a WeightSource; the store is disposed when the load is over (tests with random stores). */
+export function storeSource(store: WeightStore): WeightSource {
+  return {
+    listing: store.keys().map((key) => ({ key, shape: store.shapeOf(key) })),
+    read: async (key) => {
+      const t = store.take(key);
+      return { shape: t.shape, data: t.dataSync() as Float32Array | Int32Array };
+    },
+    close: () => store.dispose(),
+  };
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear } from '../model/input-grad-ops';
 import type { LinearParams } from '../model/nn';
-import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../model/params';
+import { declaredParams, loadFromStore, type ModelBinding, type ParamSource, type ParamSpec } from '../model/params';
 import type { WeightScope, WeightStore } from '../model/weights';
 
 /**
@@ -37,7 +37,13 @@ export function aestheticExpectedKeys(inDim = 768): ParamSpec[] {
 }
 
 export function loadAestheticHead(ws: WeightStore | WeightScope, inDim = 768): AestheticHead {
-  return loadFromStore(ws, (src) => buildAestheticHead(src, inDim));
+  const b = aestheticBinding(inDim);
+  return loadFromStore(ws, b.build, b.opts);
+}
+
+/** The head's checkpoint binding (a few small Linears: always float32). */
+export function aestheticBinding(inDim = 768): ModelBinding<AestheticHead> {
+  return { build: (src) => buildAestheticHead(src, inDim), opts: {} };
 }
 
 /** [B, inDim] normalised embeddings → scores [B]. */

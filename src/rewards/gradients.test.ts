@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomStore } from '../../test/random-weights';
+import { storeSource } from '../model/weights';
 import { aestheticExpectedKeys } from './aesthetic';
 import { type ClipModelConfig, clipExpectedKeys } from '../model/clip/clip-model';
 import { type OpenClipModelCfg, openClipExpectedKeys } from '../model/clip/openclip-model';
@@ -35,9 +36,9 @@ let before = 0;
 beforeAll(async () => {
   before = tf.memory().numTensors;
   models = await loadRewardModels(['aesthetic', 'clip', 'hps'], async (m) => {
-    if (m === 'clip-vit-l14') return { store: randomStore(clipExpectedKeys(clipCfg), 11), config: clipCfg };
-    if (m === 'laion-aesthetic') return { store: randomStore(aestheticExpectedKeys(768), 12) };
-    return { store: randomStore(openClipExpectedKeys(hpsCfg), 13), config: { model_cfg: hpsCfg } };
+    if (m === 'clip-vit-l14') return { source: storeSource(randomStore(clipExpectedKeys(clipCfg), 11)), config: clipCfg };
+    if (m === 'laion-aesthetic') return { source: storeSource(randomStore(aestheticExpectedKeys(768), 12)) };
+    return { source: storeSource(randomStore(openClipExpectedKeys(hpsCfg), 13)), config: { model_cfg: hpsCfg } };
   });
   const clipIds = tf.tensor2d([[62, 5, 9, 17, 63]], [1, 5], 'int32'); // unpadded, EOT = max id last
   const hpsIds = tf.tensor2d([[62, 5, 9, 17, 63, 0, 0, 0, 0, 0, 0, 0]], [1, 12], 'int32'); // zero padded

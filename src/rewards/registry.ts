@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { disposeParams } from '../model/nn';
-import type { WeightStore } from '../model/weights';
-import { type AestheticHead, aestheticForward, loadAestheticHead } from './aesthetic';
-import { type ClipModel, type ClipModelConfig, clipImageEmbeds, clipTextEmbeds, loadClipModel } from '../model/clip/clip-model';
-import { type OpenClipModel, loadOpenClipModel, openClipImageFeatures, openClipModelCfg, openClipTextFeatures } from '../model/clip/openclip-model';
+import { loadFromSource, type ModelBinding, type WeightSource } from '../model/params';
+import type { PrecisionPolicy } from '../model/precision';
+import { type AestheticHead, aestheticBinding, aestheticForward } from './aesthetic';
+import { type ClipModel, type ClipModelConfig, type ClipTower, clipBinding, clipImageEmbeds, clipTextEmbeds } from '../model/clip/clip-model';
+import { type OpenClipModel, openClipBinding, openClipImageFeatures, openClipModelCfg, openClipTextFeatures } from '../model/clip/openclip-model';
 import { type PreprocessOptions, clipPixelValues } from './preprocess';
 
 /**
@@ -156,29 +157,40 @@ export function textsFor(ids: RewardId[]): (keyof RewardText)[] {
 
 /** Weights and parsed config of one reward model (HF config.json for CLIP, open_clip_config.json for HPS). */
 export interface RewardModelFiles {
-  store: WeightStore;
+  source: WeightSource;
   config?: unknown;
 }
 
 /**
- * Loads each distinct model the rewards need exactly once. `source` provides its files; each store is disposed
- * after its model is built. CLIP loads its text tower only when the CLIP score is among the rewards.
+ * Loads each distinct model the rewards need exactly once, streamed tensor by tensor from `source`'s files.
+ * CLIP loads its text tower only when the CLIP score is among the rewards. `precision`: what the device holds for
+ * the vision towers' weights (the CLIP-L and ViT-H text towers follow their vision tower's).
  */
-export async function loadRewardModels(ids: RewardId[], source: (model: RewardModelId) => Promise<RewardModelFiles>): Promise<RewardModels> {
+export async function loadRewardModels(
+  ids: RewardId[], source: (model: RewardModelId) => Promise<RewardModelFiles>, precision: Partial<PrecisionPolicy> = {},
+): Promise<RewardModels> {
   const models: RewardModels = {};
   const texts = textsFor(ids);
-  for (const m of modelsFor(ids)) {
-    const { store, config } = await source(m);
-    try {
-      if (m === 'clip-vit-l14') models.clip = loadClipModel(store, need(config, 'CLIP config.json') as ClipModelConfig, texts.includes('clip') ? ['vision', 'text'] : ['vision']);
-      else if (m === 'laion-aesthetic') models.aesthetic = loadAestheticHead(store);
-      else models.hps = loadOpenClipModel(store, openClipModelCfg(need(config, 'open_clip_config.json')));
-    } finally {
-      store.dispose();
+  try {
+    for (const m of modelsFor(ids)) {
+      const { source: weights, config } = await source(m);
+      if (m === 'clip-vit-l14') {
+        const towers: ClipTower[] = texts.includes('clip') ? ['vision', 'text'] : ['vision'];
+        models.clip = await bind(weights, clipBinding(need(config, 'CLIP config.json') as ClipModelConfig, towers, precision.clipVision));
+      } else if (m === 'laion-aesthetic') {
+        models.aesthetic = await bind(weights, aestheticBinding());
+      } else {
+        models.hps = await bind(weights, openClipBinding(openClipModelCfg(need(config, 'open_clip_config.json')), ['vision', 'text'], precision.vitHVision));
+      }
     }
+  } catch (e) {
+    disposeParams(models);
+    throw e;
   }
   return models;
 }
+
+const bind = <T>(source: WeightSource, b: ModelBinding<T>): Promise<T> => loadFromSource(source, b.build, b.opts);
 
 /** Token ids (CLIP: HF tokenizer, unpadded ok; HPS: open_clip tokenizer, zero padded to 77) → normalised text features. */
 export function encodeRewardText(models: RewardModels, ids: { clip?: tf.Tensor2D; hps?: tf.Tensor2D }): RewardText {

@@ -183,7 +183,8 @@ export function dequantize(q: QuantizedTensor): Float32Array {
   }
 }
 
-function scalesOf(q: QuantizedTensor): Float32Array {
+/** The per-row scales of an int8 record as float32. */
+export function scalesOf(q: Pick<QuantizedTensor, 'scales' | 'scaleDtype'>): Float32Array {
   if (!q.scales) throw new Error('int8 tensor without scales');
   if (q.scaleDtype === 'f32') return new Float32Array(aligned(q.scales).buffer);
   const table = f16Table();

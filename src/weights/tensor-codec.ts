@@ -9,7 +9,8 @@
  * Integer tensors (position_ids, …) are stored as they are ('raw', with their source dtype).
  */
 import { decodeTensorBytes, type HostTensor, type SafetensorsDtype } from './safetensors';
-import { dequantize, policyOf, quantizeTensor, type QuantizationError, type QuantizedTensor } from './quantize';
+import { dequantize, policyOf, quantizeTensor, scalesOf, type QuantizationError, type QuantizedTensor } from './quantize';
+import type { HostWeight } from '../model/precision';
 import type { StoragePrecision } from './manifest';
 import type { StoredTensor, TensorRecord, TensorStorage } from './storage';
 import type { SourceTensor } from './file-units';
@@ -58,4 +59,17 @@ export function decodeStoredTensor(record: TensorRecord, bytes: Uint8Array): Hos
       return { dtype: 'F32', shape: record.shape, data: dequantize(q) };
     }
   }
+}
+
+/**
+ * A stored tensor as the model loader takes it: int8 as its codes and float32 row scales (packed for the device
+ * as they are, or widened by the loader), everything else decoded as decodeStoredTensor does.
+ */
+export function storedToHostWeight(record: TensorRecord, bytes: Uint8Array): HostWeight {
+  if (record.storage !== 'int8') {
+    const host = decodeStoredTensor(record, bytes);
+    return { shape: host.shape, data: host.data instanceof Uint8Array ? Int32Array.from(host.data) : (host.data as Float32Array | Int32Array) };
+  }
+  const quant = record.quant as StoredQuant;
+  return { shape: record.shape, int8: { codes: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), scales: scalesOf(quant) } };
 }

@@ -10,13 +10,12 @@ import { describeGolden, fixturePath, goldenPath, readJson, readSafetensors, rel
 import { loadStableDiffusion } from '../../src/model/load-pipeline';
 import { disposeStableDiffusion, encodeIds, type StableDiffusion } from '../../src/model/pipeline';
 import { nchwToNhwc, nhwcToNchw } from '../../src/model/nn';
-import { storeFromHost } from '../../src/model/weights';
 import { disposeRewardModels, disposeRewardText, encodeRewardText, getReward, loadRewardModels, type RewardContext, type RewardId, type RewardModelId, type RewardModels } from '../../src/rewards/registry';
 import { evaluateObjective } from '../../src/ipgo/objective';
 import { pureSteps } from '../../src/ipgo/sampler-steps';
 import { PARAM_NAMES } from '../../src/ipgo/params';
 import type { BoundaryShape } from '../../src/ipgo/config';
-import { fsModelFiles } from '../../tools/lib/fs-model-files';
+import { fsModelFiles, safetensorsFileSource } from '../../tools/lib/fs-model-files';
 import fs from 'node:fs';
 
 interface IpgoCase { name: string; reward_model: RewardId; grad_last_k: number; rotate: boolean; reward: number; penalty: number; loss: number }
@@ -42,9 +41,8 @@ describeGolden('IPGO objective and gradients (6g)', [GOLDEN, JSON_FILE, SD, ...O
     sd = await loadStableDiffusion(fsModelFiles(SD));
     models = await loadRewardModels(['aesthetic', 'clip', 'hps'], async (m) => {
       const { dir, weights, config } = MODEL_DIRS[m];
-      const { parseSafetensors } = await import('../../src/weights/safetensors');
       return {
-        store: storeFromHost(parseSafetensors(new Uint8Array(fs.readFileSync(`${dir}/${weights}`)))),
+        source: safetensorsFileSource(`${dir}/${weights}`),
         config: config ? JSON.parse(fs.readFileSync(`${dir}/${config}`, 'utf8')) : undefined,
       };
     });

@@ -10,7 +10,7 @@ import {
   type RewardContext, type RewardId, type RewardModelId, type RewardModels, disposeRewardModels, disposeRewardText,
   encodeRewardText, getReward, l2Normalize, loadRewardModels,
 } from '../../src/rewards/registry';
-import { storeFromHost } from '../../src/model/weights';
+import { sourceFromHost } from '../../src/model/weights';
 import { type HostTensor, parseHeader, readHeaderLength } from '../../src/weights/safetensors';
 import { GOLDEN_DIR, casesOf, describeGolden, fixturePath, readJson, readSafetensors, relL2, tensorOf } from '../golden';
 
@@ -64,11 +64,11 @@ for (const file of goldenFiles) {
 
     beforeAll(async () => {
       before = tf.memory().numTensors;
-      const host = (f: string) => storeFromHost(readSafetensors(f));
+      const host = (f: string) => sourceFromHost(readSafetensors(f));
       models = await loadRewardModels(['aesthetic', 'clip', 'hps'], async (m: RewardModelId) => {
-        if (m === 'clip-vit-l14') return { store: host(path.join(clipDir, 'model.safetensors')), config: readJson(path.join(clipDir, 'config.json')) };
-        if (m === 'laion-aesthetic') return { store: host(aestheticFile) };
-        return { store: host(path.join(hpsDir, 'open_clip_model.safetensors')), config: readJson(path.join(hpsDir, 'open_clip_config.json')) };
+        if (m === 'clip-vit-l14') return { source: host(path.join(clipDir, 'model.safetensors')), config: readJson(path.join(clipDir, 'config.json')) };
+        if (m === 'laion-aesthetic') return { source: host(aestheticFile) };
+        return { source: host(path.join(hpsDir, 'open_clip_model.safetensors')), config: readJson(path.join(hpsDir, 'open_clip_config.json')) };
       });
     });
     afterAll(() => {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ModelFiles } from '../../src/model/load-pipeline';
-import { storeFromHost } from '../../src/model/weights';
-import { parseSafetensors } from '../../src/weights/safetensors';
+import type { WeightSource } from '../../src/model/params';
+import { decodeTensorBytes, parseHeader, readHeaderLength } from '../../src/weights/safetensors';
 
 /** ModelFiles over a folder on disk (Node tools, tests, benchmarks). */
 export function fsModelFiles(root: string): ModelFiles {
@@ -16,7 +16,7 @@ export function fsModelFiles(root: string): ModelFiles {
       return fs.existsSync(full(p));
     },
     async weights(p) {
-      return storeFromHost(parseSafetensors(new Uint8Array(fs.readFileSync(full(p)))));
+      return safetensorsFileSource(full(p));
     },
   };
 }
@@ -33,6 +33,33 @@ export function fsRewardSource(root: string) {
   return async (m: keyof typeof BUILTIN_REWARD_DIRS) => {
     const { dir, weights, config } = BUILTIN_REWARD_DIRS[m];
     const files = fsModelFiles(path.join(root, dir));
-    return { store: await files.weights(weights), config: config ? JSON.parse(await files.text(config)) as unknown : undefined };
+    return { source: await files.weights(weights), config: config ? JSON.parse(await files.text(config)) as unknown : undefined };
+  };
+}
+
+/** A safetensors file on disk read one tensor at a time (its header once, then each tensor's byte range). */
+export function safetensorsFileSource(file: string): WeightSource {
+  if (!fs.existsSync(file)) throw new Error(`${file} not found`);
+  const readAt = (offset: number, length: number): Uint8Array => {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const out = new Uint8Array(length);
+      fs.readSync(fd, out, 0, length, offset);
+      return out;
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  const headerLength = readHeaderLength(readAt(0, 8));
+  const header = parseHeader(readAt(8, headerLength), fs.statSync(file).size);
+  const entries = new Map(header.entries.map((e) => [e.name, e]));
+  return {
+    listing: header.entries.map((e) => ({ key: e.name, shape: e.shape })),
+    read: async (key) => {
+      const e = entries.get(key);
+      if (!e) throw new Error(`${file}: no tensor "${key}"`);
+      const data = decodeTensorBytes(e.dtype, readAt(header.dataStart + e.begin, e.end - e.begin));
+      return { shape: e.shape, data: data instanceof Uint8Array ? Int32Array.from(data) : data };
+    },
   };
 }

@@ -64,7 +64,7 @@ export async function loadIpgoModels(sdDir: string, rewards: RewardFolders, mix:
   const rewardModels = await loadRewardModels(mixIds(mix), async (m) => {
     const { weights, config } = BUILTIN_REWARD_DIRS[m];
     const f = fsModelFiles(rewardDir(rewards, m));
-    return { store: await f.weights(weights), config: config ? JSON.parse(await f.text(config)) as unknown : undefined };
+    return { source: await f.weights(weights), config: config ? JSON.parse(await f.text(config)) as unknown : undefined };
   });
   return {
     sd, rewards: rewardModels, openClipTokenizer,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear } from '../input-grad-ops';
 import type { LinearParams } from '../nn';
-import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
+import { declaredParams, loadFromStore, type ModelBinding, type ParamSource, type ParamSpec } from '../params';
 import type { WeightScope, WeightStore } from '../weights';
 import type { WeightPrecision } from '../precision';
 import { type ClipTextConfig, type ClipTextModel, buildClipText, clipTextForward } from './text-model';
@@ -84,7 +84,13 @@ export function clipExpectedKeys(c: ClipModelConfig, towers: ClipTower[] = ['vis
  * absent from the result (its keys are left unused in the store). Free with `disposeParams(model)`.
  */
 export function loadClipModel(ws: WeightStore | WeightScope, config: ClipModelConfig, towers: ClipTower[] = ['vision', 'text'], precision: WeightPrecision = 'fp32'): ClipModel {
-  return loadFromStore(ws, (src) => buildClipModel(src, config, towers), { precision });
+  const b = clipBinding(config, towers, precision);
+  return loadFromStore(ws, b.build, b.opts);
+}
+
+/** CLIPModel's checkpoint binding for the chosen towers. */
+export function clipBinding(config: ClipModelConfig, towers: ClipTower[] = ['vision', 'text'], precision: WeightPrecision = 'fp32'): ModelBinding<ClipModel> {
+  return { build: (src) => buildClipModel(src, config, towers), opts: { precision } };
 }
 
 /** Normalised pixel values NHWC [B, S, S, 3] → `image_embeds` [B, E] (HF `get_image_features`, unnormalised). */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear } from '../input-grad-ops';
 import type { LinearParams } from '../nn';
-import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
+import { declaredParams, loadFromStore, type ModelBinding, type ParamSource, type ParamSpec } from '../params';
 import type { WeightScope, WeightStore } from '../weights';
 import type { WeightPrecision } from '../precision';
 import { type ClipTextModel, clipTextForward } from './text-model';
@@ -114,7 +114,13 @@ export function openClipExpectedKeys(config: OpenClipModelCfg, towers: OpenClipT
 }
 
 export function loadOpenClipModel(ws: WeightStore | WeightScope, config: OpenClipModelCfg, towers: OpenClipTower[] = ['vision', 'text'], precision: WeightPrecision = 'fp32'): OpenClipModel {
-  return loadFromStore(ws, (src) => buildOpenClipModel(src, config, towers), { precision });
+  const b = openClipBinding(config, towers, precision);
+  return loadFromStore(ws, b.build, b.opts);
+}
+
+/** open_clip CLIP's checkpoint binding for the chosen towers. */
+export function openClipBinding(config: OpenClipModelCfg, towers: OpenClipTower[] = ['vision', 'text'], precision: WeightPrecision = 'fp32'): ModelBinding<OpenClipModel> {
+  return { build: (src) => buildOpenClipModel(src, config, towers), opts: { precision } };
 }
 
 /** Normalised pixel values NHWC [B, S, S, 3] → `encode_image` [B, E] (unnormalised). */

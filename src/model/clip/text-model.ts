@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { causalMask, layerNorm, type NormParams } from '../nn';
-import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
+import { declaredParams, loadFromStore, type ModelBinding, type ParamSource, type ParamSpec } from '../params';
 import type { WeightScope, WeightStore } from '../weights';
 import type { WeightPrecision } from '../precision';
 import { type ClipEncoder, activation, hfEncoder, runEncoder } from './transformer';
@@ -66,7 +66,13 @@ export function clipTextExpectedKeys(c: ClipTextConfig): ParamSpec[] {
  * `disposeParams(model)` (nn.ts) frees the model.
  */
 export function loadClipTextModel(ws: WeightStore | WeightScope, config: ClipTextConfig, precision: WeightPrecision = 'fp32'): ClipTextModel {
-  return loadFromStore(ws, (src) => buildClipText(src.sub('text_model.'), config), { precision });
+  const b = clipTextBinding(config, precision);
+  return loadFromStore(ws, b.build, b.opts);
+}
+
+/** CLIPTextModel's checkpoint binding (`text_model.*` keys). */
+export function clipTextBinding(config: ClipTextConfig, precision: WeightPrecision = 'fp32'): ModelBinding<ClipTextModel> {
+  return { build: (src) => buildClipText(src.sub('text_model.'), config), opts: { precision } };
 }
 
 /** ids: int32 [B, L], 1 ≤ L ≤ max_position_embeddings. */

@@ -109,17 +109,21 @@ export function hostPackedFromTorch(
 ): HostPacked {
   const rows = torchShape[0]!;
   const cols = torchShape.slice(1).reduce((a, b) => a * b, 1);
-  const reorder = <T extends Int8Array | Uint16Array>(src: T): T => {
-    if (torchShape.length !== 4) return src;
-    const [, cin, kh, kw] = torchShape as [number, number, number, number];
-    const out = new (src.constructor as { new (n: number): T })(src.length);
-    for (let o = 0; o < rows; o++)
-      for (let c = 0; c < cin; c++)
-        for (let y = 0; y < kh; y++)
-          for (let x = 0; x < kw; x++) out[o * cols + (y * kw + x) * cin + c] = src[o * cols + (c * kh + y) * kw + x]!;
-    return out;
-  };
+  const reorder = <T extends Int8Array | Uint16Array>(src: T): T => (torchShape.length === 4 ? convToOutTaps(src, torchShape) : src);
   return q.packed === 'int8'
     ? { packed: 'int8', rows, cols, codes: reorder(q.codes), scales: q.scales }
     : { packed: 'fp16', rows, cols, halves: reorder(q.halves) };
+}
+
+type RowMajor = Int8Array | Uint16Array | Float32Array;
+
+/** torch conv [out, in, kh, kw] → [out, (kh, kw, in)]: each output channel's taps in the order of an NHWC patch. */
+export function convToOutTaps<T extends RowMajor>(src: T, [o, c, kh, kw]: number[]): T {
+  const out = new (src.constructor as { new (n: number): T })(src.length);
+  const cols = c! * kh! * kw!;
+  for (let oi = 0; oi < o!; oi++)
+    for (let ci = 0; ci < c!; ci++)
+      for (let y = 0; y < kh!; y++)
+        for (let x = 0; x < kw!; x++) out[oi * cols + (y * kw! + x) * c! + ci] = src[oi * cols + (ci * kh! + y) * kw! + x]!;
+  return out;
 }

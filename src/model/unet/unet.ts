@@ -5,7 +5,7 @@ import type { WeightPrecision } from '../precision';
 import { DEFAULT_ATTENTION_CHUNK_BYTES } from './attention';
 import { DownBlock, MidBlock2DCrossAttn, UpBlock, type BlockContext, type CheckpointGranularity } from './blocks';
 import { resolveUNetConfig, type UNetConfig, type UNetConfigJson } from './config';
-import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
+import { declaredParams, loadFromStore, type ModelBinding, type ParamSource, type ParamSpec } from '../params';
 import type { Transformer2DOptions } from './transformer2d';
 import { TimestepEmbedding, timestepProjection, timestepsForBatch } from './time-embedding';
 import { conv2d } from '../input-grad-ops';
@@ -82,8 +82,8 @@ export class UNet2DConditionModel {
    * not use are an error too, as in torch's load_state_dict(strict=True).
    */
   static fromWeights(configJson: UNetConfigJson, store: WeightStore | WeightScope, opts: { strict?: boolean; precision?: WeightPrecision } = {}): UNet2DConditionModel {
-    const config = resolveUNetConfig(configJson);
-    return loadFromStore(store, (src) => new UNet2DConditionModel(config, src), { strict: opts.strict ?? true, precision: opts.precision });
+    const b = unetBinding(configJson, opts);
+    return loadFromStore(store, b.build, b.opts);
   }
 
   /** Builds from any parameter source (e.g. shared random weights for a benchmark). */
@@ -146,6 +146,12 @@ export class UNet2DConditionModel {
 function checkpointGranularity(option: UNetForwardOptions['checkpointing']): CheckpointGranularity {
   if (option === undefined || option === true) return DEFAULT_CHECKPOINTING;
   return option === false ? 'off' : option;
+}
+
+/** The UNet's checkpoint binding (strict by default, as torch's load_state_dict). */
+export function unetBinding(configJson: UNetConfigJson, opts: { strict?: boolean; precision?: WeightPrecision } = {}): ModelBinding<UNet2DConditionModel> {
+  const config = resolveUNetConfig(configJson);
+  return { build: (src) => new UNet2DConditionModel(config, src), opts: { strict: opts.strict ?? true, precision: opts.precision } };
 }
 
 /** Every parameter key and torch shape the config implies, computed by a dry bind (no tensor is allocated). */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeParams, type ConvParams } from '../nn';
 import type { WeightStore, WeightScope } from '../weights';
 import type { WeightPrecision } from '../precision';
-import { declaredParams, loadFromStore, type ParamSource, type ParamSpec } from '../params';
+import { declaredParams, loadFromStore, type ModelBinding, type ParamSource, type ParamSpec } from '../params';
 import { DEFAULT_SCORE_BUDGET_BYTES, vaeLegacyKeyMap } from './attention';
 import { parseVaeConfig, type VaeConfig, type VaeConfigJson } from './config';
 import { decoderForward, loadDecoder, type VaeDecoder } from './decoder';
@@ -71,8 +71,8 @@ export class AutoencoderKL {
    * module owns clones of its weights, so the store may be disposed afterwards.
    */
   static fromWeights(config: VaeConfigJson | VaeConfig, store: WeightStore | WeightScope, opts: VaeLoadOptions = {}): AutoencoderKL {
-    const c = isResolved(config) ? config : parseVaeConfig(config);
-    return loadFromStore(store, (src) => AutoencoderKL.fromSource(c, src, opts), { aliases: vaeLegacyKeyMap(c), precision: opts.precision });
+    const b = vaeBinding(config, opts);
+    return loadFromStore(store, b.build, b.opts);
   }
 
   /** Latents [B, h, w, latent] (already divided by scalingFactor) → raw image [B, 8h, 8w, 3], about [−1, 1]. */
@@ -101,6 +101,12 @@ export class AutoencoderKL {
   dispose(): void {
     disposeParams([this.postQuantConv, this.decoder, this.quantConv, this.encoder]);
   }
+}
+
+/** The VAE's checkpoint binding: diffusers or legacy attention names, not strict (decoder-only leaves keys). */
+export function vaeBinding(config: VaeConfigJson | VaeConfig, opts: VaeLoadOptions = {}): ModelBinding<AutoencoderKL> {
+  const c = isResolved(config) ? config : parseVaeConfig(config);
+  return { build: (src) => AutoencoderKL.fromSource(c, src, opts), opts: { aliases: vaeLegacyKeyMap(c), precision: opts.precision } };
 }
 
 export interface ExpectedKeysOptions {

@@ -58,7 +58,7 @@ async function ensureModels(selection: ModelSelection, rewards: RewardId[], prog
       const weights = reader.fileByRole('model');
       const configFile = reader.files().find((f) => f.role === 'config');
       return {
-        store: await installedModelFiles(reader).weights(weights.path),
+        source: await installedModelFiles(reader).weights(weights.path),
         config: configFile ? await reader.readJson(configFile.path) : undefined,
       };
     });
