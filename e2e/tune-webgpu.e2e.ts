@@ -1,7 +1,8 @@
 /**
  * IPGO on WebGPU (SwiftShader) in the built app: one tuning epoch of the built-in tiny model on the WebGPU
  * backend, then the same epoch on WASM: the loss must agree (same noise, same init) — the WGSL kernels,
- * including every gradient kernel the checkpointed backward uses, compute what the WASM kernels compute.
+ * including every gradient kernel the checkpointed backward uses and the packed int8 / fp16 weight kernels of the
+ * default precision policy, compute what the WASM kernels compute.
  */
 import type { Page } from '@playwright/test';
 import { test, expect, waitForBackend } from './fixtures';
@@ -29,8 +30,21 @@ test('one IPGO epoch on WebGPU matches the same epoch on WASM', async ({ page, c
   for (const id of ['tiny-sd', 'tiny-clip', 'tiny-aesthetic']) {
     await expect(page.getByTestId(`model-${id}`)).toHaveAttribute('data-state', 'installed', { timeout: 180_000 });
   }
+  // the GPU bytes each precision would take, shown per model; a change is kept and reported in bytes
+  const deviceBytes = async () => Number(await page.getByTestId('device-tiny-sd').getAttribute('data-bytes'));
+  await expect(page.getByTestId('precision-panel')).toBeVisible();
+  await expect(page.getByTestId('precision-unet')).toHaveValue('int8');
+  const atDefault = await deviceBytes();
+  await page.getByTestId('precision-unet').selectOption('fp32');
+  await expect.poll(deviceBytes).toBeGreaterThan(atDefault);
+  await page.getByTestId('precision-unet').selectOption('int8');
+  await expect.poll(deviceBytes).toBe(atDefault);
+
   const gpu = await tuneOneEpoch(page, 'webgpu');
   await expect(page.getByTestId('img-best')).toHaveAttribute('data-filled', 'true');
+  // the worker logged what the load put on the GPU, at the default precision (packed int8 UNet)
+  await page.goto('/?backend=webgpu#/diagnostics');
+  await expect(page.getByTestId('log')).toContainText(/loaded \(UNet int8, VAE decoder fp16, text encoder fp16\): .* on the device/);
   await page.screenshot({ path: 'e2e/artifacts/screenshots/tune-webgpu.png', fullPage: true });
   const cpu = await tuneOneEpoch(page, 'wasm');
   expect(Number.isFinite(gpu.loss)).toBe(true);

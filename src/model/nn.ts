@@ -19,6 +19,27 @@ export interface LinearParams { w: tf.Tensor2D | PackedMatrix; b?: tf.Tensor1D }
  */
 export interface ConvParams { w: tf.Tensor4D | PackedMatrix; b?: tf.Tensor1D; stride: number; pad: number }
 export interface NormParams { gamma: tf.Tensor1D; beta: tf.Tensor1D; eps: number }
+/**
+ * A lookup table [rows, dim] held as row blocks, each under MAX_PARAM_TENSOR_BYTES (a CLIP token embedding is
+ * 145 MiB in float32, the ViT-H one 193 MiB: over WebGPU's default 128 MiB binding limit).
+ */
+export interface EmbeddingTable { parts: tf.Tensor2D[]; rowsPerPart: number }
+
+/** Largest single parameter tensor (WebGPU's default maxStorageBufferBindingSize). */
+export const MAX_PARAM_TENSOR_BYTES = 128 * 1024 * 1024;
+
+/** table[ids] for int32 ids of any shape → [...ids.shape, dim]. */
+export function embeddingLookup(table: EmbeddingTable, ids: tf.Tensor): tf.Tensor {
+  if (table.parts.length === 1) return tf.gather(table.parts[0]!, ids);
+  return tf.tidy(() => table.parts.reduce<tf.Tensor | null>((acc, part, p) => {
+    const int = (v: number) => tf.scalar(v, 'int32');
+    const local = tf.sub(tf.cast(ids, 'int32'), int(p * table.rowsPerPart));
+    const inside = tf.logicalAnd(tf.greaterEqual(local, int(0)), tf.less(local, int(part.shape[0])));
+    const index = tf.minimum(tf.maximum(local, int(0)), int(part.shape[0] - 1));
+    const rows = tf.mul(tf.gather(part, index), tf.expandDims(tf.cast(inside, 'float32'), -1));
+    return acc ? tf.add(acc, rows) : rows;
+  }, null)!);
+}
 
 /** Every tensor reachable from a module object (fields, arrays, nested objects), like tinygrad's get_parameters. */
 export function paramsOf(obj: unknown, seen = new Set<unknown>()): tf.Tensor[] {

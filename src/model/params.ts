@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ConvParams, LinearParams, NormParams } from './nn';
+import type { ConvParams, EmbeddingTable, LinearParams, NormParams } from './nn';
 import { type DeviceParam, type HostWeight, type WeightPrecision, disposeDeviceParam, prepareParam } from './precision';
 import { WeightStore, type WeightScope } from './weights';
 
@@ -25,7 +25,9 @@ export interface ParamSource {
   patchLinear(key: string, inC: number, outC: number, k: number): LinearParams;
   /** torch LayerNorm / GroupNorm affine parameters: `key.weight`, `key.bias` [channels]. */
   norm(key: string, channels: number, eps: number): NormParams;
-  /** Any other parameter (embeddings, class token), as stored. */
+  /** A lookup table [rows, dim] (token embeddings), split into row blocks where it is too large for one tensor. */
+  embedding(key: string, rows: number, dim: number): EmbeddingTable;
+  /** Any other parameter (position embeddings, class token), as stored. */
   tensor(key: string, shape: number[]): tf.Tensor;
   /** A key a checkpoint may carry that the model does not use (`position_ids`, `logit_scale`): accepted, unread. */
   ignore(key: string, shape: number[]): void;
@@ -55,7 +57,7 @@ export interface ParamSpec {
  * `linear`: torch [out, in]; `linearInOut`: stored [in, out] (open_clip projections, applied as x @ proj);
  * `conv`: torch [out, in, kh, kw]; `patch`: a patch-embedding conv [out, c, p, p] run as a Linear over patches.
  */
-export type WeightKind = 'linear' | 'linearInOut' | 'conv' | 'patch';
+export type WeightKind = 'linear' | 'linearInOut' | 'conv' | 'patch' | 'embedding';
 
 export interface KeyShape {
   key: string;
@@ -105,6 +107,9 @@ class PreparedParams implements ParamSource {
     const [g, b] = paramSpecs.norm(key, channels);
     return { gamma: this.get<tf.Tensor1D>(g!), beta: this.get<tf.Tensor1D>(b!), eps };
   }
+  embedding(key: string, rows: number, dim: number): EmbeddingTable {
+    return this.get<EmbeddingTable>({ key, shape: [rows, dim] });
+  }
   tensor(key: string, shape: number[]): tf.Tensor {
     return this.get<tf.Tensor>({ key, shape });
   }
@@ -138,6 +143,10 @@ export class DryParams implements ParamSource {
   norm(key: string, channels: number, eps: number): NormParams {
     this.record(paramSpecs.norm(key, channels));
     return { gamma: placeholder([channels]) as tf.Tensor1D, beta: placeholder([channels]) as tf.Tensor1D, eps };
+  }
+  embedding(key: string, rows: number, dim: number): EmbeddingTable {
+    this.record([{ key, shape: [rows, dim], kind: 'embedding' }]);
+    return { parts: [placeholder([rows, dim]) as tf.Tensor2D], rowsPerPart: rows };
   }
   tensor(key: string, shape: number[]): tf.Tensor {
     this.record([{ key, shape }]);

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { f32ToF16 } from '../weights/safetensors';
 import { DEFAULT_POLICY, policyOf, quantizeTensor } from '../weights/quantize';
-import { type HostPacked, type PackedMatrix, convToOutTaps, disposePacked, hostPackedFromTorch, isPacked, uploadPacked } from './kernels/packed-weight';
+import { type HostPacked, type PackedMatrix, convToOutTaps, disposePacked, hostPackedFromTorch, isPacked, packedBytes, uploadPacked } from './kernels/packed-weight';
 import type { ParamSpec } from './params';
+import { type EmbeddingTable, MAX_PARAM_TENSOR_BYTES } from './nn';
 
 /**
  * What the device holds for each model's Linear and Conv2d weights: float32 tensors, or packed fp16 / int8 that
@@ -16,6 +17,34 @@ export type PrecisionPolicy = Record<ModelComponent, WeightPrecision>;
 
 export const ALL_FP32: PrecisionPolicy = { unet: 'fp32', vaeDecoder: 'fp32', textEncoder: 'fp32', clipVision: 'fp32', vitHVision: 'fp32' };
 
+/**
+ * The default: int8 where the weights are large and the measured error small (the UNet, the ViT-H tower), fp16
+ * where a component is small or its error shows in the image (VAE decoder, text encoder, CLIP-L). Measurements:
+ * bench/results/gpu.json (`precision_error_*`) and the README.
+ */
+export const DEFAULT_PRECISION: PrecisionPolicy = { unet: 'int8', vaeDecoder: 'fp16', textEncoder: 'fp16', clipVision: 'fp16', vitHVision: 'int8' };
+
+export const COMPONENT_LABELS: Record<ModelComponent, string> = {
+  unet: 'UNet', vaeDecoder: 'VAE decoder', textEncoder: 'Text encoder', clipVision: 'CLIP ViT-L/14 vision', vitHVision: 'OpenCLIP ViT-H/14 vision',
+};
+
+/**
+ * Whether a checkpoint tensor is a weight matrix the layers read packed (every float tensor of rank ≥ 2 except the
+ * lookup tables), judged from its name and shape alone: for sizing what an installed model will hold.
+ */
+export function isPackableTensor(name: string, shape: number[], float: boolean): boolean {
+  return float && shape.length >= 2 && !/embedding/.test(name);
+}
+
+/** Device bytes of one tensor held at `precision` (packed when packable, else float32 / int32). */
+export function deviceBytesOf(name: string, shape: number[], float: boolean, precision: WeightPrecision): number {
+  const numel = shape.reduce((a, b) => a * b, 1);
+  if (precision === 'fp32' || !isPackableTensor(name, shape, float)) return 4 * numel;
+  const rows = shape[0]!, cols = numel / rows;
+  const format = precision === 'int8' && numel >= INT8_MIN_ELEMENTS ? 'int8' : 'fp16';
+  return packedBytes({ packed: format, rows, cols });
+}
+
 /** A tensor's host values as a checkpoint gives them; an int8-stored weight may come as its codes and row scales. */
 export interface HostWeight {
   shape: number[];
@@ -24,10 +53,11 @@ export interface HostWeight {
 }
 
 /** A parameter as the device holds it. */
-export type DeviceParam = tf.Tensor | PackedMatrix;
+export type DeviceParam = tf.Tensor | PackedMatrix | EmbeddingTable;
 
 export function disposeDeviceParam(p: DeviceParam): void {
   if (isPacked(p)) disposePacked(p);
+  else if ('parts' in p) tf.dispose(p.parts);
   else p.dispose();
 }
 
@@ -44,6 +74,7 @@ const INT8_ROWS = policyOf({ dtype: 'int8', scaleDtype: 'f32', minElements: 0, k
 export function prepareParam(spec: ParamSpec, host: HostWeight, precision: WeightPrecision): DeviceParam {
   const kind = spec.kind;
   if (kind === undefined) return deviceTensor(floatsOf(host), host.shape, host.data instanceof Int32Array ? 'int32' : 'float32');
+  if (kind === 'embedding') return embeddingTable(floatsOf(host), host.shape as [number, number]);
   const [rows, ...rest] = host.shape as [number, ...number[]];
   const cols = rest.reduce((a, b) => a * b, 1);
   if (kind === 'linearInOut') {
@@ -109,6 +140,17 @@ export function deviceTensor(data: Float32Array | Int32Array, shape: number[], d
   const backend = tf.backend() as Partial<{ uploadToGPU(dataId: object): void }>;
   if (tf.getBackend() === 'webgpu') backend.uploadToGPU?.(t.dataId);
   return t;
+}
+
+/** A [rows, dim] table as row blocks of at most MAX_PARAM_TENSOR_BYTES each. */
+function embeddingTable(data: Float32Array, [rows, dim]: [number, number]): EmbeddingTable {
+  const rowsPerPart = Math.max(1, Math.min(rows, Math.floor(MAX_PARAM_TENSOR_BYTES / (4 * dim))));
+  const parts: tf.Tensor2D[] = [];
+  for (let r = 0; r < rows; r += rowsPerPart) {
+    const n = Math.min(rowsPerPart, rows - r);
+    parts.push(deviceTensor(data.subarray(r * dim, (r + n) * dim), [n, dim], 'float32') as tf.Tensor2D);
+  }
+  return { parts, rowsPerPart };
 }
 
 /** [rows, cols] row-major → [cols, rows]. */

@@ -94,6 +94,7 @@ const createCoreSlice: Slice<CoreSlice> = (set, get) => {
       try {
         const report = await engine.run('init', { backend, appBase: document.baseURI });
         set({ backend: report, backendStatus: 'ready' });
+        void get().syncPrecision();
         console.info(`[ipgo] backend ${report.backend}` + (report.fallbackReason ? ` (fallback: ${report.fallbackReason})` : ''));
       } catch (e) {
         set({ backendStatus: 'failed' });

@@ -9,6 +9,7 @@ import type { JobSpec } from './protocol';
 import type { InstallEvent } from '../weights/installer';
 import type { ModelKind, ModelSet, StoragePrecision } from '../weights/manifest';
 import type { FileVerification, ModelVerification } from '../weights/verify';
+import type { ModelComponent, WeightPrecision } from '../model/precision';
 
 export type { InstallEvent, FileVerification, ModelVerification };
 
@@ -23,6 +24,12 @@ export interface StorageInfo {
 }
 
 export type InstallState = 'installed' | 'partial' | 'missing';
+
+export interface DevicePart {
+  label: string;
+  component: ModelComponent | null;
+  bytes: Record<WeightPrecision, number>;
+}
 
 /** One manifest known to the app, with what is stored for it. */
 export interface ModelEntry {
@@ -52,6 +59,13 @@ export interface ModelEntry {
   needBytes: number;
   installedAt: number | null;
   notes: string[];
+  /**
+   * Installed models: the device bytes each loaded part takes at each precision (precision.ts deviceBytesOf), with
+   * the policy component that sets its precision (null: always float32, e.g. the aesthetic head).
+   */
+  deviceBytes: DevicePart[] | null;
+  /** Installed models: the stored weights' quantization error the installer measured (worst and mean RMS relative). */
+  storedError: { worstRmsRel: number; meanRmsRel: number; tensors: number } | null;
 }
 
 export interface ModelsList {

@@ -8,6 +8,7 @@ import type { RunCheckpoint } from '../ipgo/checkpoint';
 import type { IpgoTokensFile } from '../ipgo/tokens-json';
 import type { RotationMode } from '../ipgo/config';
 import type { RewardId, RewardMix } from '../rewards/registry';
+import type { ModelComponent, PrecisionPolicy } from '../model/precision';
 
 export type { EpochRecord, RgbaImage, RunCheckpoint, IpgoTokensFile };
 
@@ -29,6 +30,9 @@ export interface LoadedModels {
   vaeScaleFactor: number;
   sampleSize: number;
   rewards: RewardId[];
+  /** The precision each component was loaded at, and the device bytes the loaded set holds. */
+  precision: PrecisionPolicy;
+  residentBytes: number;
 }
 
 /** Everything a tuning run needs; defaults are the paper's (see src/ui/tune/defaults.ts). */
@@ -93,7 +97,18 @@ export interface BatchResult {
   tokens: IpgoTokensFile;
 }
 
+export type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../model/precision';
+
+/** The device precision policy the worker loads models with, its default and the components' labels. */
+export interface PrecisionInfo {
+  policy: PrecisionPolicy;
+  defaults: PrecisionPolicy;
+  labels: Record<ModelComponent, string>;
+}
+
 export interface StudioJobs {
+  /** Reads the device precision policy; with `set`, changes it first (loaded models reload on next use). */
+  precisionPolicy: JobSpec<{ set?: Partial<PrecisionPolicy> }, never, PrecisionInfo>;
   loadModels: JobSpec<{ models: ModelSelection; rewards: RewardId[] }, { stage: string }, LoadedModels>;
   tune: JobSpec<{ prompt: string; settings: TuneSettings; resume?: { checkpoint: RunCheckpoint; raw: Evaluation; best: (Evaluation & { epoch: number }) | null; records: EpochRecord[] } },
     TuneProgress, TuneResult, 'pause'>;

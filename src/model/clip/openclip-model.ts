@@ -93,7 +93,7 @@ export function buildOpenClipModel(src: ParamSource, config: OpenClipModelCfg, t
     model.vision = { imageSize: v.size, patchSize: v.patch, patch, classEmbedding, positionEmbedding, preNorm, encoder, postNorm, projection };
   }
   if (towers.includes('text')) {
-    const tokenEmbedding = src.tensor('token_embedding.weight', [t.vocab, t.width]) as tf.Tensor2D;
+    const tokenEmbedding = src.embedding('token_embedding.weight', t.vocab, t.width);
     const positionEmbedding = src.tensor('positional_embedding', [t.ctx, t.width]) as tf.Tensor2D;
     const encoder = openClipEncoder(src.sub('transformer.'), { layers: t.layers, width: t.width, inner: t.inner, heads: t.heads, act, eps: LN_EPS });
     model.text = {

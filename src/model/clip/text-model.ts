@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { causalMask, layerNorm, type NormParams } from '../nn';
+import { causalMask, embeddingLookup, layerNorm, type EmbeddingTable, type NormParams } from '../nn';
 import { declaredParams, loadFromStore, type ModelBinding, type ParamSource, type ParamSpec } from '../params';
 import type { WeightScope, WeightStore } from '../weights';
 import type { WeightPrecision } from '../precision';
@@ -27,7 +27,7 @@ export interface ClipTextConfig {
 
 export interface ClipTextModel {
   config: ClipTextConfig;
-  tokenEmbedding: tf.Tensor2D;
+  tokenEmbedding: EmbeddingTable;
   positionEmbedding: tf.Tensor2D;
   encoder: ClipEncoder;
   finalLayerNorm: NormParams;
@@ -44,7 +44,7 @@ export interface ClipTextOutput {
 
 /** Builds the model from any parameter source (shared with CLIPModel, whose towers add the projections). */
 export function buildClipText(src: ParamSource, c: ClipTextConfig): ClipTextModel {
-  const tokenEmbedding = src.tensor('embeddings.token_embedding.weight', [c.vocab_size, c.hidden_size]) as tf.Tensor2D;
+  const tokenEmbedding = src.embedding('embeddings.token_embedding.weight', c.vocab_size, c.hidden_size);
   const positionEmbedding = src.tensor('embeddings.position_embedding.weight', [c.max_position_embeddings, c.hidden_size]) as tf.Tensor2D;
   // Buffer that older transformers wrote into checkpoints (arange); accepted and ignored.
   src.ignore('embeddings.position_ids', [1, c.max_position_embeddings]);
@@ -82,7 +82,7 @@ export function clipTextForward(model: ClipTextModel, ids: tf.Tensor2D, opts: { 
   if (len < 1 || len > maxLen) throw new Error(`text length ${len} outside 1..${maxLen}`);
   return tf.tidy(() => {
     const ids32 = ids.dtype === 'int32' ? ids : tf.cast(ids, 'int32');
-    const emb = tf.add(tf.gather(model.tokenEmbedding, ids32), model.positionEmbedding.slice([0, 0], [len, -1])) as tf.Tensor3D;
+    const emb = tf.add(embeddingLookup(model.tokenEmbedding, ids32), model.positionEmbedding.slice([0, 0], [len, -1])) as tf.Tensor3D;
     const mask = causalMask(len);
     const keep = opts.outputHiddenStates === true;
     const { out, each } = runEncoder(emb, model.encoder, mask, keep);

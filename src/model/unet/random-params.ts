@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ConvParams, LinearParams, NormParams } from '../nn';
+import type { ConvParams, EmbeddingTable, LinearParams, NormParams } from '../nn';
 import type { ParamSource } from '../params';
 
 /**
@@ -71,6 +71,10 @@ export class RandomParams implements ParamSource {
   tensor(_key: string, shape: number[]): tf.Tensor {
     this.state.count += shape.reduce((a, b) => a * b, 1);
     return this.memo(`tensor ${shape}`, () => this.normal(shape, 0, 0.02));
+  }
+
+  embedding(key: string, rows: number, dim: number): EmbeddingTable {
+    return { parts: [this.tensor(key, [rows, dim]) as tf.Tensor2D], rowsPerPart: rows };
   }
 
   ignore(): void {}

@@ -1,6 +1,7 @@
 import { useEffect, useId, useState } from 'react';
 import { useStudio } from '../store';
 import type { ModelEntry } from '../../worker/models-protocol';
+import type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../../worker/studio-protocol';
 import { formatBytes } from '../../weights/format-bytes';
 import type { InstallProgressView } from './models-slice';
 import './models.css';
@@ -32,6 +33,7 @@ export function ModelsView() {
     <section className="panel models" aria-labelledby="models-title" data-testid="models-view" data-status={status}>
       <h2 id="models-title">Models</h2>
       <StorageSummary />
+      <PrecisionPanel />
       {status === 'loading' && <p className="muted">Reading installed models…</p>}
       {grouped.map((g) => g.models.length > 0 && <ModelSet key={g.id} id={g.id} title={g.title} note={g.note} models={g.models} />)}
       {others.length > 0 && <ModelSet id="other" title="Other models" note="" models={others} />}
@@ -108,6 +110,7 @@ function ModelCard({ model: m }: { model: ModelEntry }) {
           <span>{m.files} files</span>
           <span className="source" title={m.source}>{m.builtin ? 'built in' : m.source}</span>
         </div>
+        {m.deviceBytes && <DeviceBytes model={m} />}
         {m.state === 'partial' && !install && (
           <div className="muted" data-testid={`partial-${m.id}`}>
             Partly installed: {m.filesDone} of {m.files} files, {formatBytes(m.committedBytes)} of {formatBytes(m.downloadBytes)} kept. Resume continues from there.
@@ -246,5 +249,61 @@ function ImportPanel({ models }: { models: ModelEntry[] }) {
         </div>
       </div>
     </section>
+  );
+}
+
+const PRECISIONS: WeightPrecision[] = ['fp32', 'fp16', 'int8'];
+
+/** Device bytes the installed models hold at the policy: each loaded part at its component's precision. */
+function deviceBytesAt(m: ModelEntry, policy: PrecisionPolicy): number {
+  return (m.deviceBytes ?? []).reduce((a, p) => a + p.bytes[p.component ? policy[p.component] : 'fp32'], 0);
+}
+
+/** What the GPU holds for each model component (int8 / fp16 packed weights, or float32), with the adapter's limits. */
+function PrecisionPanel() {
+  const info = useStudio((s) => s.precision);
+  const models = useStudio((s) => s.models);
+  const adapter = useStudio((s) => s.backend?.adapter);
+  if (!info) return null;
+  const installed = models.filter((m) => m.deviceBytes);
+  const bySet = new Map<string, number>();
+  for (const m of installed) bySet.set(m.set ?? 'other', (bySet.get(m.set ?? 'other') ?? 0) + deviceBytesAt(m, info.policy));
+  return (
+    <section className="precision" aria-labelledby="precision-title" data-testid="precision-panel">
+      <h3 id="precision-title">Weights on the GPU</h3>
+      <p className="muted">
+        fp16 and int8 weights stay packed on the GPU and are unpacked inside the kernels: int8 holds a quarter of float32,
+        fp16 half. Norms, biases and embeddings stay float32. Changes apply the next time models load.
+      </p>
+      <div className="precision-grid">
+        {(Object.keys(info.labels) as ModelComponent[]).map((c) => (
+          <label key={c}>
+            <span>{info.labels[c]}</span>
+            <select value={info.policy[c]} data-testid={`precision-${c}`}
+              onChange={(e) => void useStudio.getState().syncPrecision({ [c]: e.target.value as WeightPrecision })}>
+              {PRECISIONS.map((p) => <option key={p} value={p}>{p}{info.defaults[c] === p ? ' (default)' : ''}</option>)}
+            </select>
+          </label>
+        ))}
+      </div>
+      {installed.length > 0 && (
+        <p data-testid="precision-total">
+          Installed models at this setting: {[...bySet].map(([set, bytes]) => `${set === 'sd15' ? 'SD1.5 set' : set === 'tiny' ? 'tiny set' : 'others'} ${formatBytes(bytes)}`).join(' · ')}
+          {adapter ? ` · GPU: one buffer ≤ ${formatBytes(adapter.limits.maxBufferSize)}, one binding ≤ ${formatBytes(adapter.limits.maxStorageBufferBindingSize)}` : ' · no WebGPU adapter (the weights load in CPU memory)'}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function DeviceBytes({ model: m }: { model: ModelEntry }) {
+  const info = useStudio((s) => s.precision);
+  const parts = m.deviceBytes ?? [];
+  return (
+    <div className="muted device-bytes" data-testid={`device-${m.id}`} data-bytes={info ? deviceBytesAt(m, info.policy) : ''}>
+      On the GPU{info ? `: ${formatBytes(deviceBytesAt(m, info.policy))} at the current setting` : ''} ({parts.map((p) =>
+        `${p.label}: ${p.component ? PRECISIONS.map((q) => `${q} ${formatBytes(p.bytes[q])}`).join(', ') : `fp32 ${formatBytes(p.bytes.fp32)}`}`).join('; ')})
+      {m.storedError && <> · stored weights: RMS error ≤ {m.storedError.worstRmsRel.toExponential(1)} (mean {m.storedError.meanRmsRel.toExponential(1)}, {m.storedError.tensors} tensors)</>}
+    </div>
   );
 }

@@ -9,6 +9,19 @@ import { JobError, type WorkerErrorCode } from '../../worker/protocol';
 import type { RunningJob } from '../../worker/client';
 import type { InstallEvent, ModelEntry, ModelVerification, StorageInfo } from '../../worker/models-protocol';
 import { formatBytes } from '../../weights/format-bytes';
+import type { PrecisionInfo, PrecisionPolicy } from '../../worker/studio-protocol';
+
+const PRECISION_KEY = 'ipgo-precision-policy';
+
+/** The policy saved by an earlier visit (the worker checks it; a bad value is reported, not applied). */
+function savedPrecision(): Partial<PrecisionPolicy> {
+  try {
+    const v = JSON.parse(localStorage.getItem(PRECISION_KEY) ?? '{}') as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Partial<PrecisionPolicy>) : {};
+  } catch {
+    return {};
+  }
+}
 
 export interface InstallProgressView {
   state: 'running' | 'paused';
@@ -42,6 +55,10 @@ export interface InstallSource {
 
 export interface ModelsSlice {
   models: ModelEntry[];
+  /** The device precision policy the worker loads models with (null until the worker answered). */
+  precision: PrecisionInfo | null;
+  /** Sends the saved policy to the worker (on start) or changes one component; saved across reloads. */
+  syncPrecision(change?: Partial<PrecisionPolicy>): Promise<void>;
   storage: StorageInfo | null;
   modelsStatus: 'idle' | 'loading' | 'ready' | 'failed';
   installs: Record<string, InstallProgressView>;
@@ -168,10 +185,21 @@ export const createModelsSlice: Slice<ModelsSlice> = (set, get) => {
     models: [],
     storage: null,
     modelsStatus: 'idle',
+    precision: null,
     installs: {},
     verifications: {},
     modelErrors: {},
     modelNotices: {},
+
+    async syncPrecision(change) {
+      try {
+        const info = await engine.run('precisionPolicy', { set: { ...savedPrecision(), ...change } });
+        set({ precision: info });
+        localStorage.setItem(PRECISION_KEY, JSON.stringify(info.policy));
+      } catch (e) {
+        get().pushError({ title: 'Could not set the device precision', ...modelError(e) });
+      }
+    },
 
     async refreshModels() {
       if (get().modelsStatus === 'idle') set({ modelsStatus: 'loading' });

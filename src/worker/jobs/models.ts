@@ -5,7 +5,8 @@
  */
 import { appBase } from '../app-base';
 import { JobError, type JobContext, type JobHandlers } from '../protocol';
-import type { InstallResult, ModelEntry, ModelJobs, StorageInfo } from '../models-protocol';
+import type { DevicePart, InstallResult, ModelEntry, ModelJobs, StorageInfo } from '../models-protocol';
+import { WEIGHT_PRECISIONS, deviceBytesOf, type ModelComponent, type WeightPrecision } from '../../model/precision';
 import { allManifests, downloadBytesOf, findManifest, isBuiltin, precisionsOf, sourceLabel, storedBytesEstimate } from '../../weights/catalog';
 import { QuotaError, WeightsInstaller, type InstallJob } from '../../weights/installer';
 import { formatBytes } from '../../weights/format-bytes';
@@ -51,7 +52,38 @@ async function entryOf(m: ModelManifest, installer: WeightsInstaller): Promise<M
     state: status.installed ? 'installed' : started ? 'partial' : 'missing',
     filesDone, committedBytes: status.files.reduce((a, f) => a + f.committedBytes, 0), needBytes,
     installedAt: record?.installedAt ?? null, notes: m.notes ?? [],
+    ...(status.installed ? await deviceSizing(m) : { deviceBytes: null, storedError: null }),
   };
+}
+
+/** Which policy component loads a weight file of this model kind and role (and which of its keys it loads). */
+const PARTS: Record<string, { label: string; component: ModelComponent | null; loads?: (key: string) => boolean }> = {
+  'sd15-pipeline/unet': { label: 'UNet', component: 'unet' },
+  'sd15-pipeline/vae': { label: 'VAE decoder', component: 'vaeDecoder', loads: (k) => k.startsWith('decoder.') || k.startsWith('post_quant_conv.') },
+  'sd15-pipeline/text_encoder': { label: 'Text encoder', component: 'textEncoder' },
+  'clip/model': { label: 'CLIP ViT-L/14', component: 'clipVision' },
+  'openclip/model': { label: 'OpenCLIP ViT-H/14', component: 'vitHVision' },
+  'aesthetic-head/model': { label: 'Aesthetic head', component: null },
+};
+
+/** Device bytes per loaded part and precision, and the stored quantization error, from the tensor records. */
+async function deviceSizing(m: ModelManifest): Promise<Pick<ModelEntry, 'deviceBytes' | 'storedError'>> {
+  const parts: DevicePart[] = [];
+  let worst = 0, sum = 0, count = 0;
+  for (const f of m.files) {
+    const part = PARTS[`${m.kind}/${f.role}`];
+    if (!part) continue;
+    const bytes: Record<WeightPrecision, number> = { fp32: 0, fp16: 0, int8: 0 };
+    for (const t of await db().readTensorRecords(m.id, f.path)) {
+      if (part.loads && !part.loads(t.name)) continue;
+      const float = t.storage !== 'raw' || /^(F|BF)/.test(t.sourceDtype);
+      for (const p of WEIGHT_PRECISIONS) bytes[p] += deviceBytesOf(t.name, t.shape, float, part.component ? p : 'fp32');
+      const err = t.quant?.error.rmsRel;
+      if (err !== undefined) { worst = Math.max(worst, err); sum += err; count++; }
+    }
+    parts.push({ label: part.label, component: part.component, bytes });
+  }
+  return { deviceBytes: parts, storedError: count ? { worstRmsRel: worst, meanRmsRel: sum / count, tensors: count } : null };
 }
 
 async function manifestOrThrow(id: string): Promise<ModelManifest> {

@@ -19,9 +19,13 @@ import { applyTokensToPrompt } from '../../ipgo/apply-tokens';
 import type { IpgoModels, PromptContext } from '../../ipgo/prompt-context';
 import { IpgoTrainer, disposeRun, freshRun, stats, winRate, type TrainerEvents } from '../../ipgo/trainer';
 import { JobError, type JobContext, type JobHandlers } from '../protocol';
+import { COMPONENT_LABELS, DEFAULT_PRECISION, WEIGHT_PRECISIONS, type PrecisionPolicy } from '../../model/precision';
+import { formatBytes } from '../../weights/format-bytes';
+import * as tf from '@tensorflow/tfjs';
 import type { BatchProgressRow, LoadedModels, ModelSelection, StudioJobs, TuneSettings, TuneProgress } from '../studio-protocol';
 
 let loaded: { key: string; models: IpgoModels; info: LoadedModels; fingerprint: TextEncoderFingerprint } | null = null;
+let precision: PrecisionPolicy = { ...DEFAULT_PRECISION };
 
 /** Which installed model serves each reward tower role. */
 const ROLE_OF: Record<RewardModelId, keyof Omit<ModelSelection, 'sd'>> = {
@@ -30,8 +34,8 @@ const ROLE_OF: Record<RewardModelId, keyof Omit<ModelSelection, 'sd'>> = {
   'hpsv2-vit-h14': 'hps',
 };
 
-async function ensureModels(selection: ModelSelection, rewards: RewardId[], progress: (stage: string) => void): Promise<NonNullable<typeof loaded>> {
-  const key = JSON.stringify([selection, [...rewards].sort()]);
+async function ensureModels(selection: ModelSelection, rewards: RewardId[], progress: (stage: string) => void, log: (m: string) => void = () => {}): Promise<NonNullable<typeof loaded>> {
+  const key = JSON.stringify([selection, [...rewards].sort(), precision]);
   if (loaded?.key === key) return loaded;
   if (loaded) {
     disposeStableDiffusion(loaded.models.sd);
@@ -49,7 +53,11 @@ async function ensureModels(selection: ModelSelection, rewards: RewardId[], prog
   };
   const sdReader = await open(selection.sd, 'Stable Diffusion');
   const files = installedModelFiles(sdReader);
-  const sd = await loadStableDiffusion(files, (stage) => progress(`loading ${stage}`));
+  const policy = { ...precision };
+  const resident = residentBytes();
+  const sd = await loadStableDiffusion(files, (stage) => progress(`loading ${stage}`), policy);
+  log(`Stable Diffusion "${selection.sd}" loaded (UNet ${policy.unet}, VAE decoder ${policy.vaeDecoder}, text encoder ${policy.textEncoder}): `
+    + `${formatBytes(residentBytes() - resident)} on the device, ${formatBytes(residentBytes())} in all`);
   try {
     const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
     progress('loading reward models');
@@ -61,7 +69,8 @@ async function ensureModels(selection: ModelSelection, rewards: RewardId[], prog
         source: await installedModelFiles(reader).weights(weights.path),
         config: configFile ? await reader.readJson(configFile.path) : undefined,
       };
-    });
+    }, policy);
+    log(`reward models loaded (CLIP-L ${policy.clipVision}, ViT-H ${policy.vitHVision}): ${formatBytes(residentBytes())} on the device in all`);
     const unetCfg = sd.unet.config as unknown as { sampleSize?: number };
     const info: LoadedModels = {
       selection, rewards,
@@ -69,6 +78,7 @@ async function ensureModels(selection: ModelSelection, rewards: RewardId[], prog
       maxLength: sd.textEncoder.config.max_position_embeddings,
       vaeScaleFactor: sd.vaeScaleFactor,
       sampleSize: (unetCfg.sampleSize ?? 64) * sd.vaeScaleFactor,
+      precision: policy, residentBytes: residentBytes() - resident,
     };
     loaded = { key, models: { sd, rewards: rewardModels, openClipTokenizer }, info, fingerprint: await textEncoderFingerprint(sd) };
     return loaded;
@@ -76,6 +86,20 @@ async function ensureModels(selection: ModelSelection, rewards: RewardId[], prog
     disposeStableDiffusion(sd);
     throw e;
   }
+}
+
+/** Bytes the backend holds in tensors (on WebGPU: device memory in use, not counting its free-buffer pool). */
+function residentBytes(): number {
+  const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
+  return m.numBytesInGPU ?? m.numBytes;
+}
+
+function validPolicy(p: PrecisionPolicy): PrecisionPolicy {
+  for (const [component, value] of Object.entries(p)) {
+    if (!(component in COMPONENT_LABELS)) throw new JobError('invalid-input', `unknown model component "${component}" (${Object.keys(COMPONENT_LABELS).join(', ')})`);
+    if (!WEIGHT_PRECISIONS.includes(value)) throw new JobError('invalid-input', `${component}: precision must be one of ${WEIGHT_PRECISIONS.join(', ')}, got "${value}"`);
+  }
+  return p;
 }
 
 function configOf(s: TuneSettings, textDim: number, batch = false): IpgoConfig {
@@ -132,12 +156,16 @@ async function guarded<T>(ctx: { cancelled(): boolean }, what: string, work: () 
 const sampling = (s: TuneSettings) => ({ scheduler: s.scheduler, height: s.height, width: s.width, noiseSeed: s.seed });
 
 export const studioHandlers: JobHandlers<StudioJobs> = {
-  loadModels: async ({ models, rewards }, ctx) => (await ensureModels(models, rewards, (stage) => ctx.progress({ stage }))).info,
+  precisionPolicy: async ({ set }) => {
+    if (set) precision = validPolicy({ ...precision, ...set });
+    return { policy: { ...precision }, defaults: { ...DEFAULT_PRECISION }, labels: COMPONENT_LABELS };
+  },
+  loadModels: async ({ models, rewards }, ctx) => (await ensureModels(models, rewards, (stage) => ctx.progress({ stage }), (m) => ctx.log(m))).info,
 
   tune: ({ prompt, settings, resume }, ctx) => guarded(ctx, 'tuning', async () => {
     validateSettings(settings);
     if (!prompt.trim()) throw new JobError('invalid-input', 'enter a prompt to tune');
-    const { models, info, fingerprint } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
+    const { models, info, fingerprint } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }), (m) => ctx.log(m));
     const config = resume ? decodeCheckpoint(resume.checkpoint).config : configOf(settings, info.textDim);
     const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);
     let pc: PromptContext | null = null;
@@ -180,7 +208,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
     const prompts = [...train, ...heldout].map((p) => p.trim());
     if (train.length === 0) throw new JobError('invalid-input', 'the training split has no prompts');
     if (prompts.some((p) => !p)) throw new JobError('invalid-input', 'empty prompt in the list');
-    const { models, info, fingerprint } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
+    const { models, info, fingerprint } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }), (m) => ctx.log(m));
     const config = configOf(settings, info.textDim, true);
     const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);
     let pauseRequested = false;
@@ -236,7 +264,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
 
   applyTokens: ({ tokens, prompt, settings }, ctx) => guarded(ctx, 'applying tokens', async () => {
     if (!prompt.trim()) throw new JobError('invalid-input', 'enter a prompt to apply the tokens to');
-    const { models, info, fingerprint } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }));
+    const { models, info, fingerprint } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }), (m) => ctx.log(m));
     const imported = parseTokensFile(tokens, { textDim: info.textDim, modelId: settings.models.sd, textEncoder: fingerprint });
     const config = { ...imported.config, inferenceSteps: settings.steps, guidance: settings.guidance };
     const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);

@@ -1,0 +1,214 @@
+/**
+ * npm run bench:gpu — what SD1.5 holds on a GPU, and what the packed kernels cost, on WebGPU in Node (Dawn).
+ * Run by `tools/with-node-webgpu.sh --lavapipe`: Mesa's lavapipe, a software Vulkan device that keeps "GPU"
+ * memory in host RAM, so full-size models load here; tfjs-webgpu's own byte counters give the resident bytes.
+ *
+ * Weights part (issue: weights stay packed on the GPU):
+ * - resident bytes of each model at SD1.5 / CLIP-L / ViT-H shapes with random weights (full, not shared), loaded
+ *   through the app's streaming loader (loadFromSource) from a source that draws each tensor when it is read;
+ * - load_host_peak_mb: peak growth of heapUsed + arrayBuffers while the UNet loads (the host-side copies);
+ * - qlinear_over_fp32 / qconv_over_fp32: the packed int8 kernel's time over tfjs's float32 kernel at SD1.5 layer
+ *   shapes, same device, same run (medians of BENCH_REPEATS after a warm-up);
+ * - precision_error_*: the tiny pipeline's image rel-L2 against fp32 with one component at fp16 / int8 (how the
+ *   defaults were chosen), on wasm.
+ * Writes bench/results/gpu.json.
+ */
+import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { clipBinding, type ClipModelConfig } from '../src/model/clip/clip-model';
+import { openClipBinding, type OpenClipModelCfg } from '../src/model/clip/openclip-model';
+import { clipTextBinding, type ClipTextConfig } from '../src/model/clip/text-model';
+import { packedConv2d, packedMatMul } from '../src/model/kernels/packed-ops';
+import { disposePacked } from '../src/model/kernels/packed-weight';
+import { loadStableDiffusion } from '../src/model/load-pipeline';
+import { disposeParams } from '../src/model/nn';
+import { type ModelBinding, type WeightSource, declaredParams, loadFromSource } from '../src/model/params';
+import { disposeStableDiffusion, textToImage } from '../src/model/pipeline';
+import { ALL_FP32, DEFAULT_PRECISION, type ModelComponent, type WeightPrecision, packFloatWeight } from '../src/model/precision';
+import type { UNetConfigJson } from '../src/model/unet/config';
+import { unetBinding } from '../src/model/unet/unet';
+import { vaeBinding } from '../src/model/vae/autoencoder-kl';
+import { fsModelFiles } from '../tools/lib/fs-model-files';
+import { initNodeBackend } from '../tools/lib/tf-node';
+import { makeTinyModel } from '../tools/make-tiny-model';
+import { writeBenchResults } from './lib/results';
+
+const env = process.env;
+const REPEATS = Number(env.BENCH_REPEATS ?? 3);
+const MiB = 2 ** 20;
+const fixtures = path.resolve(env.FIXTURES_DIR ?? '../shared/fixtures');
+const shapesFile = path.join(fixtures, 'sd15-shapes.json');
+if (!fs.existsSync(shapesFile)) throw new Error(`${shapesFile} not found: set FIXTURES_DIR to the fixtures folder`);
+const shapes = JSON.parse(fs.readFileSync(shapesFile, 'utf8')) as {
+  sd15: { unet: { config_json: UNetConfigJson }; vae: { config_json: Record<string, unknown> }; text_encoder: { config_json: ClipTextConfig } };
+  clip_vit_l14: { config_essentials: ClipModelConfig };
+  openclip_vit_h14: { open_clip_model_config: OpenClipModelCfg };
+};
+
+const metrics: Record<string, number | null> = {};
+const notes: Record<string, string> = {};
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+/** Bytes tfjs-webgpu holds in buffers for live tensors (its pool of freed buffers not included). */
+const gpuBytes = (): number => (tf.memory() as tf.MemoryInfo & { numBytesInGPU: number }).numBytesInGPU;
+const hostBytes = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+
+/**
+ * Every declared tensor of a binding, drawn when read: uniform with the std of N(0, 1/fan_in) (weights) or small
+ * values (1-D), deterministic per key. Samples the host bytes at every read (the loader awaits each one).
+ */
+function randomSource<T>(b: ModelBinding<T>, onRead: () => void = () => {}): WeightSource {
+  const specs = declaredParams(b.build).filter((s) => !s.optional);
+  return {
+    listing: specs.map(({ key, shape }) => ({ key, shape })),
+    read: async (key) => {
+      onRead();
+      const shape = specs.find((s) => s.key === key)!.shape;
+      const n = shape.reduce((a, c) => a * c, 1);
+      const fanIn = shape.length > 1 ? n / shape[0]! : 1;
+      const half = Math.sqrt(3 / fanIn);
+      let s = [...key].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261) >>> 0;
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+        data[i] = (s / 4294967296 * 2 - 1) * half;
+      }
+      return { shape, data };
+    },
+  };
+}
+
+async function residentMb<T>(name: string, binding: ModelBinding<T>): Promise<number> {
+  const before = gpuBytes();
+  const t0 = performance.now();
+  const model = await loadFromSource(randomSource(binding), binding.build, binding.opts);
+  const mb = (gpuBytes() - before) / MiB;
+  log(`${name}: ${mb.toFixed(1)} MiB resident, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  disposeParams(model);
+  if (gpuBytes() !== before) throw new Error(`${name}: ${gpuBytes() - before} bytes left on the device after dispose`);
+  return mb;
+}
+
+const sd = shapes.sd15;
+const unet = (p: WeightPrecision) => unetBinding(sd.unet.config_json, { precision: p });
+const vaeDecoder = (p: WeightPrecision) => vaeBinding(sd.vae.config_json, { decoderOnly: true, precision: p });
+const textEncoder = (p: WeightPrecision) => clipTextBinding(sd.text_encoder.config_json, p);
+const clipVision = (p: WeightPrecision) => clipBinding(shapes.clip_vit_l14.config_essentials, ['vision'], p);
+const vitHVision = (p: WeightPrecision) => openClipBinding(shapes.openclip_vit_h14.open_clip_model_config, ['vision'], p);
+
+async function weightsPart(): Promise<void> {
+  for (const p of ['fp32', 'fp16', 'int8'] as const) metrics[`resident_mb_unet_${p}`] = await residentMb(`UNet ${p}`, unet(p));
+  const d = DEFAULT_PRECISION;
+  metrics.resident_mb_vae_decoder = await residentMb(`VAE decoder ${d.vaeDecoder}`, vaeDecoder(d.vaeDecoder));
+  metrics.resident_mb_text_encoder = await residentMb(`text encoder ${d.textEncoder}`, textEncoder(d.textEncoder));
+  metrics.resident_mb_clip_l_vision = await residentMb(`CLIP-L vision ${d.clipVision}`, clipVision(d.clipVision));
+  metrics.resident_mb_vit_h_vision = await residentMb(`ViT-H vision ${d.vitHVision}`, vitHVision(d.vitHVision));
+  notes.resident = `default policy ${JSON.stringify(d)}; each model loaded alone through loadFromSource, bytes from tf.memory().numBytesInGPU`;
+
+  // the SD1.5 set held together at the default policy (what a tuning run keeps loaded besides its reward towers)
+  const before = gpuBytes();
+  const models = [];
+  for (const b of [unet(d.unet), vaeDecoder(d.vaeDecoder), textEncoder(d.textEncoder)] as ModelBinding<unknown>[]) {
+    models.push(await loadFromSource(randomSource(b), b.build, b.opts));
+  }
+  metrics.resident_mb_sd15_default = (gpuBytes() - before) / MiB;
+  disposeParams(models);
+
+  // host-side peak while the UNet loads at the default precision
+  const b = unet(d.unet);
+  const base = hostBytes();
+  let peak = base;
+  const sample = () => { peak = Math.max(peak, hostBytes()); };
+  const timer = setInterval(sample, 2);
+  const model = await loadFromSource(randomSource(b, sample), b.build, b.opts);
+  sample();
+  clearInterval(timer);
+  metrics.load_host_peak_mb = (peak - base) / MiB;
+  notes.load_host_peak_mb = `UNet at ${d.unet}: peak growth of process.memoryUsage() heapUsed + arrayBuffers, sampled at every tensor read and every 2 ms (no forced GC)`;
+  disposeParams(model);
+}
+
+/** Median wall time of `f` (ms) after one warm-up, reading back one value so the device work is included. */
+async function timeMs(f: () => tf.Tensor): Promise<number> {
+  const once = async () => {
+    const t0 = performance.now();
+    const y = f();
+    const s = tf.sum(y);
+    await s.data();
+    tf.dispose([y, s]);
+    return performance.now() - t0;
+  };
+  await once();
+  const times: number[] = [];
+  for (let i = 0; i < REPEATS; i++) times.push(await once());
+  times.sort((a, c) => a - c);
+  return times[times.length >> 1]!;
+}
+
+async function kernelsPart(): Promise<void> {
+  // host values (a tensor made on the device cannot be read back synchronously in Node)
+  const host = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7919 + i * 12.9898) * 0.5);
+  const rnd = (shape: number[], seed: number) => tf.tensor(host(shape.reduce((a, c) => a * c, 1), seed), shape);
+  // SD1.5 shapes: a transformer projection at the 32² latent level (batch 2: 2048 tokens × 640), and a 3×3
+  // resnet conv at the 16² level (640 → 640 channels), where both kernels run for seconds on a software device
+  const [m, k, n] = [2048, 640, 640];
+  const wl = rnd([n, k], 1);
+  const ql = packFloatWeight('bench.linear', [n, k], host(n * k, 1), 'int8', [n, k])!;
+  const x = rnd([m, k], 2) as tf.Tensor2D;
+  const fp32Linear = await timeMs(() => tf.matMul(x, wl as tf.Tensor2D, false, true));
+  const int8Linear = await timeMs(() => packedMatMul(x, ql));
+  metrics.qlinear_over_fp32 = int8Linear / fp32Linear;
+  notes.qlinear_over_fp32 = `x [${m}, ${k}] · Wᵀ [${n}, ${k}]: int8 ${int8Linear.toFixed(0)} ms, tfjs float32 matMul ${fp32Linear.toFixed(0)} ms`;
+
+  const [b, h, c] = [2, 16, 640];
+  const wc = rnd([c, c, 3, 3], 3);
+  const qc = packFloatWeight('bench.conv', [c, c, 3, 3], host(c * c * 9, 3), 'int8', [3, 3, c, c])!;
+  const filter = tf.tidy(() => tf.transpose(wc, [2, 3, 1, 0])) as tf.Tensor4D;
+  const xc = rnd([b, h, h, c], 4) as tf.Tensor4D;
+  const pad: tf.backend_util.ExplicitPadding = [[0, 0], [1, 1], [1, 1], [0, 0]];
+  const fp32Conv = await timeMs(() => tf.conv2d(xc, filter, 1, pad));
+  const int8Conv = await timeMs(() => packedConv2d(xc, qc, { kh: 3, kw: 3, stride: 1, pad: 1 }));
+  metrics.qconv_over_fp32 = int8Conv / fp32Conv;
+  notes.qconv_over_fp32 = `[${b}, ${h}, ${h}, ${c}] 3×3 → ${c}: int8 ${int8Conv.toFixed(0)} ms, tfjs float32 conv2d ${fp32Conv.toFixed(0)} ms`;
+  tf.dispose([wl, x, wc, filter, xc]);
+  disposePacked(ql);
+  disposePacked(qc);
+}
+
+/** The tiny pipeline's image with one component at `precision`, against all-fp32 (wasm). */
+async function precisionPart(): Promise<void> {
+  await initNodeBackend('wasm');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-gpu-'));
+  makeTinyModel(root);
+  const files = () => fsModelFiles(path.join(root, 'tiny-sd'));
+  const render = async (policy: Partial<typeof ALL_FP32>) => {
+    const s = await loadStableDiffusion(files(), () => {}, policy);
+    const { image, latents } = await textToImage(s, {
+      prompt: 'a watercolor painting of a lighthouse at dusk', padding: 'max_length', steps: 4, guidanceScale: 7.5,
+      scheduler: 'lms', height: 64, width: 64, seed: 42,
+    });
+    const px = Float32Array.from(await image.data());
+    tf.dispose([image, latents]);
+    disposeStableDiffusion(s);
+    return px;
+  };
+  const ref = await render(ALL_FP32);
+  const relL2 = (a: Float32Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - ref[i]!) ** 2, 0) / ref.reduce((s, v) => s + v * v, 0));
+  for (const component of ['unet', 'vaeDecoder', 'textEncoder'] as ModelComponent[]) {
+    for (const p of ['fp16', 'int8'] as const) metrics[`precision_error_${component}_${p}`] = relL2(await render({ ...ALL_FP32, [component]: p }));
+  }
+  metrics.precision_error_default = relL2(await render(DEFAULT_PRECISION));
+  notes.precision_error = 'tiny pipeline (random weights), 4 LMS steps at 64×64: final image rel-L2 against all-fp32 with only that component changed';
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+const backend = await initNodeBackend('webgpu');
+const adapterNote = env.VK_ICD_FILENAMES ?? 'default Vulkan driver';
+notes.device = `tfjs ${backend} on Dawn (webgpu npm), Vulkan ICD ${adapterNote}`;
+log(notes.device);
+await weightsPart();
+await kernelsPart();
+await precisionPart();
+writeBenchResults('gpu', metrics, notes);
