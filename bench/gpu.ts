@@ -11,7 +11,7 @@
  *   shapes, same device, same run (medians of BENCH_REPEATS after a warm-up);
  * - precision_error_*: the tiny pipeline's image rel-L2 against fp32 with one component at fp16 / int8 (how the
  *   defaults were chosen), on wasm.
- * Writes bench/results/gpu.json.
+ * Writes bench/results/gpu.json (BENCH_PARTS=weights,kernels,precision selects parts).
  */
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
@@ -53,6 +53,11 @@ const log = (m: string) => process.stderr.write(`${m}\n`);
 
 /** Bytes tfjs-webgpu holds in buffers for live tensors (its pool of freed buffers not included). */
 const gpuBytes = (): number => (tf.memory() as tf.MemoryInfo & { numBytesInGPU: number }).numBytesInGPU;
+/** Submits pending device work, so buffers waiting on it are returned and the counters settle. */
+function flush(): void {
+  const b = tf.backend() as unknown as { commandEncoder?: unknown; submitQueue?(): void };
+  if (b.commandEncoder) b.submitQueue?.();
+}
 const hostBytes = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
 
 /**
@@ -87,6 +92,7 @@ async function residentMb<T>(name: string, binding: ModelBinding<T>): Promise<nu
   const mb = (gpuBytes() - before) / MiB;
   log(`${name}: ${mb.toFixed(1)} MiB resident, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   disposeParams(model);
+  flush();
   if (gpuBytes() !== before) throw new Error(`${name}: ${gpuBytes() - before} bytes left on the device after dispose`);
   return mb;
 }
@@ -208,7 +214,12 @@ const backend = await initNodeBackend('webgpu');
 const adapterNote = env.VK_ICD_FILENAMES ?? 'default Vulkan driver';
 notes.device = `tfjs ${backend} on Dawn (webgpu npm), Vulkan ICD ${adapterNote}`;
 log(notes.device);
-await weightsPart();
-await kernelsPart();
-await precisionPart();
+// BENCH_PARTS=kernels (say) runs one part; results of the parts not run are kept from the last full run
+const parts = (env.BENCH_PARTS ?? 'weights,kernels,precision').split(',');
+const previous = fs.existsSync('bench/results/gpu.json') && parts.length < 3
+  ? (JSON.parse(fs.readFileSync('bench/results/gpu.json', 'utf8')) as { metrics: typeof metrics; notes: typeof notes }) : null;
+if (previous) { Object.assign(metrics, previous.metrics); Object.assign(notes, previous.notes); }
+if (parts.includes('weights')) await weightsPart();
+if (parts.includes('kernels')) await kernelsPart();
+if (parts.includes('precision')) await precisionPart();
 writeBenchResults('gpu', metrics, notes);

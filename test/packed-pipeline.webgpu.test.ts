@@ -12,19 +12,16 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { promptWiseConfig } from '../src/ipgo/config';
 import { PARAM_NAMES } from '../src/ipgo/params';
-import { IpgoTrainer, disposeRun, freshRun } from '../src/ipgo/trainer';
 import { packedConvFilter } from '../src/model/kernels/packed-ops';
 import { type PackedMatrix, disposePacked, isPacked, packedBytes } from '../src/model/kernels/packed-weight';
 import { loadStableDiffusion } from '../src/model/load-pipeline';
 import { type StableDiffusion, disposeStableDiffusion, textToImage } from '../src/model/pipeline';
 import type { PrecisionPolicy, WeightPrecision } from '../src/model/precision';
-import { ClipTokenizer } from '../src/model/tokenizer/clip-tokenizer';
-import { disposeRewardModels, loadRewardModels } from '../src/rewards/registry';
-import { fsModelFiles, fsRewardSource } from '../tools/lib/fs-model-files';
+import { fsModelFiles } from '../tools/lib/fs-model-files';
 import { makeTinyModel } from '../tools/make-tiny-model';
 import { relL2 } from './golden';
+import { tinyIpgoEvaluation } from './tiny-ipgo';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'packed-pipeline-'));
 makeTinyModel(root);
@@ -57,18 +54,8 @@ async function render(sd: StableDiffusion): Promise<Float32Array> {
 }
 
 async function ipgoEvaluation(sd: StableDiffusion) {
-  const f = files();
-  const openClipTokenizer = ClipTokenizer.fromFiles(await f.text('tokenizer/vocab.json'), await f.text('tokenizer/merges.txt'), { variant: 'openclip' });
-  const rewards = await loadRewardModels(['aesthetic', 'clip'], fsRewardSource(root));
-  const cfg = promptWiseConfig(32, { tokens: { numTokens: 4, rank: 6, textDim: 32, bound: 1, rotation: 'intended' }, inferenceSteps: 4, gradLastK: 2, seed: 1 });
-  const trainer = new IpgoTrainer({ sd, rewards, openClipTokenizer }, cfg, { scheduler: 'lms', height: 64, width: 64, noiseSeed: 5 }, { aesthetic: 1, clip: 1 });
-  const ctx = trainer.prepare('a watercolor fox');
-  const run = freshRun(cfg);
-  const r = await trainer.evaluate(run, ctx, true);
-  const grads = await Promise.all(PARAM_NAMES.map(async (n) => Float32Array.from(await r.grads![n].data())));
-  tf.dispose([r.image, ...Object.values(r.grads!)]);
-  disposeRun(run); ctx.dispose(); trainer.dispose(); disposeRewardModels(rewards);
-  return { loss: r.loss, grads: Float32Array.from(grads.flatMap((g) => [...g])) };
+  const { loss, grads } = await tinyIpgoEvaluation(root, sd);
+  return { loss, grads: Float32Array.from(PARAM_NAMES.flatMap((n) => [...grads[n]!])) };
 }
 
 describe('packed weights on the tiny pipeline (WebGPU in Node)', () => {

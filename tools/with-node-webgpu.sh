@@ -18,7 +18,7 @@ if [ "${1:-}" = "--lavapipe" ]; then
   if [ ! -f "$cache/root/usr/share/vulkan/icd.d/lvp_icd.json" ]; then
     echo "with-node-webgpu: fetching Mesa lavapipe from bookworm-backports into $cache" >&2
     mkdir -p "$cache/lists/partial" "$cache/debs"
-    mirror="$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -1)"
+    mirror="$( (grep -rhE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true) | grep -oE 'https?://[^ ]+/debian/?$' | head -1)"
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror:-http://deb.debian.org/debian} bookworm-backports main" > "$cache/bp.list"
     opts=(-o "Dir::Etc::SourceList=$cache/bp.list" -o "Dir::Etc::SourceParts=-" -o "Dir::State::Lists=$cache/lists")
     apt-get "${opts[@]}" update -qq

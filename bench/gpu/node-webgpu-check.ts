@@ -12,16 +12,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTinyModel } from '../../tools/make-tiny-model';
-import { fsModelFiles, fsRewardSource } from '../../tools/lib/fs-model-files';
+import { fsModelFiles } from '../../tools/lib/fs-model-files';
 import { loadStableDiffusion } from '../../src/model/load-pipeline';
+import { declaredParams, loadFromSource, type WeightSource } from '../../src/model/params';
 import { disposeStableDiffusion, textToImage } from '../../src/model/pipeline';
-import { UNet2DConditionModel, expectedUnetKeys } from '../../src/model/unet/unet';
-import { WeightStore } from '../../src/model/weights';
-import { ClipTokenizer } from '../../src/model/tokenizer/clip-tokenizer';
-import { loadRewardModels, disposeRewardModels } from '../../src/rewards/registry';
-import { promptWiseConfig } from '../../src/ipgo/config';
-import { IpgoTrainer, freshRun, disposeRun } from '../../src/ipgo/trainer';
+import { type UNet2DConditionModel, unetBinding } from '../../src/model/unet/unet';
 import { PARAM_NAMES } from '../../src/ipgo/params';
+import { tinyIpgoEvaluation } from '../../test/tiny-ipgo';
 
 const out: Record<string, unknown> = {};
 const log = (m: string) => process.stderr.write(m + '\n');
@@ -42,36 +39,28 @@ async function tinyRun(root: string) {
   const { image, latents } = await textToImage(sd, { prompt: 'a red fox in the snow', padding: 'unpadded', steps: 4, guidanceScale: 7.5, scheduler: 'lms', height: 64, width: 64, seed: 3 });
   const px = Float32Array.from(await image.data());
   tf.dispose([image, latents]);
-  const files = fsModelFiles(path.join(root, 'tiny-sd'));
-  const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
-  const rewards = await loadRewardModels(['aesthetic', 'clip'], fsRewardSource(root));
-  const cfg = promptWiseConfig(32, { tokens: { numTokens: 4, rank: 6, textDim: 32, bound: 1, rotation: 'intended' }, inferenceSteps: 4, gradLastK: 2, seed: 1 });
-  const trainer = new IpgoTrainer({ sd, rewards, openClipTokenizer }, cfg, { scheduler: 'lms', height: 64, width: 64, noiseSeed: 5 }, { aesthetic: 1, clip: 1 });
-  const ctx = trainer.prepare('a watercolor fox');
-  const run = freshRun(cfg);
-  const r = await trainer.evaluate(run, ctx, true);
-  const grads: Record<string, Float32Array> = {};
-  for (const n of PARAM_NAMES) grads[n] = Float32Array.from(await r.grads![n].data());
-  tf.dispose([r.image, ...Object.values(r.grads!)]);
-  disposeRun(run); ctx.dispose(); trainer.dispose(); disposeRewardModels(rewards); disposeStableDiffusion(sd);
-  return { px, loss: r.loss, grads };
+  const { loss, grads } = await tinyIpgoEvaluation(root, sd);
+  disposeStableDiffusion(sd);
+  return { px, loss, grads };
 }
 
 /**
- * SD1.5 UNet at its real shapes for timing: constant weights filled on the device (tf.fill), because drawing 860 M
- * random numbers in JS would take longer than the measurement; kernel time does not depend on the values.
+ * SD1.5 UNet at its real shapes for timing: constant weights, because drawing 860 M random numbers in JS would
+ * take longer than the measurement; kernel time does not depend on the values.
  */
-function randomSd15Unet(config: Record<string, unknown>): UNet2DConditionModel {
-  const m = new Map<string, tf.Tensor>();
-  for (const { key, shape } of expectedUnetKeys(config as never)) {
-    const fan = shape.slice(1).reduce((a, b) => a * b, 1) || 1;
-    const norm = /norm/.test(key) && key.endsWith('.weight');
-    m.set(key, tf.fill(shape, norm ? 1 : key.endsWith('.weight') ? 0.5 / Math.sqrt(fan) : 0.01));
-  }
-  const store = new WeightStore(m);
-  const unet = UNet2DConditionModel.fromWeights(config as never, store);
-  store.dispose();
-  return unet;
+async function randomSd15Unet(config: Record<string, unknown>): Promise<UNet2DConditionModel> {
+  const b = unetBinding(config as never);
+  const specs = declaredParams(b.build);
+  const source: WeightSource = {
+    listing: specs.map(({ key, shape }) => ({ key, shape })),
+    read: async (key) => {
+      const shape = specs.find((s) => s.key === key)!.shape;
+      const fan = shape.slice(1).reduce((a, c) => a * c, 1) || 1;
+      const norm = /norm/.test(key) && key.endsWith('.weight');
+      return { shape, data: new Float32Array(shape.reduce((a, c) => a * c, 1)).fill(norm ? 1 : key.endsWith('.weight') ? 0.5 / Math.sqrt(fan) : 0.01) };
+    },
+  };
+  return loadFromSource(source, b.build, b.opts);
 }
 
 async function timed(f: () => Promise<void>, reps = 3): Promise<number> {
@@ -106,7 +95,7 @@ async function main() {
   if (process.env.SKIP_SD15) return;
 
   const shapes = JSON.parse(fs.readFileSync(process.env.SD15_SHAPES ?? 'sd15-shapes.json', 'utf8')) as { sd15: { unet: { config_json: Record<string, unknown> } } };
-  const unet = randomSd15Unet(shapes.sd15.unet.config_json);
+  const unet = await randomSd15Unet(shapes.sd15.unet.config_json);
   const x = tf.randomNormal([2, 64, 64, 4]) as tf.Tensor4D;
   const ehs = tf.randomNormal([2, 77, 768]) as tf.Tensor3D;
   out.unet_weights_mb = tf.memory().numBytes / 2 ** 20;

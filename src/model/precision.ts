@@ -4,6 +4,7 @@ import { DEFAULT_POLICY, policyOf, quantizeTensor } from '../weights/quantize';
 import { type HostPacked, type PackedMatrix, convToOutTaps, disposePacked, hostPackedFromTorch, isPacked, packedBytes, uploadPacked } from './kernels/packed-weight';
 import type { ParamSpec } from './params';
 import { type EmbeddingTable, MAX_PARAM_TENSOR_BYTES } from './nn';
+import { deviceTensor } from './device-tensor';
 
 /**
  * What the device holds for each model's Linear and Conv2d weights: float32 tensors, or packed fp16 / int8 that
@@ -129,17 +130,6 @@ function floatsOf(h: HostWeight): Float32Array {
   const { codes, scales } = h.int8!;
   const cols = codes.length / scales.length;
   return Float32Array.from(codes, (q, i) => q * scales[Math.floor(i / cols)]!);
-}
-
-/**
- * A tensor whose values go to the device now: on WebGPU tfjs would otherwise keep the host array until the tensor
- * is first used, so a whole model would sit in host memory after loading.
- */
-export function deviceTensor(data: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): tf.Tensor {
-  const t = tf.keep(tf.tensor(data instanceof Float32Array && dtype === 'int32' ? Int32Array.from(data) : data, shape, dtype));
-  const backend = tf.backend() as Partial<{ uploadToGPU(dataId: object): void }>;
-  if (tf.getBackend() === 'webgpu') backend.uploadToGPU?.(t.dataId);
-  return t;
 }
 
 /** A [rows, dim] table as row blocks of at most MAX_PARAM_TENSOR_BYTES each. */

@@ -4,7 +4,7 @@ import type { PackedFormat } from './packed-weight';
  * One tiled WGSL matrix product C[M, N] = A[M, K] · B[K, N] + bias for tfjs-backend-webgpu's program runner, where
  * B is read from a packed weight (packed-weight.ts) and dequantized while a tile is loaded into shared memory.
  * Each workgroup computes a 64×64 tile of C with 16×16 threads (4×4 outputs per thread), stepping through K in
- * slices of 16. The A and B readers make it every layer IPGO runs:
+ * slices of 32 (both tiles fill the 16 KiB of workgroup memory WebGPU guarantees). The A and B readers make it every layer IPGO runs:
  * - `linear`:            A = x [M, K] row-major,             B(k, n) = W[n, k]   (y = x·Wᵀ)
  * - `linearInputGrad`:   A = dy [M, K] row-major,            B(k, n) = W[k, n]   (dx = dy·W)
  * - `conv`:              A = the NHWC patch of output pixel m at tap k = (ky, kx, ci),  B(k, n) = W[n, k]
@@ -17,7 +17,9 @@ export type GemmVariant = 'linear' | 'linearInputGrad' | 'conv' | 'convInputGrad
 
 export const TILE_M = 64;
 export const TILE_N = 64;
-const TILE_K = 16;
+const TILE_K = 32;
+/** A and B values each of the 256 threads loads per K slice. */
+const LOADS = (TILE_M * TILE_K) / 256;
 
 /** Uniforms in declaration order (all i32). */
 export const GEMM_UNIFORMS = ['M', 'N', 'K', 'wordsPerRow', 'inH', 'inW', 'inC', 'outH', 'outW', 'kh', 'kw', 'stride', 'pad', 'mOffset'] as const;
@@ -37,38 +39,54 @@ function weightReader(format: PackedFormat): string {
       }`;
 }
 
+/**
+ * The A side in two steps, so that the index arithmetic is done once and not per element: `rowOf(m)` per output row
+ * (fixed for a thread), `tapOf(k)` per K slice (a thread loads the same k for its four rows), then `readA(row, tap)`.
+ */
 function aReader(v: GemmVariant): string {
   switch (v) {
     case 'linear':
     case 'linearInputGrad':
-      return `fn readA(m: i32, k: i32) -> f32 {
-        if (m >= uniforms.M || k >= uniforms.K) { return 0.0; }
-        return A[m * uniforms.K + k];
+      return `fn rowOf(m: i32) -> vec4<i32> { return vec4<i32>(m * uniforms.K, 0, 0, select(0, 1, m < uniforms.M)); }
+      fn tapOf(k: i32) -> vec4<i32> { return vec4<i32>(k, 0, 0, select(0, 1, k < uniforms.K)); }
+      fn readA(row: vec4<i32>, tap: vec4<i32>) -> f32 {
+        if (row.w == 0 || tap.w == 0) { return 0.0; }
+        return A[row.x + tap.x];
       }`;
     case 'conv':
       // m = (b, oy, ox) over the output, k = (ky, kx, ci) over the kernel: x[b, oy·s − p + ky, ox·s − p + kx, ci]
-      return `fn readA(m: i32, k: i32) -> f32 {
-        if (m >= uniforms.M || k >= uniforms.K) { return 0.0; }
+      return `fn rowOf(m: i32) -> vec4<i32> {
         let ox = m % uniforms.outW; let t = m / uniforms.outW; let oy = t % uniforms.outH; let b = t / uniforms.outH;
-        let ci = k % uniforms.inC; let tap = k / uniforms.inC; let kx = tap % uniforms.kw; let ky = tap / uniforms.kw;
-        let iy = oy * uniforms.stride - uniforms.pad + ky;
-        let ix = ox * uniforms.stride - uniforms.pad + kx;
-        if (iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
-        return A[((b * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.inC + ci];
+        return vec4<i32>(b * uniforms.inH, oy * uniforms.stride - uniforms.pad, ox * uniforms.stride - uniforms.pad, select(0, 1, m < uniforms.M));
+      }
+      fn tapOf(k: i32) -> vec4<i32> {
+        let ci = k % uniforms.inC; let tap = k / uniforms.inC;
+        return vec4<i32>(ci, tap % uniforms.kw, tap / uniforms.kw, select(0, 1, k < uniforms.K));
+      }
+      fn readA(row: vec4<i32>, tap: vec4<i32>) -> f32 {
+        let iy = row.y + tap.z;
+        let ix = row.z + tap.y;
+        if (row.w == 0 || tap.w == 0 || iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
+        return A[((row.x + iy) * uniforms.inW + ix) * uniforms.inC + tap.x];
       }`;
     case 'convInputGrad':
       // m = (b, iy, ix) over the conv's input, k = (ky, kx, co): dy[b, oy, ox, co] with oy·s − p + ky = iy.
       // Here inH/inW/inC describe dy (the conv's output) and outH/outW the conv's input.
-      return `fn readA(m: i32, k: i32) -> f32 {
-        if (m >= uniforms.M || k >= uniforms.K) { return 0.0; }
+      return `fn rowOf(m: i32) -> vec4<i32> {
         let ix = m % uniforms.outW; let t = m / uniforms.outW; let iy = t % uniforms.outH; let b = t / uniforms.outH;
-        let co = k % uniforms.inC; let tap = k / uniforms.inC; let kx = tap % uniforms.kw; let ky = tap / uniforms.kw;
-        let ny = iy + uniforms.pad - ky;
-        let nx = ix + uniforms.pad - kx;
-        if (ny < 0 || nx < 0 || ny % uniforms.stride != 0 || nx % uniforms.stride != 0) { return 0.0; }
+        return vec4<i32>(b * uniforms.inH, iy + uniforms.pad, ix + uniforms.pad, select(0, 1, m < uniforms.M));
+      }
+      fn tapOf(k: i32) -> vec4<i32> {
+        let co = k % uniforms.inC; let tap = k / uniforms.inC;
+        return vec4<i32>(co, tap % uniforms.kw, tap / uniforms.kw, select(0, 1, k < uniforms.K));
+      }
+      fn readA(row: vec4<i32>, tap: vec4<i32>) -> f32 {
+        let ny = row.y - tap.z;
+        let nx = row.z - tap.y;
+        if (row.w == 0 || tap.w == 0 || ny < 0 || nx < 0 || ny % uniforms.stride != 0 || nx % uniforms.stride != 0) { return 0.0; }
         let oy = ny / uniforms.stride; let ox = nx / uniforms.stride;
         if (oy >= uniforms.inH || ox >= uniforms.inW) { return 0.0; }
-        return A[((b * uniforms.inH + oy) * uniforms.inW + ox) * uniforms.inC + co];
+        return A[((row.x + oy) * uniforms.inW + ox) * uniforms.inC + tap.x];
       }`;
   }
 }
@@ -128,8 +146,9 @@ export class PackedGemmProgram {
       ${weightReader(this.format)}
       ${aReader(this.variant)}
       ${bReader(this.variant, scaled && !rowsAreOutputs(this.variant))}
-      var<workgroup> As : array<array<f32, ${TILE_M}>, ${TILE_K}>;
-      var<workgroup> Bs : array<array<f32, ${TILE_N}>, ${TILE_K}>;
+      // [k][m / 4] and [k][n / 4]: a thread reads its 4 rows and 4 columns as one vec4 each
+      var<workgroup> As : array<array<vec4<f32>, ${TILE_M / 4}>, ${TILE_K}>;
+      var<workgroup> Bs : array<array<vec4<f32>, ${TILE_N / 4}>, ${TILE_K}>;
 
       ${'fn main()'} {
         let tx = i32(localId.x);
@@ -137,30 +156,30 @@ export class PackedGemmProgram {
         let tid = ty * 16 + tx;
         let m0 = uniforms.mOffset + i32(workgroupId.y) * ${TILE_M};
         let n0 = i32(workgroupId.x) * ${TILE_N};
-        var acc : array<array<f32, 4>, 4>;
+        var acc : array<vec4<f32>, 4>;
+        // this thread loads A rows m0 + tid / TILE_K + i · 256 / TILE_K (i < LOADS) at k0 + tid % TILE_K:
+        // consecutive threads read consecutive k of one row (row-major activations)
+        var rows : array<vec4<i32>, ${LOADS}>;
+        for (var i = 0; i < ${LOADS}; i = i + 1) { rows[i] = rowOf(m0 + tid / ${TILE_K} + i * (256 / ${TILE_K})); }
         for (var k0 = 0; k0 < uniforms.K; k0 = k0 + ${TILE_K}) {
-          for (var i = 0; i < 4; i = i + 1) {
+          let tap = tapOf(k0 + tid % ${TILE_K});
+          for (var i = 0; i < ${LOADS}; i = i + 1) {
             let idx = tid + i * 256;
-            // consecutive threads read consecutive k of one row of A (row-major activations)
-            As[idx % ${TILE_K}][idx / ${TILE_K}] = readA(m0 + idx / ${TILE_K}, k0 + idx % ${TILE_K});
+            let am = idx / ${TILE_K};
+            As[idx % ${TILE_K}][am / 4][am % 4] = readA(rows[i], tap);
             ${loadBRowsN
               // W rows are n: consecutive threads read consecutive k of one row (one packed word per 4 threads)
-              ? `Bs[idx % ${TILE_K}][idx / ${TILE_K}] = readB(k0 + idx % ${TILE_K}, n0 + idx / ${TILE_K});`
-              : `Bs[idx / ${TILE_N}][idx % ${TILE_N}] = readB(k0 + idx / ${TILE_N}, n0 + idx % ${TILE_N});`}
+              ? `let bn = idx / ${TILE_K}; Bs[idx % ${TILE_K}][bn / 4][bn % 4] = readB(k0 + idx % ${TILE_K}, n0 + bn);`
+              : `let bn = idx % ${TILE_N}; Bs[idx / ${TILE_N}][bn / 4][bn % 4] = readB(k0 + idx / ${TILE_N}, n0 + bn);`}
           }
           workgroupBarrier();
           for (var kk = 0; kk < ${TILE_K}; kk = kk + 1) {
-            var a : array<f32, 4>;
-            var b : array<f32, 4>;
-            for (var i = 0; i < 4; i = i + 1) {
-              a[i] = As[kk][ty * 4 + i];
-              b[i] = Bs[kk][tx * 4 + i];
-            }
-            for (var i = 0; i < 4; i = i + 1) {
-              for (var j = 0; j < 4; j = j + 1) {
-                acc[i][j] = fma(a[i], b[j], acc[i][j]);
-              }
-            }
+            let a = As[kk][ty];
+            let b = Bs[kk][tx];
+            acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
+            acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
+            acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
+            acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
           }
           workgroupBarrier();
         }

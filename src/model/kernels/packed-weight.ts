@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { deviceTensor } from '../device-tensor';
 
 /**
  * A weight matrix that stays packed on the device: `rows` output channels of `cols` values each, int8 (four per
@@ -57,8 +58,8 @@ export function packWords(h: HostPacked): Int32Array {
 
 /** Uploads a host packed matrix; `shape` is the layer's logical float layout. */
 export function uploadPacked(h: HostPacked, shape: number[]): PackedMatrix {
-  const words = tf.keep(tf.tensor1d(packWords(h), 'int32'));
-  const scales = h.packed === 'int8' ? tf.keep(tf.tensor1d(h.scales, 'float32')) : undefined;
+  const words = deviceTensor(packWords(h), [h.rows * wordsPerRow(h.packed, h.cols)], 'int32') as tf.Tensor1D;
+  const scales = h.packed === 'int8' ? (deviceTensor(h.scales, [h.rows], 'float32') as tf.Tensor1D) : undefined;
   return { packed: h.packed, rows: h.rows, cols: h.cols, words, scales, shape };
 }
 

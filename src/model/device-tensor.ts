@@ -1,0 +1,23 @@
+import * as tf from '@tensorflow/tfjs';
+
+interface WebGpuUpload {
+  uploadToGPU(dataId: object): void;
+  submitQueue(): void;
+  commandEncoder: unknown;
+}
+
+/**
+ * A kept tensor whose values go to the device now. tfjs-webgpu otherwise keeps a new tensor's host array until the
+ * tensor is first used, so after loading a whole model would still sit in host memory (and the device's byte
+ * counters would not show it). An upload that goes through a staging buffer is submitted at once, so the staging
+ * buffer is returned instead of piling up until the first kernel runs.
+ */
+export function deviceTensor(data: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): tf.Tensor {
+  const t = tf.keep(tf.tensor(data instanceof Float32Array && dtype === 'int32' ? Int32Array.from(data) : data, shape, dtype));
+  if (tf.getBackend() === 'webgpu') {
+    const backend = tf.backend() as unknown as Partial<WebGpuUpload>;
+    backend.uploadToGPU?.(t.dataId);
+    if (backend.commandEncoder) backend.submitQueue?.();
+  }
+  return t;
+}
