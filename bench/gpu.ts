@@ -11,15 +11,16 @@
  *   shapes, same device, same run (medians of BENCH_REPEATS after a warm-up);
  * - precision_error_*: the tiny pipeline's image rel-L2 against fp32 with one component at fp16 / int8 (how the
  *   defaults were chosen), on wasm.
- * Writes bench/results/gpu.json (BENCH_PARTS=weights,kernels,precision selects parts).
+ * - precision_error_sd15_*: each component's output at fp16 / int8 against fp32 at real shapes, random weights.
+ * Writes bench/results/gpu.json (BENCH_PARTS=weights,kernels,sd15-precision,precision selects parts).
  */
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { clipBinding, type ClipModelConfig } from '../src/model/clip/clip-model';
-import { openClipBinding, type OpenClipModelCfg } from '../src/model/clip/openclip-model';
-import { clipTextBinding, type ClipTextConfig } from '../src/model/clip/text-model';
+import { type ClipModel, type ClipModelConfig, clipBinding, clipImageEmbeds } from '../src/model/clip/clip-model';
+import { type OpenClipModel, type OpenClipModelCfg, openClipBinding, openClipImageFeatures } from '../src/model/clip/openclip-model';
+import { type ClipTextConfig, type ClipTextModel, clipTextBinding, clipTextForward } from '../src/model/clip/text-model';
 import { packedConv2d, packedMatMul } from '../src/model/kernels/packed-ops';
 import { disposePacked } from '../src/model/kernels/packed-weight';
 import { loadStableDiffusion } from '../src/model/load-pipeline';
@@ -28,8 +29,8 @@ import { type ModelBinding, type WeightSource, declaredParams, loadFromSource } 
 import { disposeStableDiffusion, textToImage } from '../src/model/pipeline';
 import { ALL_FP32, DEFAULT_PRECISION, type ModelComponent, type WeightPrecision, packFloatWeight } from '../src/model/precision';
 import type { UNetConfigJson } from '../src/model/unet/config';
-import { unetBinding } from '../src/model/unet/unet';
-import { vaeBinding } from '../src/model/vae/autoencoder-kl';
+import { type UNet2DConditionModel, unetBinding } from '../src/model/unet/unet';
+import { type AutoencoderKL, vaeBinding } from '../src/model/vae/autoencoder-kl';
 import { fsModelFiles } from '../tools/lib/fs-model-files';
 import { initNodeBackend } from '../tools/lib/tf-node';
 import { makeTinyModel } from '../tools/make-tiny-model';
@@ -183,6 +184,47 @@ async function kernelsPart(): Promise<void> {
   disposePacked(qc);
 }
 
+/**
+ * Each component at SD1.5 / CLIP-L / ViT-H shapes with random weights (the same values at every precision), run once
+ * at fp32, fp16 and int8 on the device: the output's rel-L2 against fp32. Inputs kept small so that a software
+ * device runs them in seconds: UNet at 8×8 latents (batch 1, 77 tokens), VAE decoder 8×8 → 64×64, text encoder 77
+ * tokens, vision towers at 56×56 pixels (their position tables sized to it).
+ */
+async function sd15PrecisionPart(): Promise<void> {
+  const input = (shape: number[], seed: number) => tf.tensor(Float32Array.from({ length: shape.reduce((a, c) => a * c, 1) }, (_, i) => Math.sin(seed * 7919 + i * 12.9898)), shape);
+  const vision56 = <T>(c: T & { vision_config?: { image_size: number } }) => ({ ...c, vision_config: { ...c.vision_config!, image_size: 56 } });
+  const clip56 = vision56(shapes.clip_vit_l14.config_essentials);
+  const h = shapes.openclip_vit_h14.open_clip_model_config;
+  const vitH56 = { ...h, vision_cfg: { ...h.vision_cfg, image_size: 56 } };
+  const cases: { name: string; binding: (p: WeightPrecision) => ModelBinding<unknown>; run: (m: never) => tf.Tensor }[] = [
+    { name: 'unet', binding: unet, run: (m: UNet2DConditionModel) => m.forward(input([1, 8, 8, 4], 1) as tf.Tensor4D, 500, input([1, 77, 768], 2) as tf.Tensor3D) },
+    { name: 'vaeDecoder', binding: vaeDecoder, run: (m: AutoencoderKL) => m.decode(input([1, 8, 8, 4], 3) as tf.Tensor4D) },
+    { name: 'textEncoder', binding: textEncoder, run: (m: ClipTextModel) => clipTextForward(m, tf.tensor2d([Array.from({ length: 77 }, (_, i) => (i * 7919) % 49406)], undefined, 'int32')).lastHiddenState },
+    { name: 'clipVision', binding: (p) => clipBinding(clip56, ['vision'], p), run: (m: ClipModel) => clipImageEmbeds(m, input([1, 56, 56, 3], 4) as tf.Tensor4D) },
+    { name: 'vitHVision', binding: (p) => openClipBinding(vitH56, ['vision'], p), run: (m: OpenClipModel) => openClipImageFeatures(m, input([1, 56, 56, 3], 5) as tf.Tensor4D) },
+  ];
+  for (const c of cases) {
+    const outputs: Partial<Record<WeightPrecision, Float32Array>> = {};
+    for (const p of ['fp32', 'fp16', 'int8'] as const) {
+      const b = c.binding(p);
+      const model = await loadFromSource(randomSource(b), b.build, b.opts);
+      const t0 = performance.now();
+      const y = tf.tidy(() => c.run(model as never));
+      outputs[p] = Float32Array.from(await y.data());
+      y.dispose();
+      disposeParams(model);
+      flush();
+      log(`${c.name} ${p}: ran in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+    const ref = outputs.fp32!;
+    const rel = (a: Float32Array) => Math.sqrt(a.reduce((s2, v, i) => s2 + (v - ref[i]!) ** 2, 0) / ref.reduce((s2, v) => s2 + v * v, 0));
+    metrics[`precision_error_sd15_${c.name}_fp16`] = rel(outputs.fp16!);
+    metrics[`precision_error_sd15_${c.name}_int8`] = rel(outputs.int8!);
+  }
+  notes.precision_error_sd15 = 'real shapes, random weights (uniform, std 1/√fan_in), one output per component at fp16 / int8 against fp32: '
+    + 'UNet 8×8 latents + 77 tokens, VAE decoder 8×8 → 64×64, text encoder 77 tokens, CLIP-L / ViT-H vision at 56×56';
+}
+
 /** The tiny pipeline's image with one component at `precision`, against all-fp32 (wasm). */
 async function precisionPart(): Promise<void> {
   await initNodeBackend('wasm');
@@ -215,11 +257,13 @@ const adapterNote = env.VK_ICD_FILENAMES ?? 'default Vulkan driver';
 notes.device = `tfjs ${backend} on Dawn (webgpu npm), Vulkan ICD ${adapterNote}`;
 log(notes.device);
 // BENCH_PARTS=kernels (say) runs one part; results of the parts not run are kept from the last full run
-const parts = (env.BENCH_PARTS ?? 'weights,kernels,precision').split(',');
-const previous = fs.existsSync('bench/results/gpu.json') && parts.length < 3
+const ALL_PARTS = ['weights', 'kernels', 'sd15-precision', 'precision'];
+const parts = (env.BENCH_PARTS ?? ALL_PARTS.join(',')).split(',');
+const previous = fs.existsSync('bench/results/gpu.json') && parts.length < ALL_PARTS.length
   ? (JSON.parse(fs.readFileSync('bench/results/gpu.json', 'utf8')) as { metrics: typeof metrics; notes: typeof notes }) : null;
 if (previous) { Object.assign(metrics, previous.metrics); Object.assign(notes, previous.notes); }
 if (parts.includes('weights')) await weightsPart();
 if (parts.includes('kernels')) await kernelsPart();
+if (parts.includes('sd15-precision')) await sd15PrecisionPart();
 if (parts.includes('precision')) await precisionPart();
 writeBenchResults('gpu', metrics, notes);
