@@ -54,20 +54,22 @@ function aReader(v: GemmVariant): string {
         return A[row.x + tap.x];
       }`;
     case 'conv':
-      // m = (b, oy, ox) over the output, k = (ky, kx, ci) over the kernel: x[b, oy·s − p + ky, ox·s − p + kx, ci]
+      // m = (b, oy, ox) over the output, k = (ky, kx, ci) over the kernel: x[b, oy·s − p + ky, ox·s − p + kx, ci],
+      // whose flat index is the row's base (its top-left tap) plus the tap's offset
       return `fn rowOf(m: i32) -> vec4<i32> {
         let ox = m % uniforms.outW; let t = m / uniforms.outW; let oy = t % uniforms.outH; let b = t / uniforms.outH;
-        return vec4<i32>(b * uniforms.inH, oy * uniforms.stride - uniforms.pad, ox * uniforms.stride - uniforms.pad, select(0, 1, m < uniforms.M));
+        let iy = oy * uniforms.stride - uniforms.pad; let ix = ox * uniforms.stride - uniforms.pad;
+        return vec4<i32>(((b * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.inC, iy, ix, select(0, 1, m < uniforms.M));
       }
       fn tapOf(k: i32) -> vec4<i32> {
-        let ci = k % uniforms.inC; let tap = k / uniforms.inC;
-        return vec4<i32>(ci, tap % uniforms.kw, tap / uniforms.kw, select(0, 1, k < uniforms.K));
+        let ci = k % uniforms.inC; let tap = k / uniforms.inC; let kx = tap % uniforms.kw; let ky = tap / uniforms.kw;
+        return vec4<i32>((ky * uniforms.inW + kx) * uniforms.inC + ci, kx, ky, select(0, 1, k < uniforms.K));
       }
       fn readA(row: vec4<i32>, tap: vec4<i32>) -> f32 {
         let iy = row.y + tap.z;
         let ix = row.z + tap.y;
         if (row.w == 0 || tap.w == 0 || iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
-        return A[((row.x + iy) * uniforms.inW + ix) * uniforms.inC + tap.x];
+        return A[row.x + tap.x];
       }`;
     case 'convInputGrad':
       // m = (b, iy, ix) over the conv's input, k = (ky, kx, co): dy[b, oy, ox, co] with oy·s − p + ky = iy.
