@@ -12,7 +12,8 @@
  * - precision_error_*: the tiny pipeline's image rel-L2 against fp32 with one component at fp16 / int8 (how the
  *   defaults were chosen), on wasm.
  * - precision_error_sd15_*: each component's output at fp16 / int8 against fp32 at real shapes, random weights.
- * Writes bench/results/gpu.json (BENCH_PARTS=weights,kernels,sd15-precision,precision selects parts).
+ * - attention_fused_over_naive (+ _fwd_bwd_): the fused attention over the query-chunked tfjs ops at SD1.5's 64² self-attention.
+ * Writes bench/results/gpu.json (BENCH_PARTS=weights,kernels,attention,sd15-precision,precision selects parts).
  */
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
@@ -22,6 +23,7 @@ import { type ClipModel, type ClipModelConfig, clipBinding, clipImageEmbeds } fr
 import { type OpenClipModel, type OpenClipModelCfg, openClipBinding, openClipImageFeatures } from '../src/model/clip/openclip-model';
 import { type ClipTextConfig, type ClipTextModel, clipTextBinding, clipTextForward } from '../src/model/clip/text-model';
 import { packedConv2d, packedMatMul } from '../src/model/kernels/packed-ops';
+import { chunkedAttention } from '../src/model/unet/attention';
 import { disposePacked } from '../src/model/kernels/packed-weight';
 import { loadStableDiffusion } from '../src/model/load-pipeline';
 import { disposeParams } from '../src/model/nn';
@@ -138,7 +140,7 @@ async function weightsPart(): Promise<void> {
 }
 
 /** Median wall time of `f` (ms) after one warm-up, reading back one value so the device work is included. */
-async function timeMs(f: () => tf.Tensor): Promise<number> {
+async function timeMs(f: () => tf.Tensor, repeats = REPEATS): Promise<number> {
   const once = async () => {
     const t0 = performance.now();
     const y = f();
@@ -149,7 +151,7 @@ async function timeMs(f: () => tf.Tensor): Promise<number> {
   };
   await once();
   const times: number[] = [];
-  for (let i = 0; i < REPEATS; i++) times.push(await once());
+  for (let i = 0; i < repeats; i++) times.push(await once());
   times.sort((a, c) => a - c);
   return times[times.length >> 1]!;
 }
@@ -158,13 +160,12 @@ async function timeMs(f: () => tf.Tensor): Promise<number> {
  * This machine's speed drifts by ±15 % between minutes, so the two kernels are timed back to back in each of
  * BENCH_ROUNDS rounds (order alternating) and the median of the per-round ratios is reported.
  */
-async function ratioInRounds(reference: () => tf.Tensor, candidate: () => tf.Tensor): Promise<{ ratio: number; note: string }> {
-  const rounds = Number(env.BENCH_ROUNDS ?? 5);
+async function ratioInRounds(reference: () => tf.Tensor, candidate: () => tf.Tensor, rounds = Number(env.BENCH_ROUNDS ?? 5), repeats = REPEATS): Promise<{ ratio: number; note: string }> {
   const ratios: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    const [a, b] = r % 2 ? [await timeMs(candidate), await timeMs(reference)] : [0, 0];
-    const ref = r % 2 ? b : await timeMs(reference);
-    const cand = r % 2 ? a : await timeMs(candidate);
+    const [a, b] = r % 2 ? [await timeMs(candidate, repeats), await timeMs(reference, repeats)] : [0, 0];
+    const ref = r % 2 ? b : await timeMs(reference, repeats);
+    const cand = r % 2 ? a : await timeMs(candidate, repeats);
     ratios.push(cand / ref);
   }
   const sorted = [...ratios].sort((p, q) => p - q);
@@ -197,6 +198,31 @@ async function kernelsPart(): Promise<void> {
   tf.dispose([wl, x, wc, filter, xc]);
   disposePacked(ql);
   disposePacked(qc);
+}
+
+/** The fused attention against the query-chunked tfjs ops (issue 13), forward and forward + backward. */
+async function attentionPart(): Promise<void> {
+  const host = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7919 + i * 12.9898) * 0.5);
+  const rnd = (shape: number[], seed: number) => tf.tensor(host(shape.reduce((a, c) => a * c, 1), seed), shape);
+  // issue 13's attention: SD1.5's 64² self-attention (4096 tokens, 8 heads of 40, batch 2), forward and backward
+  const [ab, al, heads, hd] = [2, 4096, 8, 40];
+  const [aq, ak, av] = [1, 2, 3].map((sd) => rnd([ab, al, heads * hd], 10 + sd)) as tf.Tensor3D[];
+  const ar = rnd([ab, al, heads * hd], 14);
+  const fwdBwd = (fused: boolean) => () => {
+    const [gq, gk, gv] = tf.grads((a: tf.Tensor, b2: tf.Tensor, c2: tf.Tensor) =>
+      tf.sum(tf.mul(chunkedAttention(a as tf.Tensor3D, b2 as tf.Tensor3D, c2 as tf.Tensor3D, heads, undefined, fused), ar)))([aq!, ak!, av!]);
+    const total = tf.tidy(() => tf.add(tf.add(tf.sum(gq!), tf.sum(gk!)), tf.sum(gv!)));
+    tf.dispose([gq!, gk!, gv!]);
+    return total;
+  };
+  // a few seconds per call on a software device: fewer rounds, one timed call after the warm-up
+  const attention = await ratioInRounds(() => chunkedAttention(aq!, ak!, av!, heads, undefined, false), () => chunkedAttention(aq!, ak!, av!, heads), 3, 1);
+  metrics.attention_fused_over_naive = attention.ratio;
+  notes.attention_fused_over_naive = `forward, [${ab}, ${al}, ${heads}×${hd}]: fused kernel over the query-chunked tfjs ops (64 MiB score blocks): ${attention.note}`;
+  const attentionBwd = await ratioInRounds(fwdBwd(false), fwdBwd(true), 1, 1);
+  metrics.attention_fwd_bwd_fused_over_naive = attentionBwd.ratio;
+  notes.attention_fwd_bwd_fused_over_naive = `forward + backward (dq, dk, dv), same shapes: ${attentionBwd.note}`;
+  tf.dispose([aq!, ak!, av!, ar]);
 }
 
 /**
@@ -272,13 +298,14 @@ const adapterNote = env.VK_ICD_FILENAMES ?? 'default Vulkan driver';
 notes.device = `tfjs ${backend} on Dawn (webgpu npm), Vulkan ICD ${adapterNote}`;
 log(notes.device);
 // BENCH_PARTS=kernels (say) runs one part; results of the parts not run are kept from the last full run
-const ALL_PARTS = ['weights', 'kernels', 'sd15-precision', 'precision'];
+const ALL_PARTS = ['weights', 'kernels', 'attention', 'sd15-precision', 'precision'];
 const parts = (env.BENCH_PARTS ?? ALL_PARTS.join(',')).split(',');
 const previous = fs.existsSync('bench/results/gpu.json') && parts.length < ALL_PARTS.length
   ? (JSON.parse(fs.readFileSync('bench/results/gpu.json', 'utf8')) as { metrics: typeof metrics; notes: typeof notes }) : null;
 if (previous) { Object.assign(metrics, previous.metrics); Object.assign(notes, previous.notes); }
 if (parts.includes('weights')) await weightsPart();
 if (parts.includes('kernels')) await kernelsPart();
+if (parts.includes('attention')) await attentionPart();
 if (parts.includes('sd15-precision')) await sd15PrecisionPart();
 if (parts.includes('precision')) await precisionPart();
 writeBenchResults('gpu', metrics, notes);

@@ -52,7 +52,7 @@ export function DiagnosticsView() {
   );
 }
 
-/** Every custom kernel against its reference op on the worker's backend (the packed int8 / fp16 layers). */
+/** Every custom kernel against its reference op on the worker's backend. */
 function KernelCheckSection({ ready }: { ready: boolean }) {
   const k = useStudio((s) => s.kernelCheck);
   const worst = k.result ? Math.max(...k.result.checks.map((c) => c.maxRel)) : 0;
@@ -60,7 +60,7 @@ function KernelCheckSection({ ready }: { ready: boolean }) {
   return (
     <div>
       <h3>Kernel check</h3>
-      <p className="muted">Packed int8 / fp16 Linear and Conv2d kernels, forward and input gradient, against tfjs&apos;s float32 ops.</p>
+      <p className="muted">Packed int8 / fp16 Linear and Conv2d kernels (forward and input gradient) and, on WebGPU, the fused attention (forward and backward), against tfjs&apos;s float32 ops.</p>
       <button type="button" onClick={() => void useStudio.getState().runKernelCheck()} disabled={!ready || k.running} data-testid="kernel-check-run">
         {k.running ? 'Checking…' : 'Check kernels'}
       </button>

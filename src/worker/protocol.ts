@@ -60,7 +60,7 @@ export interface CoreJobs {
   /** `appBase`: the page's base URL (relative model sources resolve against it). */
   init: JobSpec<{ backend?: BackendName; appBase?: string }, { stage: string }, BackendReport>;
   matmulBench: JobSpec<MatmulBenchParams, MatmulBenchProgress, MatmulBenchResult>;
-  /** Runs every custom kernel (packed int8 / fp16 Linear and Conv2d, forward and input gradient) against its reference. */
+  /** Runs every custom kernel (packed int8 / fp16 Linear and Conv2d; on WebGPU the fused attention) against its reference. */
   kernelCheck: JobSpec<Record<string, never>, never, KernelCheckResult>;
   /** Fault injection for the error-handling path (tests and diagnostics): throws, or kills the worker. */
   fault: JobSpec<{ mode: 'throw' | 'crash' }, never, never>;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { nestedTape } from '../checkpoint-grad';
 import { linear, matMul2d } from '../input-grad-ops';
+import { flashAttention, fusedAttentionApplies } from '../kernels/flash-attention';
 import { attention, gelu, layerNorm, quickGelu, type LinearParams, type NormParams } from '../nn';
 import type { ParamSource } from '../params';
 
@@ -78,13 +79,20 @@ export function openClipEncoder(src: ParamSource, s: ClipEncoderShape): ClipEnco
  * pattern shared by every row and head (stored [1, 1, L, L] or [L, L]), which is all CLIP needs (causal mask).
  * On tfjs-wasm, rank-3/4 BatchMatMul misses XNNPACK (≈ 1–2 GFLOP/s at CLIP's [16, 257, 64] heads vs ≈ 8 for
  * a loop of 2-D matmuls, and far worse in the backward with its transposed operands), so there the heads run
- * as separate 2-D matmuls with transpose-free gradients; other backends use the batched nn.attention.
+ * as separate 2-D matmuls with transpose-free gradients. On WebGPU the fused kernel runs (a given mask is taken
+ * to be the causal one); the cpu backend uses the batched nn.attention.
  */
 export function clipAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, mask?: tf.Tensor, perHead = tf.getBackend() === 'wasm'): tf.Tensor3D {
+  const [b, l, dim] = q.shape;
+  const d = dim / heads;
+  if (fusedAttentionApplies(d)) {
+    // the fused kernel (no L×L scores); CLIP's only mask is the causal one
+    const split = (t: tf.Tensor3D) => t.reshape([b, l, heads, d]).transpose([0, 2, 1, 3]).reshape([b * heads, l, d]) as tf.Tensor3D;
+    return tf.tidy(() => flashAttention(split(q), split(k), split(v), 1 / Math.sqrt(d), mask !== undefined)
+      .reshape([b, heads, l, d]).transpose([0, 2, 1, 3]).reshape([b, l, dim]) as tf.Tensor3D);
+  }
   if (!perHead) return attention(q, k, v, heads, mask);
   return tf.tidy(() => {
-    const [b, l, dim] = q.shape;
-    const d = dim / heads;
     const split = (t: tf.Tensor3D) => t.reshape([b, l, heads, d]).transpose([0, 2, 1, 3]).reshape([b * heads, l, d]);
     const qs = tf.unstack(split(q)) as tf.Tensor2D[];
     const kts = tf.unstack(split(k).transpose([0, 2, 1])) as tf.Tensor2D[];

@@ -3,8 +3,8 @@ import type { PackedFormat } from './packed-weight';
 /**
  * One tiled WGSL matrix product C[M, N] = A[M, K] · B[K, N] + bias for tfjs-backend-webgpu's program runner, where
  * B is read from a packed weight (packed-weight.ts) and dequantized while a tile is loaded into shared memory.
- * Each workgroup computes a 64×64 tile of C with 16×16 threads (4×4 outputs per thread), stepping through K in
- * slices of 32 (both tiles fill the 16 KiB of workgroup memory WebGPU guarantees). The A and B readers make it every layer IPGO runs:
+ * Each workgroup computes a 128×64 tile of C with 16×16 threads (8×4 outputs per thread), stepping through K in
+ * slices of 16 (the two tiles take 12 KiB of the 16 KiB of workgroup memory WebGPU guarantees). The A and B readers make it every layer IPGO runs:
  * - `linear`:            A = x [M, K] row-major,             B(k, n) = W[n, k]   (y = x·Wᵀ)
  * - `linearInputGrad`:   A = dy [M, K] row-major,            B(k, n) = W[k, n]   (dx = dy·W)
  * - `conv`:              A = the NHWC patch of output pixel m at tap k = (ky, kx, ci),  B(k, n) = W[n, k]
@@ -15,11 +15,13 @@ import type { PackedFormat } from './packed-weight';
  */
 export type GemmVariant = 'linear' | 'linearInputGrad' | 'conv' | 'convInputGrad';
 
-export const TILE_M = 64;
+export const TILE_M = 128;
 export const TILE_N = 64;
-const TILE_K = 32;
-/** A and B values each of the 256 threads loads per K slice. */
-const LOADS = (TILE_M * TILE_K) / 256;
+const TILE_K = 16;
+/** A and B values each of the 256 threads loads per K slice; output rows per thread. */
+const LOADS_A = (TILE_M * TILE_K) / 256;
+const LOADS_B = (TILE_N * TILE_K) / 256;
+const ROWS_PER_THREAD = TILE_M / 16;
 
 /** Uniforms in declaration order (all i32). */
 export const GEMM_UNIFORMS = ['M', 'N', 'K', 'wordsPerRow', 'inH', 'inW', 'inC', 'outH', 'outW', 'kh', 'kw', 'stride', 'pad', 'mOffset'] as const;
@@ -148,7 +150,7 @@ export class PackedGemmProgram {
       ${weightReader(this.format)}
       ${aReader(this.variant)}
       ${bReader(this.variant, scaled && !rowsAreOutputs(this.variant))}
-      // [k][m / 4] and [k][n / 4]: a thread reads its 4 rows and 4 columns as one vec4 each
+      // [k][m / 4] and [k][n / 4]: a thread reads its rows and its 4 columns as vec4s
       var<workgroup> As : array<array<vec4<f32>, ${TILE_M / 4}>, ${TILE_K}>;
       var<workgroup> Bs : array<array<vec4<f32>, ${TILE_N / 4}>, ${TILE_K}>;
 
@@ -158,17 +160,20 @@ export class PackedGemmProgram {
         let tid = ty * 16 + tx;
         let m0 = uniforms.mOffset + i32(workgroupId.y) * ${TILE_M};
         let n0 = i32(workgroupId.x) * ${TILE_N};
-        var acc : array<vec4<f32>, 4>;
+        var acc : array<vec4<f32>, ${ROWS_PER_THREAD}>;
         // this thread loads A rows m0 + tid / TILE_K + i · 256 / TILE_K (i < LOADS) at k0 + tid % TILE_K:
         // consecutive threads read consecutive k of one row (row-major activations)
-        var rows : array<vec4<i32>, ${LOADS}>;
-        for (var i = 0; i < ${LOADS}; i = i + 1) { rows[i] = rowOf(m0 + tid / ${TILE_K} + i * (256 / ${TILE_K})); }
+        var rows : array<vec4<i32>, ${LOADS_A}>;
+        for (var i = 0; i < ${LOADS_A}; i = i + 1) { rows[i] = rowOf(m0 + tid / ${TILE_K} + i * (256 / ${TILE_K})); }
         for (var k0 = 0; k0 < uniforms.K; k0 = k0 + ${TILE_K}) {
           let tap = tapOf(k0 + tid % ${TILE_K});
-          for (var i = 0; i < ${LOADS}; i = i + 1) {
+          for (var i = 0; i < ${LOADS_A}; i = i + 1) {
             let idx = tid + i * 256;
             let am = idx / ${TILE_K};
             As[idx % ${TILE_K}][am / 4][am % 4] = readA(rows[i], tap);
+          }
+          for (var i = 0; i < ${LOADS_B}; i = i + 1) {
+            let idx = tid + i * 256;
             ${loadBRowsN
               // W rows are n: consecutive threads read consecutive k of one row (one packed word per 4 threads)
               ? `let bn = idx / ${TILE_K}; Bs[idx % ${TILE_K}][bn / 4][bn % 4] = readB(k0 + idx % ${TILE_K}, n0 + bn);`
@@ -176,17 +181,19 @@ export class PackedGemmProgram {
           }
           workgroupBarrier();
           for (var kk = 0; kk < ${TILE_K}; kk = kk + 1) {
-            let a = As[kk][ty];
             let b = Bs[kk][tx];
-            acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
-            acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
-            acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
-            acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
+            for (var r = 0; r < ${ROWS_PER_THREAD / 4}; r = r + 1) {
+              let a = As[kk][ty * ${ROWS_PER_THREAD / 4} + r];
+              acc[4 * r] = fma(vec4<f32>(a.x), b, acc[4 * r]);
+              acc[4 * r + 1] = fma(vec4<f32>(a.y), b, acc[4 * r + 1]);
+              acc[4 * r + 2] = fma(vec4<f32>(a.z), b, acc[4 * r + 2]);
+              acc[4 * r + 3] = fma(vec4<f32>(a.w), b, acc[4 * r + 3]);
+            }
           }
           workgroupBarrier();
         }
-        for (var i = 0; i < 4; i = i + 1) {
-          let m = m0 + ty * 4 + i;
+        for (var i = 0; i < ${ROWS_PER_THREAD}; i = i + 1) {
+          let m = m0 + ty * ${ROWS_PER_THREAD} + i;
           if (m >= uniforms.M) { continue; }
           for (var j = 0; j < 4; j = j + 1) {
             let n = n0 + tx * 4 + j;

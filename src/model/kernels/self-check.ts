@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { f32ToF16 } from '../../weights/safetensors';
+import { flashAttention } from './flash-attention';
 import { packedConv2d, packedConv2dInputGrad, packedConvFilter, packedMatMul, packedMatMulInputGrad } from './packed-ops';
 import { type HostPacked, type PackedFormat, type PackedMatrix, dequantizeHost, disposePacked, hostPackedFromTorch, uploadPacked } from './packed-weight';
 
 /**
  * Every custom kernel against its reference op on the active backend: the same packed values dequantized on the
- * host, then tfjs's own float32 op. Sizes are odd and cross the kernels' 64×64 output tiles and 16-deep K slices.
+ * host, then tfjs's own float32 op. Sizes are odd and cross the kernels' output tiles and K slices.
  * Run by the kernel test suites (Node on WebGPU and wasm) and by the Diagnostics view in the browser.
  */
 export interface KernelCheck {
@@ -24,7 +25,39 @@ const CONV_CASES: [number, number, number, [number, number, number, number], num
   [3, 1, 1, [1, 12, 11, 20], 70],
 ];
 
-export async function checkPackedKernels(formats: PackedFormat[] = ['int8', 'fp16']): Promise<KernelCheck[]> {
+/** The packed kernels on any backend (off WebGPU they dequantize per layer) and, on WebGPU, the fused attention. */
+export async function checkKernels(formats: PackedFormat[] = ['int8', 'fp16']): Promise<KernelCheck[]> {
+  const out = await checkPackedKernels(formats);
+  if (tf.getBackend() === 'webgpu') out.push(...(await checkFlashAttention()));
+  return out;
+}
+
+// [BH, Lq, Lk, d, causal]: cross-attention (77 keys), causal self-attention, the largest head dim, tiny sizes
+const ATTENTION_CASES: [number, number, number, number, boolean][] = [[3, 70, 77, 40, false], [2, 65, 65, 64, true], [2, 33, 20, 160, false], [1, 5, 3, 8, false]];
+
+async function checkFlashAttention(): Promise<KernelCheck[]> {
+  const out: KernelCheck[] = [];
+  for (const [bh, lq, lk, d, causal] of ATTENTION_CASES) {
+    out.push(...(await compare(`attention [${bh}, ${lq}→${lk}, ${d}]${causal ? ' causal' : ''}`, () => {
+      const [q, k, v] = [[bh, lq, d], [bh, lk, d], [bh, lk, d]].map((sh, i) => tf.randomNormal(sh as [number, number, number], 0, 1, 'float32', 20 + i)) as tf.Tensor3D[];
+      const r = tf.randomNormal([bh, lq, d], 0, 1, 'float32', 23);
+      const scale = 1 / Math.sqrt(d);
+      const reference = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+        let s = tf.mul(tf.matMul(a, b, false, true), scale);
+        if (causal) s = tf.add(s, tf.sub(tf.linalg.bandPart(tf.ones([lq, lk]), -1, 0), 1).mul(1e9));
+        return tf.matMul(tf.softmax(s, -1), c);
+      };
+      const loss = (f: typeof reference) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a, b, c), r));
+      const fused = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => flashAttention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, scale, causal);
+      const [gq, gk, gv] = tf.grads(loss(fused))([q!, k!, v!]);
+      const [rq, rk, rv] = tf.grads(loss(reference))([q!, k!, v!]);
+      return { forward: [fused(q!, k!, v!), reference(q!, k!, v!)], 'dq': [gq!, rq!], 'dk': [gk!, rk!], 'dv': [gv!, rv!] };
+    })));
+  }
+  return out;
+}
+
+async function checkPackedKernels(formats: PackedFormat[]): Promise<KernelCheck[]> {
   const out: KernelCheck[] = [];
   for (const format of formats) {
     for (const [m, k, n] of LINEAR_CASES) {

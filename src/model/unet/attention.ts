@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
+import { flashAttention, fusedAttentionApplies } from '../kernels/flash-attention';
 
 /**
- * Multi-head scaled dot-product attention with query chunking, for 64×64 latents where full scores
+ * Multi-head scaled dot-product attention. On WebGPU: the fused kernel (kernels/flash-attention.ts), which never
+ * holds a score tensor. Elsewhere: query chunking, for 64×64 latents where full scores
  * ([B·heads, 4096, 4096] f32 = 512 MiB per batch row) exceed WebGPU's maxStorageBufferBindingSize.
  *
  * Queries are processed in chunks so that one block of scores stays under `chunkBytes`. Each query row's
@@ -15,20 +17,22 @@ export const DEFAULT_ATTENTION_CHUNK_BYTES = 64 * 1024 * 1024;
 
 /** q: [B, Lq, H·d], k/v: [B, Lk, H·d] → [B, Lq, H·d]. */
 export function chunkedAttention(
-  q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, chunkBytes = DEFAULT_ATTENTION_CHUNK_BYTES,
+  q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, chunkBytes = DEFAULT_ATTENTION_CHUNK_BYTES, allowFused = true,
 ): tf.Tensor3D {
   return tf.tidy(() => {
     const [b, lq, dim] = q.shape;
     const lk = k.shape[1];
     const d = dim / heads;
     const toHeads = (t: tf.Tensor, l: number) => t.reshape([b, l, heads, d]).transpose([0, 2, 1, 3]).reshape([b * heads, l, d]) as tf.Tensor3D;
+    const fromHeads = (o: tf.Tensor) => o.reshape([b, heads, lq, d]).transpose([0, 2, 1, 3]).reshape([b, lq, dim]) as tf.Tensor3D;
+    if (allowFused && fusedAttentionApplies(d)) return fromHeads(flashAttention(toHeads(q, lq), toHeads(k, lk), toHeads(v, lk), 1 / Math.sqrt(d)));
     // Scaling q (Lq·d multiplies) instead of the scores (Lq·Lk) — same value up to float rounding.
     const qh = toHeads(tf.mul(q, 1 / Math.sqrt(d)), lq);
     const kh = toHeads(k, lk);
     const vh = toHeads(v, lk);
     const rows = queryRowsPerChunk(b * heads, lk, chunkBytes);
     const out = rows >= lq ? attendFull(qh, kh, vh) : attendChunked(qh, kh, vh, rows);
-    return out.reshape([b, heads, lq, d]).transpose([0, 2, 1, 3]).reshape([b, lq, dim]) as tf.Tensor3D;
+    return fromHeads(out);
   });
 }
 

@@ -3,7 +3,7 @@ import type { CoreJobs, JobHandlers } from '../protocol';
 import { JobError } from '../protocol';
 import { runMatmulBench } from './matmul-bench';
 import * as tf from '@tensorflow/tfjs';
-import { KERNEL_TOLERANCE, checkPackedKernels } from '../../model/kernels/self-check';
+import { KERNEL_TOLERANCE, checkKernels } from '../../model/kernels/self-check';
 import type { BackendName } from '../protocol';
 import { setAppBase } from '../app-base';
 
@@ -14,7 +14,7 @@ export const coreHandlers: JobHandlers<CoreJobs> = {
     return selectBackend(params.backend, (m) => ctx.log(m));
   },
   matmulBench: (params, ctx) => runMatmulBench(params, (p) => ctx.progress(p), () => ctx.cancelled()),
-  kernelCheck: async () => ({ backend: tf.getBackend() as BackendName, tolerance: KERNEL_TOLERANCE, checks: await checkPackedKernels() }),
+  kernelCheck: async () => ({ backend: tf.getBackend() as BackendName, tolerance: KERNEL_TOLERANCE, checks: await checkKernels() }),
   fault: async ({ mode }) => {
     if (mode === 'crash') {
       // An exception outside any job's promise chain: the worker's global error path, as a real bug would be.
