@@ -10,7 +10,8 @@
  *   λ_N = ∂loss/∂z_N                                    (VAE decode + rewards, one tape)
  *   for i = N−1 … N−K:
  *     step vjp:  z_{i+1}, item_i = step_i(z_i, ε_i, items<i)   →  λ_{z_i}, λ_{ε_i}, λ_{item_j} (j ≥ N−K)
- *     UNet vjp:  ε_i = guided UNet(scale(z_i), t_i, C)      →  λ_{z_i} += …, λ_C += …   (recomputed, one tape)
+ *     UNet vjp:  ε_i = guided UNet(scale(z_i), t_i, C)      →  λ_{z_i} += …, λ_C += …   (recomputed, one tape;
+ *                at i = N−K only λ_C, through the conditional half of the batch)
  *   tokens:    ∂/∂params of Σ ⟨tokens, λ_C⟩ + λ·penalty   (one small tape)
  * Only the K input latents, their noise predictions and the scheduler history are stored between steps, so the
  * peak is one UNet forward+backward, or the VAE+reward graph, whichever is larger.
@@ -203,14 +204,19 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
             gh[w]!.dispose();
           }
         });
-        // UNet vjp (recomputed): ε_i depends on z_i (through the scaled input) and on C.
+        // UNet vjp (recomputed): ε_i depends on z_i (through the scaled input) and on C. The window's first latent
+        // does not depend on the tokens (the earlier noise predictions are detached), so there only C carries a
+        // gradient, and only through the conditional branch: ∂ε/∂C = guidance · ∂ε_cond/∂C (half the batch).
         const t = steps.timesteps[i]!;
-        const [gzU, gC] = tf.grads((zi: tf.Tensor, c: tf.Tensor) =>
-          dot(guidedNoise(sd.unet, steps.scale(i, zi) as tf.Tensor4D, t, setup.uncond, c as tf.Tensor3D, setup.guidance), geps!),
-        )([zIn[i]!, cond]);
-        const nextLambdaZ = tf.add(gz!, gzU!);
+        const [gzU, gC] = i === first
+          ? [null, tf.grad((c: tf.Tensor) => tf.tidy(() =>
+            dot(tf.mul(sd.unet.forward(steps.scale(i, zIn[i]!) as tf.Tensor4D, t, c as tf.Tensor3D), setup.guidance), geps!)))(cond)]
+          : tf.grads((zi: tf.Tensor, c: tf.Tensor) =>
+            dot(guidedNoise(sd.unet, steps.scale(i, zi) as tf.Tensor4D, t, setup.uncond, c as tf.Tensor3D, setup.guidance), geps!),
+          )([zIn[i]!, cond]);
+        const nextLambdaZ = gzU ? tf.add(gz!, gzU) : gz!;
         const nextLambdaC = tf.add(lambdaC, gC!);
-        tf.dispose([gz!, geps!, gzU!, gC!, lambdaC, lz]);
+        tf.dispose([geps!, gC!, lambdaC, lz, ...(gzU ? [gz!, gzU] : [])]);
         li?.dispose();
         lambdaItem.delete(i);
         lambdaZ = nextLambdaZ;
