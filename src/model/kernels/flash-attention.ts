@@ -24,6 +24,18 @@ interface GpuBackend {
 /** Keys (or queries) per shared-memory tile: one [tile, d] float32 block within WebGPU's guaranteed 16 KiB. */
 const tileOf = (d: number): number => Math.max(1, Math.min(32, Math.floor(4096 / d)));
 
+/** WGSL: the [tile, d] block of `src` ([BH, rows, d]) starting at row `start`, into shared memory (zeros past the end). */
+function tileLoad(src: string, start: string, rows: string, d: number): string {
+  const t = tileOf(d);
+  return `
+          workgroupBarrier();
+          for (var e = i32(localId.x); e < ${t * d}; e = e + ${ROWS}) {
+            let r = ${start} + e / ${d};
+            tile[e] = select(0.0, ${src}[(b * ${rows} + r) * ${d} + e % ${d}], r < ${rows});
+          }
+          workgroupBarrier();`;
+}
+
 abstract class RowProgram {
   readonly workgroupSize: [number, number, number] = [ROWS, 1, 1];
   readonly dispatchLayout = { x: [1], y: [0] };
@@ -35,6 +47,16 @@ abstract class RowProgram {
     this.shaderKey = `${name}_${d}_${causal}`;
   }
   abstract getUserCode(): string;
+  /** WGSL: the shared tile, then main()'s opening: this thread's row `name` of `rows` per head, its flat `row`. */
+  protected preamble(name: string, rows: string): string {
+    return `
+      var<workgroup> tile : array<f32, ${tileOf(this.d) * this.d}>;
+      ${'fn main()'} {
+        let b = i32(workgroupId.y);
+        let ${name} = i32(workgroupId.x) * ${ROWS} + i32(localId.x);
+        let live = ${name} < ${rows};
+        let row = b * ${rows} + select(0, ${name}, live);`;
+  }
   /** `i`-th of a row's d values, unrolled as a loop over a private array. */
   protected dot(a: string, b: string): string {
     return `var s = 0.0; for (var c = 0; c < ${this.d}; c = c + 1) { s = fma(${a}, ${b}, s); }`;
@@ -48,26 +70,16 @@ class ForwardProgram extends RowProgram {
   }
   getUserCode(): string {
     const d = this.d, t = tileOf(d);
-    return `
-      var<workgroup> tile : array<f32, ${t * d}>;
-      ${'fn main()'} {
-        let b = i32(workgroupId.y);
-        let i = i32(workgroupId.x) * ${ROWS} + i32(localId.x);
-        let live = i < uniforms.lq;
+    return `${this.preamble('i', 'uniforms.lq')}
         var q : array<f32, ${d}>;
         var acc : array<f32, ${d}>;
-        if (live) { for (var c = 0; c < ${d}; c = c + 1) { q[c] = Q[(b * uniforms.lq + i) * ${d} + c] * uniforms.scale; } }
+        if (live) { for (var c = 0; c < ${d}; c = c + 1) { q[c] = Q[row * ${d} + c] * uniforms.scale; } }
         var m = -3.0e38;
         var l = 0.0;
         for (var j0 = 0; j0 < uniforms.lk; j0 = j0 + ${t}) {
           var p : array<f32, ${t}>;
           // K tile → scores and the online-softmax rescale
-          workgroupBarrier();
-          for (var e = i32(localId.x); e < ${t * d}; e = e + ${ROWS}) {
-            let j = j0 + e / ${d};
-            tile[e] = select(0.0, K[(b * uniforms.lk + j) * ${d} + e % ${d}], j < uniforms.lk);
-          }
-          workgroupBarrier();
+          ${tileLoad('K', 'j0', 'uniforms.lk', d)}
           var mNew = m;
           for (var jj = 0; jj < ${t}; jj = jj + 1) {
             let j = j0 + jj;
@@ -85,18 +97,13 @@ class ForwardProgram extends RowProgram {
           }
           m = mNew;
           // V tile → accumulate
-          workgroupBarrier();
-          for (var e = i32(localId.x); e < ${t * d}; e = e + ${ROWS}) {
-            let j = j0 + e / ${d};
-            tile[e] = select(0.0, V[(b * uniforms.lk + j) * ${d} + e % ${d}], j < uniforms.lk);
-          }
-          workgroupBarrier();
+          ${tileLoad('V', 'j0', 'uniforms.lk', d)}
           for (var jj = 0; jj < ${t}; jj = jj + 1) {
             for (var c = 0; c < ${d}; c = c + 1) { acc[c] = fma(p[jj], tile[jj * ${d} + c], acc[c]); }
           }
         }
         if (live) {
-          let base = (b * uniforms.lq + i) * ${d + 1};
+          let base = row * ${d + 1};
           for (var c = 0; c < ${d}; c = c + 1) { result[base + c] = acc[c] / l; }
           result[base + ${d}] = m + log(l);
         }
@@ -112,20 +119,8 @@ class GradQProgram extends RowProgram {
   }
   getUserCode(): string {
     const d = this.d, t = tileOf(d);
-    const load = (src: string) => `
-          workgroupBarrier();
-          for (var e = i32(localId.x); e < ${t * d}; e = e + ${ROWS}) {
-            let j = j0 + e / ${d};
-            tile[e] = select(0.0, ${src}[(b * uniforms.lk + j) * ${d} + e % ${d}], j < uniforms.lk);
-          }
-          workgroupBarrier();`;
-    return `
-      var<workgroup> tile : array<f32, ${t * d}>;
-      ${'fn main()'} {
-        let b = i32(workgroupId.y);
-        let i = i32(workgroupId.x) * ${ROWS} + i32(localId.x);
-        let live = i < uniforms.lq;
-        let row = b * uniforms.lq + select(0, i, live);
+    const load = (src: string) => tileLoad(src, 'j0', 'uniforms.lk', d);
+    return `${this.preamble('i', 'uniforms.lq')}
         var q : array<f32, ${d}>;
         var dy : array<f32, ${d}>;
         var dq : array<f32, ${d}>;
@@ -167,20 +162,8 @@ class GradKVProgram extends RowProgram {
   }
   getUserCode(): string {
     const d = this.d, t = tileOf(d);
-    const load = (src: string) => `
-          workgroupBarrier();
-          for (var e = i32(localId.x); e < ${t * d}; e = e + ${ROWS}) {
-            let r = i0 + e / ${d};
-            tile[e] = select(0.0, ${src}[(b * uniforms.lq + r) * ${d} + e % ${d}], r < uniforms.lq);
-          }
-          workgroupBarrier();`;
-    return `
-      var<workgroup> tile : array<f32, ${t * d}>;
-      ${'fn main()'} {
-        let b = i32(workgroupId.y);
-        let j = i32(workgroupId.x) * ${ROWS} + i32(localId.x);
-        let live = j < uniforms.lk;
-        let row = b * uniforms.lk + select(0, j, live);
+    const load = (src: string) => tileLoad(src, 'i0', 'uniforms.lq', d);
+    return `${this.preamble('j', 'uniforms.lk')}
         var k : array<f32, ${d}>;
         var v : array<f32, ${d}>;
         var dk : array<f32, ${d}>;
