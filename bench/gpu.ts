@@ -139,6 +139,13 @@ async function weightsPart(): Promise<void> {
   disposeParams(model);
 }
 
+/**
+ * Deterministic host values (a tensor made on the device cannot be read back synchronously in Node, so inputs are
+ * made on the host): sin-spread over [−amplitude, amplitude].
+ */
+const host = (n: number, seed: number, amplitude = 0.5) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7919 + i * 12.9898) * amplitude);
+const rnd = (shape: number[], seed: number, amplitude = 0.5) => tf.tensor(host(shape.reduce((a, c) => a * c, 1), seed, amplitude), shape);
+
 /** Median wall time of `f` (ms) after one warm-up, reading back one value so the device work is included. */
 async function timeMs(f: () => tf.Tensor, repeats = REPEATS): Promise<number> {
   const once = async () => {
@@ -173,9 +180,6 @@ async function ratioInRounds(reference: () => tf.Tensor, candidate: () => tf.Ten
 }
 
 async function kernelsPart(): Promise<void> {
-  // host values (a tensor made on the device cannot be read back synchronously in Node)
-  const host = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7919 + i * 12.9898) * 0.5);
-  const rnd = (shape: number[], seed: number) => tf.tensor(host(shape.reduce((a, c) => a * c, 1), seed), shape);
   // SD1.5 shapes: a transformer projection at the 32² latent level (batch 2: 2048 tokens × 640), and a 3×3
   // resnet conv at the 16² level (640 → 640 channels), where both kernels run for seconds on a software device
   const [m, k, n] = [2048, 640, 640];
@@ -202,8 +206,6 @@ async function kernelsPart(): Promise<void> {
 
 /** The fused attention against the query-chunked tfjs ops (issue 13), forward and forward + backward. */
 async function attentionPart(): Promise<void> {
-  const host = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7919 + i * 12.9898) * 0.5);
-  const rnd = (shape: number[], seed: number) => tf.tensor(host(shape.reduce((a, c) => a * c, 1), seed), shape);
   // issue 13's attention: SD1.5's 64² self-attention (4096 tokens, 8 heads of 40, batch 2), forward and backward
   const [ab, al, heads, hd] = [2, 4096, 8, 40];
   const [aq, ak, av] = [1, 2, 3].map((sd) => rnd([ab, al, heads * hd], 10 + sd)) as tf.Tensor3D[];
@@ -232,7 +234,7 @@ async function attentionPart(): Promise<void> {
  * tokens, vision towers at 56×56 pixels (their position tables sized to it).
  */
 async function sd15PrecisionPart(): Promise<void> {
-  const input = (shape: number[], seed: number) => tf.tensor(Float32Array.from({ length: shape.reduce((a, c) => a * c, 1) }, (_, i) => Math.sin(seed * 7919 + i * 12.9898)), shape);
+  const input = (shape: number[], seed: number) => rnd(shape, seed, 1);
   const vision56 = <T>(c: T & { vision_config?: { image_size: number } }) => ({ ...c, vision_config: { ...c.vision_config!, image_size: 56 } });
   const clip56 = vision56(shapes.clip_vit_l14.config_essentials);
   const h = shapes.openclip_vit_h14.open_clip_model_config;

@@ -19,6 +19,7 @@ import { disposeStableDiffusion, textToImage } from '../../src/model/pipeline';
 import { type UNet2DConditionModel, unetBinding } from '../../src/model/unet/unet';
 import { PARAM_NAMES } from '../../src/ipgo/params';
 import { tinyIpgoEvaluation } from '../../test/tiny-ipgo';
+import { installNodeWebGpu } from '../../tools/lib/tf-node';
 
 const out: Record<string, unknown> = {};
 const log = (m: string) => process.stderr.write(m + '\n');
@@ -71,16 +72,9 @@ async function timed(f: () => Promise<void>, reps = 3): Promise<number> {
 }
 
 async function main() {
-  // `webgpu` (Dawn for Node) is not a dependency of the app: build-device-bundle.sh ships it beside the bundle.
-  const dawn = 'webgpu';
-  const { create, globals } = (await import(dawn)) as { create(flags: string[]): GPU; globals: Record<string, unknown> };
-  Object.assign(globalThis, globals);
-  (globalThis as { navigator?: unknown }).navigator = { gpu: create([]), userAgent: 'node' };
-  const adapter = await (globalThis.navigator as unknown as { gpu: GPU }).gpu.requestAdapter();
-  out.adapter = adapter ? { info: (adapter as unknown as { info?: unknown }).info, maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize } : null;
-  if (!adapter) throw new Error('no WebGPU adapter in Node (Dawn found no Vulkan device)');
-  // The backend registers itself only if navigator.gpu exists when it is imported.
-  await import('@tensorflow/tfjs-backend-webgpu');
+  // Dawn for Node (`webgpu`) stays external to the bundle: build-device-bundle.sh ships it beside it.
+  const adapter = await installNodeWebGpu();
+  out.adapter = { info: (adapter as unknown as { info?: unknown }).info, maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize };
 
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-check-'));
   makeTinyModel(root);

@@ -13,7 +13,7 @@ interface WebGpuUpload {
  * buffer is returned instead of piling up until the first kernel runs.
  */
 export function deviceTensor(data: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): tf.Tensor {
-  const t = tf.keep(tf.tensor(data instanceof Float32Array && dtype === 'int32' ? Int32Array.from(data) : data, shape, dtype));
+  const t = tf.keep(tf.tensor(data, shape, dtype));
   if (tf.getBackend() === 'webgpu') {
     const backend = tf.backend() as unknown as Partial<WebGpuUpload>;
     backend.uploadToGPU?.(t.dataId);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { packedConv2d, packedConv2dInputGrad, packedMatMul, packedMatMulInputGrad, type ConvGeometry } from './kernels/packed-ops';
 import { type PackedMatrix, isPacked } from './kernels/packed-weight';
-import type { ConvParams, LinearParams } from './nn';
+import { torchPadding, type ConvParams, type LinearParams } from './nn';
 
 /**
  * The layers every model runs (Linear in torch layout, Conv2d), with gradients to their input only: IPGO
@@ -58,8 +58,6 @@ export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
   return y.reshape([...lead, outDim]);
 }
 
-type Padding = 'valid' | tf.backend_util.ExplicitPadding;
-const paddingOf = (pad: number): Padding => (pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
 
 /**
  * NHWC conv with torch's symmetric zero padding; W [kh, kw, in, out]. Gradient to x only. `weightIsTemporary`:
@@ -72,7 +70,7 @@ export function conv2d(x: tf.Tensor4D, p: ConvParams, weightIsTemporary = false)
     const input = args[0] as tf.Tensor4D;
     const xShape = input.shape;
     if (weightIsTemporary) (args[1] as tf.GradSaveFunc)([w]);
-    const y = tf.conv2d(input, w, p.stride, paddingOf(p.pad));
+    const y = tf.conv2d(input, w, p.stride, torchPadding(p.pad));
     return {
       value: p.b ? tf.add(y, p.b) : y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
@@ -99,7 +97,7 @@ function packedConv2dX(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: 
  * shader) and for strided convs: conv2dTranspose. Both are exact (same products; the flip only reorders the kernel).
  */
 function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: ConvParams, xShape: [number, number, number, number]): tf.Tensor4D {
-  const pad = paddingOf(p.pad);
+  const pad = torchPadding(p.pad);
   const [kh, kw, cin, cout] = w.shape;
   const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
   if (p.stride === 1 && onWasm() && kh === kw && p.pad * 2 === kh - 1 && pixels >= 128) {

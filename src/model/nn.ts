@@ -41,6 +41,23 @@ export function embeddingLookup(table: EmbeddingTable, ids: tf.Tensor): tf.Tenso
   }, null)!);
 }
 
+/** torch's symmetric zero padding of an NHWC conv, in tfjs's terms. */
+export function torchPadding(pad: number): 'valid' | tf.backend_util.ExplicitPadding {
+  return pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+}
+
+/** [B, L, H·d] → [B·H, L, d]: one row block per head, as the attention kernels take them. */
+export function splitHeads(t: tf.Tensor3D, heads: number): tf.Tensor3D {
+  const [b, l, dim] = t.shape;
+  return t.reshape([b, l, heads, dim / heads]).transpose([0, 2, 1, 3]).reshape([b * heads, l, dim / heads]) as tf.Tensor3D;
+}
+
+/** [B·H, L, d] → [B, L, H·d]: the inverse of splitHeads. */
+export function mergeHeads(t: tf.Tensor3D, heads: number): tf.Tensor3D {
+  const [bh, l, d] = t.shape;
+  return t.reshape([bh / heads, heads, l, d]).transpose([0, 2, 1, 3]).reshape([bh / heads, l, heads * d]) as tf.Tensor3D;
+}
+
 /** Every tensor reachable from a module object (fields, arrays, nested objects), like tinygrad's get_parameters. */
 export function paramsOf(obj: unknown, seen = new Set<unknown>()): tf.Tensor[] {
   if (obj === null || typeof obj !== 'object' || seen.has(obj)) return [];

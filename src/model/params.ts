@@ -80,7 +80,6 @@ export const paramSpecs = {
   ],
 };
 
-
 /**
  * Hands out parameters already on the device, by key, to the builder that declared them (loadFromStore and
  * loadFromSource prepare them first, one tensor at a time). Ownership passes to the module.
@@ -258,11 +257,16 @@ function planBind(build: (src: ParamSource) => unknown, listing: KeyShape[], opt
   });
 }
 
+/** Frees every parameter prepared so far, when a load fails part-way (nothing is left on the device). */
+function freeAll(prepared: Map<string, DeviceParam>): void {
+  for (const p of prepared.values()) disposeDeviceParam(p);
+}
+
 function buildPrepared<T>(build: (src: ParamSource) => T, prepared: Map<string, DeviceParam>): T {
   try {
     return build(new PreparedParams(prepared));
   } catch (e) {
-    for (const p of prepared.values()) disposeDeviceParam(p);
+    freeAll(prepared);
     throw e;
   }
 }
@@ -275,11 +279,16 @@ export function loadFromStore<T>(store: WeightStore | WeightScope, build: (src: 
   const scope = store instanceof WeightStore ? store.sub('') : store;
   const listing = scope.store.keys().filter((k) => k.startsWith(scope.prefix))
     .map((k) => ({ key: k.slice(scope.prefix.length), shape: scope.store.shapeOf(k) }));
+  const plan = planBind(build, listing, { ...opts, aliases: scopedAliases(opts.aliases, scope.prefix) });
   const prepared = new Map<string, DeviceParam>();
-  for (const { spec, stored } of planBind(build, listing, { ...opts, aliases: scopedAliases(opts.aliases, scope.prefix) })) {
-    const t = scope.take(stored);
-    if (spec.optional) continue;
-    prepared.set(spec.key, prepareParam(spec, { shape: t.shape, data: t.dataSync() as Float32Array | Int32Array }, opts.precision ?? 'fp32'));
+  try {
+    for (const { spec, stored } of plan) {
+      const t = scope.take(stored);
+      if (!spec.optional) prepared.set(spec.key, prepareParam(spec, { shape: t.shape, data: t.dataSync() as Float32Array | Int32Array }, opts.precision ?? 'fp32'));
+    }
+  } catch (e) {
+    freeAll(prepared);
+    throw e;
   }
   return buildPrepared(build, prepared);
 }
@@ -296,7 +305,7 @@ export async function loadFromSource<T>(source: WeightSource, build: (src: Param
       if (!spec.optional) prepared.set(spec.key, prepareParam(spec, await source.read(stored), opts.precision ?? 'fp32'));
     }
   } catch (e) {
-    for (const p of prepared.values()) disposeDeviceParam(p);
+    freeAll(prepared);
     throw e;
   } finally {
     source.close?.();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { f32ToF16 } from '../weights/safetensors';
-import { DEFAULT_POLICY, policyOf, quantizeTensor } from '../weights/quantize';
-import { type HostPacked, type PackedMatrix, convToOutTaps, disposePacked, hostPackedFromTorch, isPacked, packedBytes, uploadPacked } from './kernels/packed-weight';
+import { DEFAULT_POLICY, policyOf, quantizeTensor, scalesOf } from '../weights/quantize';
+import { type HostPacked, type PackedFormat, type PackedMatrix, convToOutTaps, dequantizeHost, disposePacked, hostPackedFromTorch, isPacked, packedBytes, uploadPacked } from './kernels/packed-weight';
 import type { ParamSpec } from './params';
 import { type EmbeddingTable, MAX_PARAM_TENSOR_BYTES } from './nn';
 import { deviceTensor } from './device-tensor';
@@ -41,9 +41,7 @@ export function isPackableTensor(name: string, shape: number[], float: boolean):
 export function deviceBytesOf(name: string, shape: number[], float: boolean, precision: WeightPrecision): number {
   const numel = shape.reduce((a, b) => a * b, 1);
   if (precision === 'fp32' || !isPackableTensor(name, shape, float)) return 4 * numel;
-  const rows = shape[0]!, cols = numel / rows;
-  const format = precision === 'int8' && numel >= INT8_MIN_ELEMENTS ? 'int8' : 'fp16';
-  return packedBytes({ packed: format, rows, cols });
+  return packedBytes({ packed: packedFormatOf(precision, numel), rows: shape[0]!, cols: numel / shape[0]! });
 }
 
 /** A tensor's host values as a checkpoint gives them; an int8-stored weight may come as its codes and row scales. */
@@ -64,6 +62,10 @@ export function disposeDeviceParam(p: DeviceParam): void {
 
 /** Below this many values a weight asked for as int8 is packed fp16 instead, as the installer's policy keeps it. */
 export const INT8_MIN_ELEMENTS = DEFAULT_POLICY.minElements;
+
+/** The packed format a weight of `numel` values gets at `precision`. */
+const packedFormatOf = (precision: 'fp16' | 'int8', numel: number): PackedFormat =>
+  precision === 'int8' && numel >= INT8_MIN_ELEMENTS ? 'int8' : 'fp16';
 const INT8_ROWS = policyOf({ dtype: 'int8', scaleDtype: 'f32', minElements: 0, keepPatterns: [] });
 
 /**
@@ -74,7 +76,9 @@ const INT8_ROWS = policyOf({ dtype: 'int8', scaleDtype: 'f32', minElements: 0, k
  */
 export function prepareParam(spec: ParamSpec, host: HostWeight, precision: WeightPrecision): DeviceParam {
   const kind = spec.kind;
-  if (kind === undefined) return deviceTensor(floatsOf(host), host.shape, host.data instanceof Int32Array ? 'int32' : 'float32');
+  if (kind === undefined) {
+    return host.data instanceof Int32Array ? deviceTensor(host.data, host.shape, 'int32') : deviceTensor(floatsOf(host), host.shape, 'float32');
+  }
   if (kind === 'embedding') return embeddingTable(floatsOf(host), host.shape as [number, number]);
   const [rows, ...rest] = host.shape as [number, ...number[]];
   const cols = rest.reduce((a, b) => a * b, 1);
@@ -95,8 +99,7 @@ export function prepareParam(spec: ParamSpec, host: HostWeight, precision: Weigh
 
 /** A weight packed at `precision`, or null where it must stay float32 (non-finite values, out of fp16 range). */
 function packWeight(name: string, host: HostWeight, precision: 'fp16' | 'int8', logical: number[]): PackedMatrix | null {
-  const numel = host.shape.reduce((a, b) => a * b, 1);
-  if (precision === 'int8' && host.int8 && numel >= INT8_MIN_ELEMENTS) {
+  if (host.int8 && packedFormatOf(precision, host.int8.codes.length) === 'int8') {
     return uploadPacked(hostPackedFromTorch(host.shape, { packed: 'int8', ...host.int8 }), logical); // the stored codes, as installed
   }
   return packFloatWeight(name, host.shape, floatsOf(host), precision, logical);
@@ -109,7 +112,7 @@ function packWeight(name: string, host: HostWeight, precision: 'fp16' | 'int8', 
  */
 export function packFloatWeight(name: string, torchShape: number[], data: Float32Array, precision: 'fp16' | 'int8', logicalShape: number[]): PackedMatrix | null {
   let host: HostPacked;
-  if (precision === 'fp16' || data.length < INT8_MIN_ELEMENTS) {
+  if (packedFormatOf(precision, data.length) === 'fp16') {
     const halves = new Uint16Array(data.length);
     for (let i = 0; i < data.length; i++) halves[i] = f32ToF16(data[i]!);
     if (halves.some((h) => (h & 0x7c00) === 0x7c00)) return null;
@@ -118,8 +121,7 @@ export function packFloatWeight(name: string, torchShape: number[], data: Float3
     const q = quantizeTensor(name, { dtype: 'F32', shape: torchShape, data }, INT8_ROWS);
     if (q.dtype !== 'int8') return null;
     const codes = new Int8Array(q.data.buffer, q.data.byteOffset, q.data.byteLength);
-    const scales = new Float32Array(q.scales!.buffer.slice(q.scales!.byteOffset, q.scales!.byteOffset + q.scales!.byteLength));
-    host = hostPackedFromTorch(torchShape, { packed: 'int8', codes, scales });
+    host = hostPackedFromTorch(torchShape, { packed: 'int8', codes, scales: scalesOf(q) });
   }
   return uploadPacked(host, logicalShape);
 }
@@ -128,8 +130,7 @@ function floatsOf(h: HostWeight): Float32Array {
   if (h.data instanceof Float32Array) return h.data;
   if (h.data) return Float32Array.from(h.data);
   const { codes, scales } = h.int8!;
-  const cols = codes.length / scales.length;
-  return Float32Array.from(codes, (q, i) => q * scales[Math.floor(i / cols)]!);
+  return dequantizeHost({ packed: 'int8', rows: scales.length, cols: codes.length / scales.length, codes, scales });
 }
 
 /** A [rows, dim] table as row blocks of at most MAX_PARAM_TENSOR_BYTES each. */

@@ -8,7 +8,7 @@ import type { RunCheckpoint } from '../ipgo/checkpoint';
 import type { IpgoTokensFile } from '../ipgo/tokens-json';
 import type { RotationMode } from '../ipgo/config';
 import type { RewardId, RewardMix } from '../rewards/registry';
-import type { ModelComponent, PrecisionPolicy } from '../model/precision';
+import type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../model/precision';
 
 export type { EpochRecord, RgbaImage, RunCheckpoint, IpgoTokensFile };
 
@@ -101,6 +101,8 @@ export type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../model/
 
 /** The device precision policy the worker loads models with, its default and the components' labels. */
 export interface PrecisionInfo {
+  /** The precisions a component can take, in the order to offer them. */
+  precisions: WeightPrecision[];
   policy: PrecisionPolicy;
   defaults: PrecisionPolicy;
   labels: Record<ModelComponent, string>;

@@ -26,7 +26,7 @@ export async function initNodeBackend(name: string = process.env.TF_BACKEND ?? '
  * SwiftShader ICD of Debian's chromium package, see `npm run test:webgpu`). tfjs-backend-webgpu registers itself
  * only if navigator.gpu exists when it is imported, so it is imported here, after the globals are set.
  */
-async function installNodeWebGpu(): Promise<void> {
+export async function installNodeWebGpu(): Promise<GPUAdapter> {
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (!g.navigator?.gpu) {
     const { create, globals } = (await import('webgpu')) as unknown as { create(flags: string[]): unknown; globals: Record<string, unknown> };
@@ -37,4 +37,5 @@ async function installNodeWebGpu(): Promise<void> {
   const adapter = await (g.navigator!.gpu as GPU).requestAdapter();
   if (!adapter) throw new Error('no WebGPU adapter in Node: set VK_ICD_FILENAMES (and LD_LIBRARY_PATH) to a Vulkan driver, see README');
   await import('@tensorflow/tfjs-backend-webgpu');
+  return adapter;
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { nestedTape } from '../checkpoint-grad';
 import { linear, matMul2d } from '../input-grad-ops';
 import { flashAttention, fusedAttentionApplies } from '../kernels/flash-attention';
-import { attention, gelu, layerNorm, quickGelu, type LinearParams, type NormParams } from '../nn';
+import { attention, gelu, layerNorm, mergeHeads, quickGelu, splitHeads, type LinearParams, type NormParams } from '../nn';
 import type { ParamSource } from '../params';
 
 /**
@@ -83,27 +83,24 @@ export function openClipEncoder(src: ParamSource, s: ClipEncoderShape): ClipEnco
  * to be the causal one); the cpu backend uses the batched nn.attention.
  */
 export function clipAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, mask?: tf.Tensor, perHead = tf.getBackend() === 'wasm'): tf.Tensor3D {
-  const [b, l, dim] = q.shape;
-  const d = dim / heads;
+  const l = q.shape[1];
+  const d = q.shape[2] / heads;
   if (fusedAttentionApplies(d)) {
     // the fused kernel (no L×L scores); CLIP's only mask is the causal one
-    const split = (t: tf.Tensor3D) => t.reshape([b, l, heads, d]).transpose([0, 2, 1, 3]).reshape([b * heads, l, d]) as tf.Tensor3D;
-    return tf.tidy(() => flashAttention(split(q), split(k), split(v), 1 / Math.sqrt(d), mask !== undefined)
-      .reshape([b, heads, l, d]).transpose([0, 2, 1, 3]).reshape([b, l, dim]) as tf.Tensor3D);
+    return tf.tidy(() => mergeHeads(flashAttention(splitHeads(q, heads), splitHeads(k, heads), splitHeads(v, heads), 1 / Math.sqrt(d), mask !== undefined), heads));
   }
   if (!perHead) return attention(q, k, v, heads, mask);
   return tf.tidy(() => {
-    const split = (t: tf.Tensor3D) => t.reshape([b, l, heads, d]).transpose([0, 2, 1, 3]).reshape([b * heads, l, d]);
-    const qs = tf.unstack(split(q)) as tf.Tensor2D[];
-    const kts = tf.unstack(split(k).transpose([0, 2, 1])) as tf.Tensor2D[];
-    const vs = tf.unstack(split(v)) as tf.Tensor2D[];
+    const qs = tf.unstack(splitHeads(q, heads)) as tf.Tensor2D[];
+    const kts = tf.unstack(splitHeads(k, heads).transpose([0, 2, 1])) as tf.Tensor2D[];
+    const vs = tf.unstack(splitHeads(v, heads)) as tf.Tensor2D[];
     const m = mask?.reshape([l, l]);
     const outs = qs.map((qh, i) => {
       let scores = tf.mul(matMul2d(qh, kts[i]!), 1 / Math.sqrt(d));
       if (m) scores = tf.add(scores, m);
       return matMul2d(tf.softmax(scores, -1) as tf.Tensor2D, vs[i]!);
     });
-    return tf.stack(outs).reshape([b, heads, l, d]).transpose([0, 2, 1, 3]).reshape([b, l, dim]) as tf.Tensor3D;
+    return mergeHeads(tf.stack(outs) as tf.Tensor3D, heads);
   });
 }
 

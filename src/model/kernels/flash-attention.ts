@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { WebGpuBackendLike } from './webgpu-backend';
 
 /**
  * Memory-efficient attention on WebGPU: o = softmax(q·kᵀ·scale [causal])·v for head-split q [BH, Lq, d],
@@ -16,10 +17,6 @@ const BWD_KV = 'IpgoFlashAttentionGradKV';
 export const MAX_FUSED_HEAD_DIM = 160;
 const ROWS = 64;
 
-interface GpuBackend {
-  makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  runWebGPUProgram(program: unknown, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms: { type: string; data: number[] }[], output?: tf.TensorInfo): tf.TensorInfo;
-}
 
 /** Keys (or queries) per shared-memory tile: one [tile, d] float32 block within WebGPU's guaranteed 16 KiB. */
 const tileOf = (d: number): number => Math.max(1, Math.min(32, Math.floor(4096 / d)));
@@ -40,7 +37,7 @@ abstract class RowProgram {
   readonly workgroupSize: [number, number, number] = [ROWS, 1, 1];
   readonly dispatchLayout = { x: [1], y: [0] };
   readonly dispatch: [number, number, number];
-  readonly uniforms = 'bh : i32, lq : i32, lk : i32, scale : f32,';
+  readonly uniforms = 'lq : i32, lk : i32, scale : f32,';
   shaderKey: string;
   constructor(readonly outputShape: number[], readonly variableNames: string[], rows: number, bh: number, readonly d: number, readonly causal: boolean, name: string) {
     this.dispatch = [Math.ceil(rows / ROWS), bh, 1];
@@ -57,7 +54,7 @@ abstract class RowProgram {
         let live = ${name} < ${rows};
         let row = b * ${rows} + select(0, ${name}, live);`;
   }
-  /** `i`-th of a row's d values, unrolled as a loop over a private array. */
+  /** WGSL: `s` = Σ_c a·b over the d values of one row (`c` indexes both). */
   protected dot(a: string, b: string): string {
     return `var s = 0.0; for (var c = 0; c < ${this.d}; c = c + 1) { s = fma(${a}, ${b}, s); }`;
   }
@@ -112,10 +109,10 @@ class ForwardProgram extends RowProgram {
   }
 }
 
-/** dq [BH, Lq, d]: per query row, P from the saved lse, dS = P (dO·v − Δ), dq = scale Σ dS k. */
+/** dq [BH, Lq, d]: per query row, P from the saved lse, dS = P (dO·v − Δ), dq = scale Σ dS k (Δ = rowsum(dO ⊙ O)). */
 class GradQProgram extends RowProgram {
   constructor(bh: number, lq: number, d: number, causal: boolean) {
-    super([bh, lq, d], ['Q', 'K', 'V', 'O', 'DY'], lq, bh, d, causal, 'flashGradQ');
+    super([bh, lq, d], ['Q', 'K', 'V', 'O', 'DY', 'DELTA'], lq, bh, d, causal, 'flashGradQ');
   }
   getUserCode(): string {
     const d = this.d, t = tileOf(d);
@@ -124,11 +121,10 @@ class GradQProgram extends RowProgram {
         var q : array<f32, ${d}>;
         var dy : array<f32, ${d}>;
         var dq : array<f32, ${d}>;
-        var delta = 0.0;
+        let delta = DELTA[row];
         for (var c = 0; c < ${d}; c = c + 1) {
           q[c] = Q[row * ${d} + c] * uniforms.scale;
           dy[c] = DY[row * ${d} + c];
-          delta = fma(dy[c], O[row * ${d + 1} + c], delta);
         }
         let lse = O[row * ${d + 1} + ${d}];
         for (var j0 = 0; j0 < uniforms.lk; j0 = j0 + ${t}) {
@@ -203,8 +199,8 @@ class GradKVProgram extends RowProgram {
 
 interface Attrs { scale: number; causal: boolean }
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
-const uniformsOf = (bh: number, lq: number, lk: number, scale: number) => [
-  { type: 'int32', data: [bh] }, { type: 'int32', data: [lq] }, { type: 'int32', data: [lk] }, { type: 'float32', data: [scale] },
+const uniformsOf = (lq: number, lk: number, scale: number) => [
+  { type: 'int32', data: [lq] }, { type: 'int32', data: [lk] }, { type: 'float32', data: [scale] },
 ];
 
 let registered = false;
@@ -216,11 +212,11 @@ function register(): void {
       const { scale, causal } = attrs as unknown as Attrs;
       const [bh, lq, d] = inputs.q!.shape as [number, number, number];
       const lk = inputs.k!.shape[1]!;
-      const gpu = backend as GpuBackend;
-      return gpu.runWebGPUProgram(make(bh, lq, lk, d, causal), names.map((n) => inputs[n]!), 'float32', uniformsOf(bh, lq, lk, scale));
+      const gpu = backend as WebGpuBackendLike;
+      return gpu.runWebGPUProgram(make(bh, lq, lk, d, causal), names.map((n) => inputs[n]!), 'float32', uniformsOf(lq, lk, scale));
     }) as unknown as tf.KernelFunc;
   tf.registerKernel({ kernelName: FWD, backendName: 'webgpu', kernelFunc: run((bh, lq, _lk, d, c) => new ForwardProgram(bh, lq, d, c), ['q', 'k', 'v']) });
-  tf.registerKernel({ kernelName: BWD_Q, backendName: 'webgpu', kernelFunc: run((bh, lq, _lk, d, c) => new GradQProgram(bh, lq, d, c), ['q', 'k', 'v', 'o', 'dy']) });
+  tf.registerKernel({ kernelName: BWD_Q, backendName: 'webgpu', kernelFunc: run((bh, lq, _lk, d, c) => new GradQProgram(bh, lq, d, c), ['q', 'k', 'v', 'o', 'dy', 'delta']) });
   tf.registerKernel({ kernelName: BWD_KV, backendName: 'webgpu', kernelFunc: run((bh, _lq, lk, d, c) => new GradKVProgram(bh, lk, d, c), ['q', 'k', 'v', 'o', 'dy', 'delta']) });
 }
 
@@ -247,7 +243,7 @@ export function flashAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, s
         const [sq, sk, sv, so] = saved as tf.Tensor3D[];
         return tf.tidy(() => {
           const delta = tf.sum(tf.mul(dy, tf.slice(so!, [0, 0, 0], [-1, -1, d])), -1);
-          const dq = tf.engine().runKernel(BWD_Q, { q: sq!, k: sk!, v: sv!, o: so!, dy }, attrs) as tf.Tensor3D;
+          const dq = tf.engine().runKernel(BWD_Q, { q: sq!, k: sk!, v: sv!, o: so!, dy, delta }, attrs) as tf.Tensor3D;
           const dkv = tf.engine().runKernel(BWD_KV, { q: sq!, k: sk!, v: sv!, o: so!, dy, delta }, attrs) as tf.Tensor;
           const [dk, dv] = tf.unstack(dkv, 2);
           return [dq, dk!, dv!];

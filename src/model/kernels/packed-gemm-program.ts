@@ -4,7 +4,8 @@ import type { PackedFormat } from './packed-weight';
  * One tiled WGSL matrix product C[M, N] = A[M, K] · B[K, N] + bias for tfjs-backend-webgpu's program runner, where
  * B is read from a packed weight (packed-weight.ts) and dequantized while a tile is loaded into shared memory.
  * Each workgroup computes a 128×64 tile of C with 16×16 threads (8×4 outputs per thread), stepping through K in
- * slices of 16 (the two tiles take 12 KiB of the 16 KiB of workgroup memory WebGPU guarantees). The A and B readers make it every layer IPGO runs:
+ * slices of 16 (the two tiles take 12 KiB of the 16 KiB of workgroup memory WebGPU guarantees). The A and B
+ * readers make it every layer IPGO runs:
  * - `linear`:            A = x [M, K] row-major,             B(k, n) = W[n, k]   (y = x·Wᵀ)
  * - `linearInputGrad`:   A = dy [M, K] row-major,            B(k, n) = W[k, n]   (dx = dy·W)
  * - `conv`:              A = the NHWC patch of output pixel m at tap k = (ky, kx, ci),  B(k, n) = W[n, k]
@@ -43,7 +44,7 @@ function weightReader(format: PackedFormat): string {
 
 /**
  * The A side in two steps, so that the index arithmetic is done once and not per element: `rowOf(m)` per output row
- * (fixed for a thread), `tapOf(k)` per K slice (a thread loads the same k for its four rows), then `readA(row, tap)`.
+ * (fixed for a thread), `tapOf(k)` per K slice (a thread loads the same k for all its rows), then `readA(row, tap)`.
  */
 function aReader(v: GemmVariant): string {
   switch (v) {
@@ -213,7 +214,7 @@ export class PackedGemmProgram {
  */
 export class PackedToFilterProgram {
   readonly variableNames: string[];
-  readonly uniforms = 'wordsPerRow : i32, cols : i32,';
+  readonly uniforms = 'wordsPerRow : i32,';
   readonly workgroupSize: [number, number, number] = [64, 1, 1];
   readonly dispatchLayout: { x: number[] };
   readonly dispatch: [number, number, number];

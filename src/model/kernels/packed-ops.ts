@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { GEMM_UNIFORMS, PackedGemmProgram, PackedToFilterProgram, TILE_M, type GemmUniforms, type GemmVariant } from './packed-gemm-program';
 import { type PackedMatrix, dequantizeMatrix, wordsPerRow } from './packed-weight';
+import type { WebGpuBackendLike } from './webgpu-backend';
+import { torchPadding } from '../nn';
 
 /**
  * Linear and Conv2d on packed weights (packed-weight.ts). On WebGPU they run the `PackedGemm` kernel registered
@@ -14,10 +16,6 @@ export const PACKED_TO_FILTER = 'IpgoPackedToFilter';
 /** Multiply-adds per dispatch above which a layer is split over several dispatches (rows of the output). */
 export const MAX_MACS_PER_DISPATCH = 2 ** 32;
 
-interface WebGpuBackendLike {
-  makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  runWebGPUProgram(program: unknown, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms: { type: string; data: number[] }[], output: tf.TensorInfo): tf.TensorInfo;
-}
 
 type GemmAttrs = GemmUniforms & { variant: GemmVariant; format: PackedMatrix['packed']; outShape: number[] };
 
@@ -36,11 +34,11 @@ function runPackedGemm({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoM
 }
 
 function runPackedToFilter({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const a = attrs as unknown as { format: PackedMatrix['packed']; filterShape: number[]; wordsPerRow: number; cols: number };
+  const a = attrs as unknown as { format: PackedMatrix['packed']; filterShape: number[]; wordsPerRow: number };
   const gpu = backend as WebGpuBackendLike;
   const out = gpu.makeTensorInfo(a.filterShape, 'float32');
   const ordered = [inputs.words!, ...(inputs.scales ? [inputs.scales] : [])];
-  const uniforms = [{ type: 'int32', data: [a.wordsPerRow] }, { type: 'int32', data: [a.cols] }];
+  const uniforms = [{ type: 'int32', data: [a.wordsPerRow] }];
   return gpu.runWebGPUProgram(new PackedToFilterProgram(a.filterShape, a.format), ordered, 'float32', uniforms, out);
 }
 
@@ -99,13 +97,11 @@ export function packedConvFilter(w: PackedMatrix, g: Pick<ConvGeometry, 'kh' | '
   if (onWebGpu()) {
     registerPackedKernels();
     const inputs: tf.NamedTensorMap = w.scales ? { words: w.words, scales: w.scales } : { words: w.words };
-    const attrs = { format: w.packed, filterShape, wordsPerRow: wordsPerRow(w.packed, w.cols), cols: w.cols };
+    const attrs = { format: w.packed, filterShape, wordsPerRow: wordsPerRow(w.packed, w.cols) };
     return tf.engine().runKernel(PACKED_TO_FILTER, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
   }
   return tf.tidy(() => tf.transpose(dequantizeMatrix(w).reshape([w.rows, g.kh, g.kw, w.cols / (g.kh * g.kw)]), [1, 2, 3, 0]) as tf.Tensor4D);
 }
-
-const convPadding = (pad: number): 'valid' | tf.backend_util.ExplicitPadding => (pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
 
 /** NHWC conv with torch's symmetric zero padding (+ bias). */
 export function packedConv2d(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: tf.Tensor1D): tf.Tensor4D {
@@ -118,7 +114,7 @@ export function packedConv2d(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, b
     return gemm(x, w, 'conv', [b, oh, ow, w.rows], u, bias) as tf.Tensor4D;
   }
   return tf.tidy(() => {
-    const y = tf.conv2d(x, packedConvFilter(w, g), g.stride, convPadding(g.pad));
+    const y = tf.conv2d(x, packedConvFilter(w, g), g.stride, torchPadding(g.pad));
     return (bias ? tf.add(y, bias) : y) as tf.Tensor4D;
   });
 }
@@ -132,5 +128,5 @@ export function packedConv2dInputGrad(dy: tf.Tensor4D, w: PackedMatrix, g: ConvG
     const u = { M: b * h * wd, N: c, K: g.kh * g.kw * co, inH: oh, inW: ow, inC: co, outH: h, outW: wd, ...g };
     return gemm(dy, w, 'convInputGrad', [b, h, wd, c], u) as tf.Tensor4D;
   }
-  return tf.tidy(() => tf.conv2dTranspose(dy, packedConvFilter(w, g), xShape, g.stride, convPadding(g.pad)));
+  return tf.tidy(() => tf.conv2dTranspose(dy, packedConvFilter(w, g), xShape, g.stride, torchPadding(g.pad)));
 }

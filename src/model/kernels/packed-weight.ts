@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { f16ToF32 } from '../../weights/safetensors';
 import { deviceTensor } from '../device-tensor';
 
 /**
@@ -39,20 +40,20 @@ export type HostPacked =
   | { packed: 'int8'; rows: number; cols: number; codes: Int8Array; scales: Float32Array }
   | { packed: 'fp16'; rows: number; cols: number; halves: Uint16Array };
 
+/** The bytes of a row-major array. */
+const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** Copies `rows` rows of `rowBytes` from `src` (rows `srcStride` bytes apart) to `dst` (`dstStride` apart). */
+function copyRows(src: Uint8Array, srcStride: number, dst: Uint8Array, dstStride: number, rows: number, rowBytes: number): void {
+  for (let r = 0; r < rows; r++) dst.set(src.subarray(r * srcStride, r * srcStride + rowBytes), r * dstStride);
+}
+
 /** Packs host codes into row-aligned 32-bit words (little-endian lanes, as WGSL reads them). */
 export function packWords(h: HostPacked): Int32Array {
   const wpr = wordsPerRow(h.packed, h.cols);
   const words = new Int32Array(h.rows * wpr);
-  const bytes = new Uint8Array(words.buffer);
-  for (let r = 0; r < h.rows; r++) {
-    const rowStart = r * wpr * 4;
-    if (h.packed === 'int8') {
-      bytes.set(new Uint8Array(h.codes.buffer, h.codes.byteOffset + r * h.cols, h.cols), rowStart);
-    } else {
-      const src = new Uint8Array(h.halves.buffer, h.halves.byteOffset + r * h.cols * 2, h.cols * 2);
-      bytes.set(src, rowStart);
-    }
-  }
+  const rowBytes = (h.cols * 4) / valuesPerWord(h.packed);
+  copyRows(bytesOf(h.packed === 'int8' ? h.codes : h.halves), rowBytes, bytesOf(words), wpr * 4, h.rows, rowBytes);
   return words;
 }
 
@@ -66,34 +67,27 @@ export function uploadPacked(h: HostPacked, shape: number[]): PackedMatrix {
 /** The float values [rows, cols] of host codes (codes · scale, or the halves widened). */
 export function dequantizeHost(h: HostPacked): Float32Array {
   if (h.packed === 'int8') return Float32Array.from(h.codes, (q, i) => q * h.scales[Math.floor(i / h.cols)]!);
-  return Float32Array.from(h.halves, halfToFloat);
+  return Float32Array.from(h.halves, f16ToF32);
 }
 
 /** The host codes of an uploaded packed matrix (synchronous read: for the cpu and wasm backends). */
 export function downloadPacked(p: PackedMatrix): HostPacked {
-  const words = p.words.dataSync() as Int32Array;
-  const wpr = wordsPerRow(p.packed, p.cols);
-  const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+  const words = bytesOf(p.words.dataSync() as Int32Array);
+  const rowBytes = (p.cols * 4) / valuesPerWord(p.packed);
+  const unpack = (dst: Uint8Array) => copyRows(words, wordsPerRow(p.packed, p.cols) * 4, dst, rowBytes, p.rows, rowBytes);
   if (p.packed === 'int8') {
     const codes = new Int8Array(p.rows * p.cols);
-    for (let r = 0; r < p.rows; r++) codes.set(new Int8Array(bytes.buffer, bytes.byteOffset + r * wpr * 4, p.cols), r * p.cols);
+    unpack(bytesOf(codes));
     return { packed: 'int8', rows: p.rows, cols: p.cols, codes, scales: p.scales!.dataSync() as Float32Array };
   }
   const halves = new Uint16Array(p.rows * p.cols);
-  for (let r = 0; r < p.rows; r++) halves.set(new Uint16Array(bytes.buffer, bytes.byteOffset + r * wpr * 4, p.cols), r * p.cols);
+  unpack(bytesOf(halves));
   return { packed: 'fp16', rows: p.rows, cols: p.cols, halves };
 }
 
 /** The packed matrix as a float32 tensor [rows, cols] (the reference the kernels are checked against). */
 export function dequantizeMatrix(p: PackedMatrix): tf.Tensor2D {
   return tf.tensor2d(dequantizeHost(downloadPacked(p)), [p.rows, p.cols]);
-}
-
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 export function disposePacked(p: PackedMatrix): void {

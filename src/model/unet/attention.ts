@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { flashAttention, fusedAttentionApplies } from '../kernels/flash-attention';
+import { mergeHeads, splitHeads } from '../nn';
 
 /**
  * Multi-head scaled dot-product attention. On WebGPU: the fused kernel (kernels/flash-attention.ts), which never
@@ -23,16 +24,15 @@ export function chunkedAttention(
     const [b, lq, dim] = q.shape;
     const lk = k.shape[1];
     const d = dim / heads;
-    const toHeads = (t: tf.Tensor, l: number) => t.reshape([b, l, heads, d]).transpose([0, 2, 1, 3]).reshape([b * heads, l, d]) as tf.Tensor3D;
-    const fromHeads = (o: tf.Tensor) => o.reshape([b, heads, lq, d]).transpose([0, 2, 1, 3]).reshape([b, lq, dim]) as tf.Tensor3D;
-    if (allowFused && fusedAttentionApplies(d)) return fromHeads(flashAttention(toHeads(q, lq), toHeads(k, lk), toHeads(v, lk), 1 / Math.sqrt(d)));
+    if (allowFused && fusedAttentionApplies(d)) {
+      return mergeHeads(flashAttention(splitHeads(q, heads), splitHeads(k, heads), splitHeads(v, heads), 1 / Math.sqrt(d)), heads);
+    }
     // Scaling q (Lq·d multiplies) instead of the scores (Lq·Lk) — same value up to float rounding.
-    const qh = toHeads(tf.mul(q, 1 / Math.sqrt(d)), lq);
-    const kh = toHeads(k, lk);
-    const vh = toHeads(v, lk);
+    const qh = splitHeads(tf.mul(q, 1 / Math.sqrt(d)) as tf.Tensor3D, heads);
+    const kh = splitHeads(k, heads);
+    const vh = splitHeads(v, heads);
     const rows = queryRowsPerChunk(b * heads, lk, chunkBytes);
-    const out = rows >= lq ? attendFull(qh, kh, vh) : attendChunked(qh, kh, vh, rows);
-    return fromHeads(out);
+    return mergeHeads(rows >= lq ? attendFull(qh, kh, vh) : attendChunked(qh, kh, vh, rows), heads);
   });
 }
 

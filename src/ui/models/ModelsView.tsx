@@ -252,8 +252,6 @@ function ImportPanel({ models }: { models: ModelEntry[] }) {
   );
 }
 
-const PRECISIONS: WeightPrecision[] = ['fp32', 'fp16', 'int8'];
-
 /** Device bytes the installed models hold at the policy: each loaded part at its component's precision. */
 function deviceBytesAt(m: ModelEntry, policy: PrecisionPolicy): number {
   return (m.deviceBytes ?? []).reduce((a, p) => a + p.bytes[p.component ? policy[p.component] : 'fp32'], 0);
@@ -281,7 +279,7 @@ function PrecisionPanel() {
             <span>{info.labels[c]}</span>
             <select value={info.policy[c]} data-testid={`precision-${c}`}
               onChange={(e) => void useStudio.getState().syncPrecision({ [c]: e.target.value as WeightPrecision })}>
-              {PRECISIONS.map((p) => <option key={p} value={p}>{p}{info.defaults[c] === p ? ' (default)' : ''}</option>)}
+              {info.precisions.map((p) => <option key={p} value={p}>{p}{info.defaults[c] === p ? ' (default)' : ''}</option>)}
             </select>
           </label>
         ))}
@@ -302,7 +300,7 @@ function DeviceBytes({ model: m }: { model: ModelEntry }) {
   return (
     <div className="muted device-bytes" data-testid={`device-${m.id}`} data-bytes={info ? deviceBytesAt(m, info.policy) : ''}>
       On the GPU{info ? `: ${formatBytes(deviceBytesAt(m, info.policy))} at the current setting` : ''} ({parts.map((p) =>
-        `${p.label}: ${p.component ? PRECISIONS.map((q) => `${q} ${formatBytes(p.bytes[q])}`).join(', ') : `fp32 ${formatBytes(p.bytes.fp32)}`}`).join('; ')})
+        `${p.label}: ${p.component ? Object.entries(p.bytes).map(([q, b]) => `${q} ${formatBytes(b)}`).join(', ') : `fp32 ${formatBytes(p.bytes.fp32)}`}`).join('; ')})
       {m.storedError && <> · stored weights: RMS error ≤ {m.storedError.worstRmsRel.toExponential(1)} (mean {m.storedError.meanRmsRel.toExponential(1)}, {m.storedError.tensors} tensors)</>}
     </div>
   );

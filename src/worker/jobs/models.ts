@@ -76,8 +76,8 @@ async function deviceSizing(m: ModelManifest): Promise<Pick<ModelEntry, 'deviceB
     const bytes: Record<WeightPrecision, number> = { fp32: 0, fp16: 0, int8: 0 };
     for (const t of await db().readTensorRecords(m.id, f.path)) {
       if (part.loads && !part.loads(t.name)) continue;
-      const float = t.storage !== 'raw' || /^(F|BF)/.test(t.sourceDtype);
-      for (const p of WEIGHT_PRECISIONS) bytes[p] += deviceBytesOf(t.name, t.shape, float, part.component ? p : 'fp32');
+      // integer tensors are stored 'raw'; every float tensor is stored at fp32 / fp16 / int8 (tensor-codec.ts)
+      for (const p of WEIGHT_PRECISIONS) bytes[p] += deviceBytesOf(t.name, t.shape, t.storage !== 'raw', part.component ? p : 'fp32');
       const err = t.quant?.error.rmsRel;
       if (err !== undefined) { worst = Math.max(worst, err); sum += err; count++; }
     }

@@ -158,7 +158,7 @@ const sampling = (s: TuneSettings) => ({ scheduler: s.scheduler, height: s.heigh
 export const studioHandlers: JobHandlers<StudioJobs> = {
   precisionPolicy: async ({ set }) => {
     if (set) precision = validPolicy({ ...precision, ...set });
-    return { policy: { ...precision }, defaults: { ...DEFAULT_PRECISION }, labels: COMPONENT_LABELS };
+    return { precisions: [...WEIGHT_PRECISIONS], policy: { ...precision }, defaults: { ...DEFAULT_PRECISION }, labels: COMPONENT_LABELS };
   },
   loadModels: async ({ models, rewards }, ctx) => (await ensureModels(models, rewards, (stage) => ctx.progress({ stage }), (m) => ctx.log(m))).info,
 
