@@ -1,7 +1,7 @@
 /**
  * One IPGO update (objective + checkpointed adjoint backward + Adam/clip/retraction) in Node tfjs, for K = 1, 2, 4:
  * wall time split into sampling / reward (VAE decode + reward, forward and vjp) / backward (K replayed UNet
- * steps + token map), and peak memory (tf.profile peakBytes above what was held before; process peak RSS).
+ * steps + token map), and peak memory (tfjs tensor bytes above what was held before, test/peak-bytes.ts; process peak RSS).
  *
  *   npm run bench:ipgo                        tiny model (+ the SD1.5 512² peak-memory estimate)
  *   BENCH_SD15=1 [BENCH_KS=1] [BENCH_SD15_SIZE=256] [TF_BACKEND=cpu] npm run bench:ipgo     + SD1.5 shapes
@@ -40,6 +40,7 @@ import { disposeParams } from '../src/model/nn';
 import { aestheticExpectedKeys, loadAestheticHead } from '../src/rewards/aesthetic';
 import { clipExpectedKeys, loadClipModel } from '../src/model/clip/clip-model';
 import { getReward, type RewardContext } from '../src/rewards/registry';
+import { peakBytesDuring } from '../test/peak-bytes';
 import { lazyRandomStore, randomStore } from '../test/random-weights';
 import { loadIpgoModels, BUILTIN_TINY } from '../tools/lib/ipgo-models';
 import { initNodeBackend } from '../tools/lib/tf-node';
@@ -60,9 +61,8 @@ async function oneUpdate(s: Setup, k: number) {
   const adam = new Adam<ParamName>(params, config.adam);
   const steps = pureSteps('lms', s.sd.schedulerConfig, STEPS);
   const phases: Record<string, number> = {};
-  const base = tf.memory().numBytes;
   const t0 = performance.now();
-  const profile = await tf.profile(async () => {
+  const peakBytes = await peakBytesDuring(async () => {
     const r = await evaluateObjective({
       sd: s.sd, promptStates: s.promptStates, uncond: s.uncond, initNoise: s.noise, steps, guidance: config.guidance, gradLastK: k,
       penaltyWeight: config.penaltyWeight, shape: s.shape, rewards: s.rewards, weights: { aesthetic: 1 },
@@ -75,7 +75,7 @@ async function oneUpdate(s: Setup, k: number) {
   const total = performance.now() - t0;
   disposeIpgoParams(params);
   adam.dispose();
-  return { phases, total, peakMiB: (profile.peakBytes - base) / MiB, rssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { phases, total, peakMiB: peakBytes / MiB, rssMiB: process.resourceUsage().maxRSS / 1024 };
 }
 
 async function benchAll(s: Setup, suffix: string) {
@@ -195,6 +195,6 @@ else {
 }
 
 estimateSd15At512(); // at the end: bench:model may have rewritten model.json meanwhile
-notes.peak_mb = 'tf.profile peakBytes minus bytes held before the update (activations, stored latents, gradients; weights excluded)';
+notes.peak_mb = 'peak tfjs tensor bytes minus bytes held before the update (activations, stored latents, gradients; weights excluded)';
 notes.phases = 'sampling = N guided UNet steps; reward = VAE decode + reward fwd + their vjp; backward = K replayed UNet fwd+bwd + token map vjp; optimizer = clip + Adam + retraction';
 writeBenchResults('ipgo', metrics, { backend, ...notes });

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { peakBytesDuring } from './peak-bytes';
 import { makeTinyModel } from '../tools/make-tiny-model';
 import { fsModelFiles, fsRewardSource } from '../tools/lib/fs-model-files';
 import { loadStableDiffusion } from '../src/model/load-pipeline';
@@ -72,12 +73,10 @@ describe('IPGO trainer (tiny model)', () => {
       const trainer = new IpgoTrainer(models, tiny({ gradLastK: k, inferenceSteps: 4 }), sampling, { aesthetic: 1 });
       const ctx = trainer.prepare('a lighthouse at dusk');
       const run = freshRun(trainer.config);
-      const base = tf.memory().numBytes;
-      const profile = await tf.profile(async () => {
+      peaks.push(await peakBytesDuring(async () => {
         const r = await trainer.evaluate(run, ctx, true);
         tf.dispose([r.image, ...Object.values(r.grads!)]);
-      });
-      peaks.push(profile.peakBytes - base);
+      }));
       disposeRun(run);
       ctx.dispose();
       trainer.dispose();

@@ -7,17 +7,20 @@
  * Backward (what `.detach()` on the first N − K noise predictions means): the exact gradient of the loss with
  * the early noise predictions frozen. Instead of one autodiff graph over K UNet calls, we run the adjoint by
  * hand from the end, with recomputation (checkpointing):
- *   λ_N = ∂loss/∂z_N                                    (VAE decode + rewards, one tape)
+ *   λ_N = ∂loss/∂z_N                   (rewards on one tape, then the VAE decoder's vjp one stage at a time)
  *   for i = N−1 … N−K:
  *     step vjp:  z_{i+1}, item_i = step_i(z_i, ε_i, items<i)   →  λ_{z_i}, λ_{ε_i}, λ_{item_j} (j ≥ N−K)
- *     UNet vjp:  ε_i = guided UNet(scale(z_i), t_i, C)      →  λ_{z_i} += …, λ_C += …   (recomputed, one tape;
- *                at i = N−K only λ_C, through the conditional half of the batch)
+ *     UNet vjp:  ε_i = guided UNet(scale(z_i), t_i, C)      →  λ_{z_i} += …, λ_C += …   (recomputed, one tape per
+ *                guidance branch; at i = N−K only λ_C, through the conditional branch)
  *   tokens:    ∂/∂params of Σ ⟨tokens, λ_C⟩ + λ·penalty   (one small tape)
  * Only the K input latents, their noise predictions and the scheduler history are stored between steps, so the
- * peak is one UNet forward+backward, or the VAE+reward graph, whichever is larger.
+ * peak is one batch-1 UNet forward+backward, or one decoder stage's plus the rewards', whichever is larger.
+ * With `memory` (the memory plan on WebGPU) the GPU's buffer pool is returned between phases and units.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { PhaseMemory } from '../model/gpu-memory';
 import { guidedNoise, decodeLatents, type StableDiffusion } from '../model/pipeline';
+import { stagedValueAndGrad } from '../model/staged-vjp';
 import type { BoundaryShape } from './config';
 import { boundaryTokens } from './boundary-tokens';
 import { buildConditioning, conformityPenalty } from './conformity';
@@ -59,6 +62,8 @@ export interface ObjectiveHooks {
    * synchronous backends (wasm, cpu); on WebGPU it measures dispatch, not completion.
    */
   onPhase?: (phase: 'sampling' | 'reward' | 'backward', ms: number) => void;
+  /** The memory plan: records each phase's peak and returns the GPU's buffer pool at each phase boundary. */
+  memory?: PhaseMemory;
 }
 
 export interface ObjectiveResult {
@@ -103,8 +108,10 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
     const zIn: tf.Tensor4D[] = [];
     const epsIn: tf.Tensor4D[] = [];
     const items: (tf.Tensor | null)[] = [];
+    opts.memory?.begin();
     let phaseStart = performance.now();
     const phaseDone = (phase: 'sampling' | 'reward' | 'backward') => {
+      opts.memory?.end(phase);
       const now = performance.now();
       opts.onPhase?.(phase, now - phaseStart);
       phaseStart = now;
@@ -135,10 +142,10 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
     // ---- the tail: decode + rewards, with ∂loss/∂z_N when training.
     const captured: Record<string, tf.Tensor> = {};
     const featureCache = new Map<string, tf.Tensor>();
-    const tail = (zN: tf.Tensor): tf.Scalar => {
-      const image = decodeLatents(sd, zN as tf.Tensor4D);
-      captured.image = tf.keep(image.clone());
-      const terms = setup.rewards(image, featureCache);
+    // the rewards of the decoded image; the decoder's vjp runs stage by stage (stagedValueAndGrad)
+    const head = ([image]: tf.Tensor[]): tf.Scalar => {
+      captured.image = tf.keep(image!.clone());
+      const terms = setup.rewards(image as tf.Tensor4D, featureCache);
       let total: tf.Tensor = tf.scalar(0);
       for (const [id, r] of Object.entries(terms)) {
         captured[`reward.${id}`] = tf.keep(r.clone());
@@ -149,11 +156,11 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
     let lambdaZ: tf.Tensor | null = null;
     try {
       if (opts.withGradient) {
-        const { value, grads } = tf.valueAndGrads(tail)([z]);
+        const { value, grads } = stagedValueAndGrad(sd.vae.imageStages(), [z], head, () => opts.memory?.release());
         value.dispose();
         lambdaZ = grads[0]!;
       } else {
-        tf.tidy(() => tail(z)).dispose();
+        tf.tidy(() => head([decodeLatents(sd, z)])).dispose();
       }
     } finally {
       for (const t of featureCache.values()) t.dispose();
@@ -204,19 +211,22 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
             gh[w]!.dispose();
           }
         });
-        // UNet vjp (recomputed): ε_i depends on z_i (through the scaled input) and on C. The window's first latent
-        // does not depend on the tokens (the earlier noise predictions are detached), so there only C carries a
-        // gradient, and only through the conditional branch: ∂ε/∂C = guidance · ∂ε_cond/∂C (half the batch).
+        // UNet vjp (recomputed), one branch of the guided call at a time (ε = ε_u + g·(ε_c − ε_u) is linear in the
+        // two, so each batch-1 vjp holds half the activations of the batched call): ε_i depends on z_i (through the
+        // scaled input) and on C. The window's first latent does not depend on the tokens (the earlier noise
+        // predictions are detached), so there only C carries a gradient, through the conditional branch alone.
         const t = steps.timesteps[i]!;
-        const [gzU, gC] = i === first
-          ? [null, tf.grad((c: tf.Tensor) => tf.tidy(() =>
-            dot(tf.mul(sd.unet.forward(steps.scale(i, zIn[i]!) as tf.Tensor4D, t, c as tf.Tensor3D), setup.guidance), geps!)))(cond)]
-          : tf.grads((zi: tf.Tensor, c: tf.Tensor) =>
-            dot(guidedNoise(sd.unet, steps.scale(i, zi) as tf.Tensor4D, t, setup.uncond, c as tf.Tensor3D, setup.guidance), geps!),
-          )([zIn[i]!, cond]);
-        const nextLambdaZ = gzU ? tf.add(gz!, gzU) : gz!;
+        const branch = (zi: tf.Tensor, states: tf.Tensor, weight: number) =>
+          dot(tf.mul(sd.unet.forward(steps.scale(i, zi) as tf.Tensor4D, t, states as tf.Tensor3D), weight), geps!);
+        const [gzC, gC] = i === first
+          ? [null, tf.grad((c: tf.Tensor) => branch(zIn[i]!, c, setup.guidance))(cond)]
+          : tf.grads((zi: tf.Tensor, c: tf.Tensor) => branch(zi, c, setup.guidance))([zIn[i]!, cond]);
+        opts.memory?.release();
+        const gzU = i === first ? null : tf.grad((zi: tf.Tensor) => branch(zi, setup.uncond, 1 - setup.guidance))(zIn[i]!);
+        const nextLambdaZ = gzU ? tf.addN([gz!, gzC!, gzU]) : gz!;
         const nextLambdaC = tf.add(lambdaC, gC!);
-        tf.dispose([geps!, gC!, lambdaC, lz, ...(gzU ? [gz!, gzU] : [])]);
+        tf.dispose([geps!, gC!, lambdaC, lz, ...(gzU ? [gz!, gzC!, gzU] : [])]);
+        opts.memory?.release();
         li?.dispose();
         lambdaItem.delete(i);
         lambdaZ = nextLambdaZ;

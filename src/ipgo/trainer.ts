@@ -4,6 +4,7 @@
  * (what the notebook saves) and the final one, record every epoch, skip non-finite updates, and can stop after any
  * epoch and resume from a checkpoint.
  */
+import type { PhaseMemory } from '../model/gpu-memory';
 import * as tf from '@tensorflow/tfjs';
 import { decodeLatents, sampleLatents } from '../model/pipeline';
 import type { SchedulerName } from '../model/schedulers';
@@ -57,6 +58,8 @@ export interface TrainerEvents {
   /** Asked after every epoch: stop now (state stays resumable). */
   shouldStop?: () => boolean;
   isCancelled?: () => boolean;
+  /** The memory plan of each gradient evaluation (model/gpu-memory.ts): phase peaks, pool returned between phases. */
+  memory?: PhaseMemory;
 }
 
 export interface BestResult extends Evaluated { epoch: number; params: HostParams; penalty: number }
@@ -145,7 +148,7 @@ export class IpgoTrainer {
       guidance: this.config.guidance, gradLastK: this.config.gradLastK, penaltyWeight: this.config.penaltyWeight,
       shape: this.config.tokens, rewards: rewardTermsFor(this.models, ctx, this.mix), weights: this.mix as Record<string, number>,
     }, run.params, {
-      withGradient, isCancelled: events.isCancelled,
+      withGradient, isCancelled: events.isCancelled, memory: withGradient ? events.memory : undefined,
       onStep: (i, n, z) => events.onStep?.(withGradient ? 'train' : 'eval', i, n, z),
     });
   }

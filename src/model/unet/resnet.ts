@@ -31,10 +31,10 @@ export class ResnetBlock2D {
   forward(x: tf.Tensor4D, temb: tf.Tensor2D): tf.Tensor4D {
     return tf.tidy(() => {
       const g = this.opts.groups;
-      let h = conv2d(silu(groupNorm(x, g, this.norm1)) as tf.Tensor4D, this.conv1);
+      let h = conv2d(groupNorm(x, g, this.norm1, 'silu'), this.conv1);
       const t = linear(silu(temb), this.timeEmbProj);
       h = tf.add(h, t.reshape([t.shape[0]!, 1, 1, t.shape[1]!]));
-      h = conv2d(silu(groupNorm(h, g, this.norm2)) as tf.Tensor4D, this.conv2);
+      h = conv2d(groupNorm(h, g, this.norm2, 'silu'), this.conv2);
       const skip = this.convShortcut ? conv2d(x, this.convShortcut) : x;
       const out = tf.add(skip, h);
       return (this.opts.outputScaleFactor === 1 ? out : tf.div(out, this.opts.outputScaleFactor)) as tf.Tensor4D;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { disposeParams, groupNorm, silu, type ConvParams, type NormParams } from '../nn';
+import { disposeParams, groupNorm, type ConvParams, type NormParams } from '../nn';
 import type { WeightStore, WeightScope } from '../weights';
 import type { WeightPrecision } from '../precision';
 import { DEFAULT_ATTENTION_CHUNK_BYTES } from './attention';
@@ -133,7 +133,7 @@ export class UNet2DConditionModel {
         record(`up_blocks.${i}`, x);
       });
 
-      const normed = silu(groupNorm(x, c.normGroups, this.convNormOut)) as tf.Tensor4D;
+      const normed = groupNorm(x, c.normGroups, this.convNormOut, 'silu');
       return conv2d(normed, this.convOut);
     });
   }

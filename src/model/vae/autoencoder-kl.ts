@@ -5,7 +5,8 @@ import type { WeightPrecision } from '../precision';
 import { declaredParams, loadFromStore, type ModelBinding, type ParamSource, type ParamSpec } from '../params';
 import { DEFAULT_SCORE_BUDGET_BYTES, vaeLegacyKeyMap } from './attention';
 import { parseVaeConfig, type VaeConfig, type VaeConfigJson } from './config';
-import { decoderForward, loadDecoder, type VaeDecoder } from './decoder';
+import { decoderForward, decoderStages, loadDecoder, type VaeDecoder } from './decoder';
+import { runStageList, type Stage } from '../staged-vjp';
 import { encoderForward, loadEncoder, type Tap, type VaeEncoder } from './encoder';
 import { DEFAULT_MAX_TENSOR_BYTES } from './channel-chunks';
 import { conv2d } from '../input-grad-ops';
@@ -85,6 +86,20 @@ export class AutoencoderKL {
     });
   }
 
+  /**
+   * Latents (as sampled, not yet divided by `scalingFactor`) → image in [0, 1], as stages for a staged vjp
+   * (staged-vjp.ts): 1/scaling + post_quant_conv, the decoder's stages, then (x + 1)/2 clipped. Each stage is the
+   * recomputed unit there, so the decoder's own checkpointing is off inside them.
+   */
+  imageStages(): Stage[] {
+    const run = { scoreBudgetBytes: this.attentionScoreBudgetBytes, maxTensorBytes: this.maxTensorBytes, checkpointing: false };
+    return [
+      ([z]) => [conv2d(tf.div(z!, this.scalingFactor) as tf.Tensor4D, this.postQuantConv)],
+      ...(decoderStages(this.decoder, run) as Stage[]),
+      ([x]) => [tf.clipByValue(tf.add(tf.div(x!, 2), 0.5), 0, 1)],
+    ];
+  }
+
   /** Image [B, H, W, 3] in [−1, 1] → the latent distribution (moments = quant_conv(encoder(x))). */
   encode(image: tf.Tensor4D, tap?: Tap): LatentDistribution {
     if (!this.encoder || !this.quantConv) throw new Error('AutoencoderKL was loaded decoder-only: encode() is unavailable');
@@ -130,8 +145,5 @@ function isResolved(c: VaeConfigJson | VaeConfig): c is VaeConfig {
 
 /** The pipeline's image: clamp(decode(latents / scalingFactor) / 2 + 0.5, 0, 1), NHWC. Differentiable in latents. */
 export function latentsToImage01(vae: AutoencoderKL, latents: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    const raw = vae.decode(tf.div(latents, vae.scalingFactor) as tf.Tensor4D);
-    return tf.clipByValue(tf.add(tf.div(raw, 2), 0.5), 0, 1) as tf.Tensor4D;
-  });
+  return runStageList(vae.imageStages(), [latents])[0] as tf.Tensor4D;
 }

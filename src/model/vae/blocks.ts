@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams } from '../nn';
-import { chunkCount as chunkCountOf, runStages, type Stage } from './channel-chunks';
+import { chunkCount as chunkCountOf, type Stage } from './channel-chunks';
 import type { ParamSource } from '../params';
 import { loadVaeAttention, vaeAttention, type VaeAttention } from './attention';
 import { checkpoint } from '../checkpoint-grad';
@@ -45,20 +45,22 @@ export function loadMidBlock(src: ParamSource, channels: number, n: NormSpec, ad
   return { resnets: [first, loadVaeResnet(src.sub('resnets.1.'), channels, channels, n.groups, n.eps)], attention };
 }
 
-export function midBlock(x: tf.Tensor4D, p: MidBlock, scoreBudgetBytes?: number, run?: DecoderRunOptions): tf.Tensor4D {
+export function midBlock(x: tf.Tensor4D, p: MidBlock, scoreBudgetBytes?: number): tf.Tensor4D {
   return tf.tidy(() => {
-    if (!run) {
-      let h = vaeResnet(x, p.resnets[0]);
-      if (p.attention) h = vaeAttention(h, p.attention, scoreBudgetBytes);
-      return vaeResnet(h, p.resnets[1]);
-    }
-    const attn = p.attention;
-    const attend: Stage = ([h]) => {
-      const f = (t: tf.Tensor) => vaeAttention(t as tf.Tensor4D, attn!, scoreBudgetBytes);
-      return [run.checkpointing ? checkpoint(f, [h!]) : f(h!)];
-    };
-    return runStages([x], [(h) => resnetUnit(h, p.resnets[0], run), ...(attn ? [attend] : []), (h) => resnetUnit(h, p.resnets[1], run)])[0]!;
+    let h = vaeResnet(x, p.resnets[0]);
+    if (p.attention) h = vaeAttention(h, p.attention, scoreBudgetBytes);
+    return vaeResnet(h, p.resnets[1]);
   });
+}
+
+/** The mid block as stages on channel chunks: resnet, attention, resnet (each a checkpointed unit when asked). */
+export function midBlockStages(p: MidBlock, run: DecoderRunOptions): Stage[] {
+  const attn = p.attention;
+  const attend: Stage = ([h]) => {
+    const f = (t: tf.Tensor) => vaeAttention(t as tf.Tensor4D, attn!, run.scoreBudgetBytes);
+    return [run.checkpointing ? checkpoint(f, [h!]) : f(h!)];
+  };
+  return [(h) => resnetUnit(h, p.resnets[0], run), ...(attn ? [attend] : []), (h) => resnetUnit(h, p.resnets[1], run)];
 }
 
 /** DownEncoderBlock2D: `layers` resnets, then (except in the last block) a stride-2 downsampler. */
@@ -95,15 +97,13 @@ export function loadUpDecoderBlock(src: ParamSource, inC: number, outC: number, 
   };
 }
 
-/** UpDecoderBlock2D on channel chunks, each resnet a checkpointed unit when asked. */
-export function upDecoderBlockChunks(xs: Chunks, p: UpDecoderBlock, run: DecoderRunOptions): Chunks {
-  return tf.tidy(() => {
-    const up = p.upsampler;
-    return runStages(xs, [
-      ...p.resnets.map((r): Stage => (x) => resnetUnit(x, r, run)),
-      ...(up ? [(x: Chunks) => upsampleChunks(x, up, p.resnets[0]!.groups, run.maxTensorBytes)] : []),
-    ]);
-  });
+/** UpDecoderBlock2D as stages on channel chunks: each resnet (a checkpointed unit when asked), the upsampler. */
+export function upDecoderBlockStages(p: UpDecoderBlock, run: DecoderRunOptions): Stage[] {
+  const up = p.upsampler;
+  return [
+    ...p.resnets.map((r): Stage => (x) => resnetUnit(x, r, run)),
+    ...(up ? [(x: Chunks) => upsampleChunks(x, up, p.resnets[0]!.groups, run.maxTensorBytes)] : []),
+  ];
 }
 
 export function upDecoderBlock(x: tf.Tensor4D, p: UpDecoderBlock): tf.Tensor4D {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { groupNorm, silu, type ConvParams, type NormParams } from '../nn';
+import { groupNorm, type ConvParams, type NormParams } from '../nn';
 import { conv2d } from '../input-grad-ops';
 import { packedConvFilter } from '../kernels/packed-ops';
 import { isPacked } from '../kernels/packed-weight';
@@ -43,9 +43,9 @@ export function joinChannels(xs: Chunks): tf.Tensor4D {
 
 const sliceVec = (v: tf.Tensor1D, start: number, n: number) => tf.slice(v, [start], [n]) as tf.Tensor1D;
 
-/** GroupNorm over chunks aligned to groups; `totalChannels / groups` channels per group. */
-export function groupNormChunks(xs: Chunks, groups: number, p: NormParams): Chunks {
-  if (xs.length === 1) return [groupNorm(xs[0]!, groups, p)];
+/** GroupNorm (then SiLU, when asked) over chunks aligned to groups; `totalChannels / groups` channels per group. */
+export function groupNormChunks(xs: Chunks, groups: number, p: NormParams, act: 'none' | 'silu' = 'none'): Chunks {
+  if (xs.length === 1) return [groupNorm(xs[0]!, groups, p, act)];
   const total = xs.reduce((s, x) => s + x.shape[3], 0);
   const perGroup = total / groups;
   let offset = 0;
@@ -53,11 +53,9 @@ export function groupNormChunks(xs: Chunks, groups: number, p: NormParams): Chun
     const c = x.shape[3];
     const part = { gamma: sliceVec(p.gamma, offset, c), beta: sliceVec(p.beta, offset, c), eps: p.eps };
     offset += c;
-    return groupNorm(x, c / perGroup, part);
+    return groupNorm(x, c / perGroup, part, act);
   });
 }
-
-export const siluChunks = (xs: Chunks): Chunks => xs.map((x) => silu(x) as tf.Tensor4D);
 
 export type Stage = (x: Chunks) => Chunks;
 

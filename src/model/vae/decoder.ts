@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { ConvParams, NormParams } from '../nn';
 import { conv2d } from '../input-grad-ops';
 import type { ParamSource } from '../params';
-import { loadMidBlock, loadUpDecoderBlock, midBlock, upDecoderBlockChunks, type DecoderRunOptions, type MidBlock, type NormSpec, type UpDecoderBlock } from './blocks';
-import { chunkCount, convChunks, groupNormChunks, joinChannels, runStages, siluChunks, type Stage } from './channel-chunks';
+import { loadMidBlock, loadUpDecoderBlock, midBlockStages, upDecoderBlockStages, type DecoderRunOptions, type MidBlock, type NormSpec, type UpDecoderBlock } from './blocks';
+import { chunkCount, convChunks, groupNormChunks, joinChannels, runStages, type Stage } from './channel-chunks';
 import type { VaeConfig } from './config';
 import type { Tap } from './encoder';
 
@@ -31,6 +31,32 @@ export function loadDecoder(src: ParamSource, c: VaeConfig): VaeDecoder {
   };
 }
 
+/** A decoder stage, named when a test may tap its output (the end of each diffusers block). */
+interface DecoderStage { tap?: string; run: Stage }
+
+/** The decoder as stages on channel chunks: conv_in, the mid block's, each up block's, GroupNorm-SiLU, conv_out. */
+function decoderStageList(p: VaeDecoder, run: DecoderRunOptions): DecoderStage[] {
+  const named = (stages: Stage[], tap: string): DecoderStage[] => stages.map((s, i) => ({ run: s, tap: i === stages.length - 1 ? tap : undefined }));
+  return [
+    { tap: 'decoder.conv_in', run: ([x]) => [conv2d(x!, p.convIn)] },
+    ...named(midBlockStages(p.mid, run), 'decoder.mid_block'),
+    ...p.upBlocks.flatMap((blk, i) => named(upDecoderBlockStages(blk, run), `decoder.up_blocks.${i}`)),
+    {
+      run: (x) => {
+        const [b, hh, ww] = x[0]!.shape;
+        if (chunkCount([b, hh, ww, p.convOut.w.shape[3]], 1, run.maxTensorBytes) !== 1) throw new Error('VAE decoder: output image exceeds the tensor budget');
+        return groupNormChunks(x, p.groups, p.normOut, 'silu');
+      },
+    },
+    { run: (x) => convChunks(x, p.convOut, 1) },
+  ];
+}
+
+/** The decoder's stages, for a staged vjp (staged-vjp.ts): every stage is a recomputed unit there. */
+export function decoderStages(p: VaeDecoder, run: DecoderRunOptions): Stage[] {
+  return decoderStageList(p, run).map((s) => s.run);
+}
+
 /**
  * The decoder on channel-chunked activations: no tensor exceeds `run.maxTensorBytes` (except the taps' joined
  * copies, for tests), and with `run.checkpointing` each resnet and the mid attention are recomputed in the backward.
@@ -38,22 +64,11 @@ export function loadDecoder(src: ParamSource, c: VaeConfig): VaeDecoder {
 export function decoderForward(z: tf.Tensor4D, p: VaeDecoder, run: DecoderRunOptions, tap?: Tap): tf.Tensor4D {
   return tf.tidy(() => {
     // each stage's output is freed once the next has used it (runStages), so about two stages are alive at a time
-    const tapped = (name: string, f: Stage): Stage => (x) => {
+    const stages = decoderStageList(p, run).map(({ tap: name, run: f }): Stage => (name && tap ? (x) => {
       const y = f(x);
-      tap?.(name, joinChannels(y));
+      tap(name, joinChannels(y));
       return y;
-    };
-    return runStages([z], [
-      tapped('decoder.conv_in', ([x]) => [conv2d(x!, p.convIn)]),
-      tapped('decoder.mid_block', ([x]) => [midBlock(x!, p.mid, run.scoreBudgetBytes, run)]),
-      ...p.upBlocks.map((blk, i) => tapped(`decoder.up_blocks.${i}`, (x) => upDecoderBlockChunks(x, blk, run))),
-      (x) => {
-        const [b, hh, ww] = x[0]!.shape;
-        if (chunkCount([b, hh, ww, p.convOut.w.shape[3]], 1, run.maxTensorBytes) !== 1) throw new Error('VAE decoder: output image exceeds the tensor budget');
-        return groupNormChunks(x, p.groups, p.normOut);
-      },
-      siluChunks,
-      (x) => convChunks(x, p.convOut, 1),
-    ])[0]!;
+    } : f));
+    return runStages([z], stages)[0]!;
   });
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { groupNorm, silu, type ConvParams, type NormParams } from '../nn';
+import { groupNorm, type ConvParams, type NormParams } from '../nn';
 import { conv2d } from '../input-grad-ops';
 import type { ParamSource } from '../params';
 import { downEncoderBlock, loadDownEncoderBlock, loadMidBlock, midBlock, type DownEncoderBlock, type MidBlock, type NormSpec } from './blocks';
@@ -43,6 +43,6 @@ export function encoderForward(x: tf.Tensor4D, p: VaeEncoder, scoreBudgetBytes?:
     });
     h = midBlock(h, p.mid, scoreBudgetBytes);
     tap?.('encoder.mid_block', h);
-    return conv2d(silu(groupNorm(h, p.groups, p.normOut)) as tf.Tensor4D, p.convOut);
+    return conv2d(groupNorm(h, p.groups, p.normOut, 'silu'), p.convOut);
   });
 }

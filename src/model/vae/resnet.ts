@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvParams, NormParams } from '../nn';
-import { addChunks, chunkCount, convChunks, groupNormChunks, joinChannels, runStages, siluChunks, splitChannels, type Chunks } from './channel-chunks';
+import { addChunks, chunkCount, convChunks, groupNormChunks, joinChannels, runStages, splitChannels, type Chunks } from './channel-chunks';
 import type { ParamSource } from '../params';
 
 /**
@@ -43,8 +43,8 @@ export function vaeResnetChunks(xs: Chunks, p: VaeResnet, maxTensorBytes: number
     const [b, h, w] = xs[0]!.shape;
     const k = chunkCount([b, h, w, resnetOutChannels(p)], p.groups, maxTensorBytes);
     const hs = runStages(xs, [
-      (x) => groupNormChunks(x, p.groups, p.norm1), siluChunks, (x) => convChunks(x, p.conv1, k),
-      (x) => groupNormChunks(x, p.groups, p.norm2), siluChunks, (x) => convChunks(x, p.conv2, k),
+      (x) => groupNormChunks(x, p.groups, p.norm1, 'silu'), (x) => convChunks(x, p.conv1, k),
+      (x) => groupNormChunks(x, p.groups, p.norm2, 'silu'), (x) => convChunks(x, p.conv2, k),
     ]);
     const skip = p.shortcut ? convChunks(xs, p.shortcut, k) : xs;
     if (skip.length !== k) throw new Error(`VAE resnet: residual has ${skip.length} channel chunks, output ${k}`);

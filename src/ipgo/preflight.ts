@@ -1,0 +1,119 @@
+/**
+ * The preflight: one IPGO update's peak GPU memory predicted before a run, compared with the user's GPU budget.
+ *
+ * The update runs in three phases (objective.ts, with the memory plan of model/gpu-memory.ts): sampling (guided
+ * UNet calls, batch 2, no tape), reward (the rewards' vjp, then the VAE decoder's vjp one stage at a time) and
+ * backward (batch-1 UNet vjps). Each phase's activations grow with one feature of the model and the size:
+ *   sampling  S · (2 · latent pixels · UNet width · 4 B)       the batch-2 activation at the UNet's first level
+ *   backward  B · (latent pixels · UNet width · 4 B)           the same at batch 1
+ *   reward    R · (image pixels · VAE width · 4 B)                 the decoder's last-level activation
+ * peak = resident weights + the largest phase. The reward towers' activations (224² inputs, checkpointed per
+ * layer) did not show in the measurements (aesthetic and HPSv2 peaks agree within 1 %), so they have no term.
+ * The coefficients come from the peaks measured by `npm run bench:gpu` (its `ipgo` part: SD1.5 shapes at 256² and
+ * 512² on a counting device) and by test/preflight.webgpu.test.ts (the tiny model at 64² and 128² on a software
+ * WebGPU device): R from SD1.5 at 256² and the tiny model at 64², which agree (60 and 61). SD1.5 at 512² needs
+ * less than this predicts (R ≈ 42 there), so the preflight errs on the safe side at 512²; bench/results/gpu.json
+ * reports the worst error over the SD1.5 runs as preflight_error.
+ */
+import { paramsOf } from '../model/nn';
+import type { IpgoModels } from './prompt-context';
+
+export const PREFLIGHT_COEFFICIENTS = { sampling: 165, backward: 447, rewardImage: 61 };
+
+export interface RewardTowerShape {
+  /** Tokens the tower attends over ((image size / patch)² + 1). */
+  tokens: number;
+  width: number;
+  layers: number;
+}
+
+export interface UpdateMemoryShape {
+  /** Bytes of the weights on the device during the update. */
+  residentBytes: number;
+  latentHeight: number;
+  latentWidth: number;
+  /** VAE spatial factor (8 for SD1.5). */
+  vaeScale: number;
+  /** UNet block_out_channels[0]. */
+  unetWidth: number;
+  /** VAE block_out_channels[0] (the decoder's last level). */
+  vaeWidth: number;
+  towers: RewardTowerShape[];
+}
+
+export interface PeakPrediction {
+  /** Predicted peak of allocated GPU bytes (weights included). */
+  peak: number;
+  /** Activation bytes per phase (weights excluded). */
+  phases: { sampling: number; reward: number; backward: number };
+}
+
+export function predictUpdatePeak(s: UpdateMemoryShape, k = PREFLIGHT_COEFFICIENTS): PeakPrediction {
+  const latent = s.latentHeight * s.latentWidth;
+  const image = latent * s.vaeScale * s.vaeScale;
+  const phases = {
+    sampling: k.sampling * 2 * latent * s.unetWidth * 4,
+    reward: k.rewardImage * image * s.vaeWidth * 4,
+    backward: k.backward * latent * s.unetWidth * 4,
+  };
+  return { peak: s.residentBytes + Math.max(phases.sampling, phases.reward, phases.backward), phases };
+}
+
+export interface PreflightVerdict {
+  ok: boolean;
+  prediction: PeakPrediction;
+  budgetBytes: number;
+  /** One sentence: the prediction against the budget. */
+  message: string;
+  /** Concrete changes that bring the peak under the budget, when it is over. */
+  advice: string[];
+}
+
+export interface PreflightOptions {
+  budgetBytes: number;
+  /** Image side in pixels (the run's resolution). */
+  size: number;
+  /** Whether the UNet / reward towers are already int8 (advice to switch is then left out). */
+  int8Everywhere: boolean;
+}
+
+const GiB = 2 ** 30;
+const gib = (b: number) => `${(b / GiB).toFixed(2)} GiB`;
+
+/** The prediction against the budget, with advice: a smaller resolution that fits, int8 weights, one reward. */
+export function preflight(s: UpdateMemoryShape, o: PreflightOptions): PreflightVerdict {
+  const prediction = predictUpdatePeak(s);
+  const ok = prediction.peak <= o.budgetBytes;
+  const message = `one update is predicted to need ${gib(prediction.peak)} of GPU memory (${gib(s.residentBytes)} of weights), `
+    + `${ok ? 'within' : 'over'} the ${gib(o.budgetBytes)} budget`;
+  const advice: string[] = [];
+  if (!ok) {
+    const unit = 8 * s.vaeScale;
+    for (let size = o.size - unit; size >= unit; size -= unit) {
+      const lat = size / s.vaeScale;
+      if (predictUpdatePeak({ ...s, latentHeight: lat, latentWidth: lat }).peak <= o.budgetBytes) {
+        advice.push(`lower the resolution to ${size}×${size} or less`);
+        break;
+      }
+    }
+    if (!o.int8Everywhere) advice.push('set the UNet, VAE decoder and reward towers to int8 in the Models view (halves their weights again)');
+    if (s.towers.length > 1) advice.push('tune with one reward at a time (each reward tower adds its weights and activations)');
+    if (prediction.peak - s.residentBytes < o.budgetBytes && s.residentBytes >= o.budgetBytes) advice.push('the weights alone exceed the budget: a GPU with more memory is needed');
+    advice.push('or raise the GPU memory budget if this GPU has more memory than assumed');
+  }
+  return { ok, prediction, budgetBytes: o.budgetBytes, message, advice };
+}
+
+/** The update's memory shape from the loaded models (every loaded weight counts: they all stay on the device). */
+export function updateMemoryShape(models: IpgoModels, size: number): UpdateMemoryShape {
+  const { sd, rewards } = models;
+  const residentBytes = paramsOf(models).reduce((sum, t) => sum + t.size * 4, 0);
+  const towers = [rewards.clip?.vision, rewards.hps?.vision].filter((t) => t !== undefined).map((t) => ({
+    tokens: (t.imageSize / t.patchSize) ** 2 + 1, width: t.patch.w.shape[0]!, layers: t.encoder.layers.length,
+  }));
+  const latent = size / sd.vaeScaleFactor;
+  return {
+    residentBytes, latentHeight: latent, latentWidth: latent, vaeScale: sd.vaeScaleFactor,
+    unetWidth: sd.unet.config.blockOutChannels[0]!, vaeWidth: sd.vae.config.blockOutChannels[0]!, towers,
+  };
+}

@@ -1,0 +1,61 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { promptWiseConfig } from '../src/ipgo/config';
+import { predictUpdatePeak, updateMemoryShape } from '../src/ipgo/preflight';
+import type { IpgoModels } from '../src/ipgo/prompt-context';
+import { IpgoTrainer, disposeRun, freshRun } from '../src/ipgo/trainer';
+import { PhaseMemory } from '../src/model/gpu-memory';
+import { loadStableDiffusion } from '../src/model/load-pipeline';
+import { disposeStableDiffusion } from '../src/model/pipeline';
+import { ClipTokenizer } from '../src/model/tokenizer/clip-tokenizer';
+import { disposeRewardModels, loadRewardModels } from '../src/rewards/registry';
+import { fsModelFiles, fsRewardSource } from '../tools/lib/fs-model-files';
+import { makeTinyModel } from '../tools/make-tiny-model';
+
+/**
+ * The preflight's prediction against the peak a real (software) WebGPU device allocates — tfjs-webgpu's
+ * numBytesAllocatedInGPU, pool included, read by the memory plan at each phase end — for one tiny-model update
+ * at two sizes.
+ */
+describe('preflight (tiny model, WebGPU)', () => {
+  let root: string;
+  let models: IpgoModels;
+  beforeAll(async () => {
+    expect(tf.getBackend()).toBe('webgpu');
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'preflight-'));
+    makeTinyModel(root);
+    const files = fsModelFiles(path.join(root, 'tiny-sd'));
+    const sd = await loadStableDiffusion(files, () => {});
+    const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
+    models = { sd, rewards: await loadRewardModels(['aesthetic'], fsRewardSource(root)), openClipTokenizer };
+  });
+  afterAll(() => {
+    disposeStableDiffusion(models.sd);
+    disposeRewardModels(models.rewards);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  for (const size of [64, 128]) {
+    it(`predicts the measured peak within 10 % at ${size}×${size}`, async () => {
+      const cfg = promptWiseConfig(32, { tokens: { numTokens: 4, rank: 6, textDim: 32, bound: 1, rotation: 'intended' }, inferenceSteps: 2, gradLastK: 2, seed: 1 });
+      const trainer = new IpgoTrainer(models, cfg, { scheduler: 'lms', height: size, width: size, noiseSeed: 5 }, { aesthetic: 1 });
+      const ctx = trainer.prepare('a watercolor fox');
+      const run = freshRun(cfg);
+      const memory = new PhaseMemory();
+      try {
+        const r = await trainer.evaluate(run, ctx, true, { memory });
+        tf.dispose([r.image, ...Object.values(r.grads!)]);
+      } finally {
+        disposeRun(run); ctx.dispose(); trainer.dispose();
+      }
+      const measured = memory.peak!;
+      const shape = updateMemoryShape(models, size);
+      const predicted = predictUpdatePeak(shape).peak;
+      console.info(`tiny ${size}²: measured ${measured} B (phases ${JSON.stringify(memory.peaks)}), predicted ${Math.round(predicted)} B`);
+      expect(Math.abs(predicted - measured) / measured).toBeLessThan(0.1);
+    });
+  }
+});
