@@ -13,16 +13,19 @@
  *   defaults were chosen), on wasm.
  * - precision_error_sd15_*: each component's output at fp16 / int8 against fp32 at real shapes, random weights.
  * - attention_fused_over_naive (+ _fwd_bwd_): the fused attention over the query-chunked tfjs ops at SD1.5's 64² self-attention.
- * Writes bench/results/gpu.json (BENCH_PARTS=weights,kernels,attention,sd15-precision,precision selects parts).
+ * - ipgo_peak_gpu_mb_*: one IPGO update's peak GPU memory at SD1.5 shapes (bench/ipgo-memory.ts on a counting
+ *   null device), per phase, and preflight_error; conv_backprop_input_tiled_over_tfjs (kernels part).
+ * Writes bench/results/gpu.json (BENCH_PARTS=weights,kernels,attention,ipgo,sd15-precision,precision selects parts).
  */
 import * as tf from '@tensorflow/tfjs';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type ClipModel, type ClipModelConfig, clipBinding, clipImageEmbeds } from '../src/model/clip/clip-model';
 import { type OpenClipModel, type OpenClipModelCfg, openClipBinding, openClipImageFeatures } from '../src/model/clip/openclip-model';
 import { type ClipTextConfig, type ClipTextModel, clipTextBinding, clipTextForward } from '../src/model/clip/text-model';
-import { packedConv2d, packedMatMul } from '../src/model/kernels/packed-ops';
+import { packedConv2d, packedConv2dInputGrad, packedMatMul } from '../src/model/kernels/packed-ops';
 import { chunkedAttention } from '../src/model/unet/attention';
 import { disposePacked } from '../src/model/kernels/packed-weight';
 import { loadStableDiffusion } from '../src/model/load-pipeline';
@@ -37,6 +40,9 @@ import { fsModelFiles } from '../tools/lib/fs-model-files';
 import { initNodeBackend } from '../tools/lib/tf-node';
 import { makeTinyModel } from '../tools/make-tiny-model';
 import { writeBenchResults } from './lib/results';
+import { predictUpdatePeak } from '../src/ipgo/preflight';
+import { submitPendingWork } from '../src/model/gpu-memory';
+import { parseVaeConfig } from '../src/model/vae/config';
 
 const env = process.env;
 const REPEATS = Number(env.BENCH_REPEATS ?? 3);
@@ -57,10 +63,7 @@ const log = (m: string) => process.stderr.write(`${m}\n`);
 /** Bytes tfjs-webgpu holds in buffers for live tensors (its pool of freed buffers not included). */
 const gpuBytes = (): number => (tf.memory() as tf.MemoryInfo & { numBytesInGPU: number }).numBytesInGPU;
 /** Submits pending device work, so buffers waiting on it are returned and the counters settle. */
-function flush(): void {
-  const b = tf.backend() as unknown as { commandEncoder?: unknown; submitQueue?(): void };
-  if (b.commandEncoder) b.submitQueue?.();
-}
+const flush = submitPendingWork;
 const hostBytes = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
 
 /**
@@ -202,6 +205,32 @@ async function kernelsPart(): Promise<void> {
   tf.dispose([wl, x, wc, filter, xc]);
   disposePacked(ql);
   disposePacked(qc);
+  await convBackpropInput();
+}
+
+/**
+ * The input gradient of SD1.5 UNet 3×3 convolutions (what IPGO's backward runs through the UNet): the packed
+ * GEMM's transposed-convolution reader on the int8 weight against tfjs-webgpu's Conv2DBackpropInput on the float32
+ * filter, same device, same run; the metric is the worst shape's ratio.
+ */
+async function convBackpropInput(): Promise<void> {
+  const ratios: string[] = [];
+  let worst = 0;
+  for (const [b, h, c] of [[2, 16, 640], [2, 32, 320]] as const) {
+    const wc = host(c * c * 9, 5);
+    const q = packFloatWeight('bench.convT', [c, c, 3, 3], wc, 'int8', [3, 3, c, c])!;
+    const filter = tf.tidy(() => tf.transpose(tf.tensor4d(wc, [c, c, 3, 3]), [2, 3, 1, 0])) as tf.Tensor4D;
+    const dy = rnd([b, h, h, c], 6) as tf.Tensor4D;
+    const r = await ratioInRounds(
+      () => tf.conv2dTranspose(dy, filter, [b, h, h, c], 1, 'same'),
+      () => packedConv2dInputGrad(dy, q, { kh: 3, kw: 3, stride: 1, pad: 1 }, [b, h, h, c]), 3, 1);
+    worst = Math.max(worst, r.ratio);
+    ratios.push(`dy [${b}, ${h}, ${h}, ${c}] 3×3: ${r.ratio.toFixed(3)} (${r.note})`);
+    tf.dispose([filter, dy]);
+    disposePacked(q);
+  }
+  metrics.conv_backprop_input_tiled_over_tfjs = worst;
+  notes.conv_backprop_input_tiled_over_tfjs = `packed int8 input-gradient conv over tfjs Conv2DBackpropInput (float32), worst of: ${ratios.join('; ')}`;
 }
 
 /** The fused attention against the query-chunked tfjs ops (issue 13), forward and forward + backward. */
@@ -295,12 +324,48 @@ async function precisionPart(): Promise<void> {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
+/**
+ * One IPGO update's GPU memory at SD1.5 shapes, 256² and 512², aesthetic and HPSv2 (bench/ipgo-memory.ts, in a
+ * child process on the counting null device), and the preflight's prediction of each peak (preflight_error: the
+ * worst |predicted − measured| / measured).
+ */
+async function ipgoPart(): Promise<void> {
+  const run = (extra: Record<string, string>) => {
+    const out = execFileSync('npx', ['tsx', 'bench/ipgo-memory.ts'], { env: { ...env, ...extra }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+    return JSON.parse(out.trim().split('\n').pop()!) as { metrics: Record<string, number>; notes: Record<string, string> };
+  };
+  const r = run({});
+  Object.assign(metrics, r.metrics);
+  Object.assign(notes, r.notes);
+  const vae = parseVaeConfig(sd.vae.config_json);
+  const unetWidth = (sd.unet.config_json as { block_out_channels: number[] }).block_out_channels[0]!;
+  const errors: string[] = [];
+  let worst = 0;
+  for (const reward of ['aesthetic', 'hps']) {
+    for (const size of [256, 512]) {
+      const measured = r.metrics[`ipgo_peak_gpu_mb_${size}_${reward}`]!;
+      const residentBytes = (r.metrics.resident_mb_sd15_update! + r.metrics[`resident_mb_reward_${reward}`]!) * MiB;
+      const predicted = predictUpdatePeak({
+        residentBytes, latentHeight: size / 8, latentWidth: size / 8, vaeScale: 8, unetWidth, vaeWidth: vae.blockOutChannels[0]!,
+      }).peak / MiB;
+      const e = Math.abs(predicted - measured) / measured;
+      worst = Math.max(worst, e);
+      errors.push(`${reward} ${size}²: predicted ${predicted.toFixed(0)} MiB, measured ${measured.toFixed(0)} MiB (${(e * 100).toFixed(1)} %)`);
+    }
+  }
+  metrics.preflight_error = worst;
+  notes.preflight_error = errors.join('; ');
+  const noPlan = run({ BENCH_MEMORY_PLAN: '0' });
+  for (const [k, v] of Object.entries(noPlan.metrics)) if (k.startsWith('ipgo_peak_gpu_mb_')) metrics[`${k}_no_pool_release`] = v;
+  notes.ipgo_no_pool_release = 'the same updates with the buffer pool kept between phases (tfjs-webgpu\'s default): what the pool release saves';
+}
+
 const backend = await initNodeBackend('webgpu');
 const adapterNote = env.VK_ICD_FILENAMES ?? 'default Vulkan driver';
 notes.device = `tfjs ${backend} on Dawn (webgpu npm), Vulkan ICD ${adapterNote}`;
 log(notes.device);
 // BENCH_PARTS=kernels (say) runs one part; results of the parts not run are kept from the last full run
-const ALL_PARTS = ['weights', 'kernels', 'attention', 'sd15-precision', 'precision'];
+const ALL_PARTS = ['weights', 'kernels', 'attention', 'ipgo', 'sd15-precision', 'precision'];
 const parts = (env.BENCH_PARTS ?? ALL_PARTS.join(',')).split(',');
 const previous = fs.existsSync('bench/results/gpu.json') && parts.length < ALL_PARTS.length
   ? (JSON.parse(fs.readFileSync('bench/results/gpu.json', 'utf8')) as { metrics: typeof metrics; notes: typeof notes }) : null;
@@ -308,6 +373,7 @@ if (previous) { Object.assign(metrics, previous.metrics); Object.assign(notes, p
 if (parts.includes('weights')) await weightsPart();
 if (parts.includes('kernels')) await kernelsPart();
 if (parts.includes('attention')) await attentionPart();
+if (parts.includes('ipgo')) await ipgoPart();
 if (parts.includes('sd15-precision')) await sd15PrecisionPart();
 if (parts.includes('precision')) await precisionPart();
 writeBenchResults('gpu', metrics, notes);

@@ -113,7 +113,9 @@ async function measure(reward: RewardId, size: number, models: RewardModels, tex
     shape, rewards: (img, cache) => ({ [reward]: getReward(reward).score(img, rc, cache) }), weights: { [reward]: 1 },
   }, params, {
     withGradient: true,
-    memory: plan ? new PhaseMemory() : undefined,
+    memory: plan ? (env.BENCH_DEBUG ? new (class extends PhaseMemory {
+      override release() { log(`  release: live ${(tally.live / MiB).toFixed(0)} peak ${(tally.peak / MiB).toFixed(0)}`); super.release(); }
+    })() : new PhaseMemory()) : undefined,
     // the counting device's high-water mark since the previous boundary (taken before the plan releases the pool)
     onPhase: (phase) => { phases[phase] = tally.peak / MiB; tally.resetPeak(); },
   });

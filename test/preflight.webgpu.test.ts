@@ -52,7 +52,7 @@ describe('preflight (tiny model, WebGPU)', () => {
         disposeRun(run); ctx.dispose(); trainer.dispose();
       }
       const measured = memory.peak!;
-      const shape = updateMemoryShape(models, size);
+      const shape = updateMemoryShape(models, size, size);
       const predicted = predictUpdatePeak(shape).peak;
       console.info(`tiny ${size}²: measured ${measured} B (phases ${JSON.stringify(memory.peaks)}), predicted ${Math.round(predicted)} B`);
       expect(Math.abs(predicted - measured) / measured).toBeLessThan(0.1);

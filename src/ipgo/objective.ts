@@ -20,6 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PhaseMemory } from '../model/gpu-memory';
 import { guidedNoise, decodeLatents, type StableDiffusion } from '../model/pipeline';
+import { leanGrads } from '../model/lean-grad';
 import { stagedValueAndGrad } from '../model/staged-vjp';
 import type { BoundaryShape } from './config';
 import { boundaryTokens } from './boundary-tokens';
@@ -219,10 +220,10 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
         const branch = (zi: tf.Tensor, states: tf.Tensor, weight: number) =>
           dot(tf.mul(sd.unet.forward(steps.scale(i, zi) as tf.Tensor4D, t, states as tf.Tensor3D), weight), geps!);
         const [gzC, gC] = i === first
-          ? [null, tf.grad((c: tf.Tensor) => branch(zIn[i]!, c, setup.guidance))(cond)]
-          : tf.grads((zi: tf.Tensor, c: tf.Tensor) => branch(zi, c, setup.guidance))([zIn[i]!, cond]);
+          ? [null, leanGrads((c) => branch(zIn[i]!, c!, setup.guidance), [cond])[0]]
+          : leanGrads((zi, c) => branch(zi!, c!, setup.guidance), [zIn[i]!, cond]);
         opts.memory?.release();
-        const gzU = i === first ? null : tf.grad((zi: tf.Tensor) => branch(zi, setup.uncond, 1 - setup.guidance))(zIn[i]!);
+        const gzU = i === first ? null : leanGrads((zi) => branch(zi!, setup.uncond, 1 - setup.guidance), [zIn[i]!])[0]!;
         const nextLambdaZ = gzU ? tf.addN([gz!, gzC!, gzU]) : gz!;
         const nextLambdaC = tf.add(lambdaC, gC!);
         tf.dispose([geps!, gC!, lambdaC, lz, ...(gzU ? [gz!, gzC!, gzU] : [])]);
@@ -242,6 +243,7 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
     return result;
   } finally {
     for (const t of kept) t.dispose();
+    opts.memory?.finish();
   }
 }
 

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { leanValueAndGrads } from './lean-grad';
 
 /**
  * Gradient checkpointing for tfjs autodiff (torch.utils.checkpoint semantics).
@@ -39,9 +40,9 @@ export function tapeIsRecording(): boolean {
 /** vjp of f at xs with cotangent dy, by re-running f on a nested tape; inputs f does not use get zeros. */
 function recomputeGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor): tf.Tensor[] {
   return nestedTape(() => {
-    const { value, grads } = tf.engine().gradients(() => f(...xs), xs, dy, true);
+    const { value, grads } = leanValueAndGrads(() => f(...xs), xs, dy);
     value.dispose();
-    return grads.map((g, i) => g ?? tf.zerosLike(xs[i]!));
+    return grads;
   });
 }
 

@@ -1,10 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-
-interface WebGpuUpload {
-  uploadToGPU(dataId: object): void;
-  submitQueue(): void;
-  commandEncoder: unknown;
-}
+import { submitPendingWork } from './gpu-memory';
 
 /**
  * A kept tensor whose values go to the device now. tfjs-webgpu otherwise keeps a new tensor's host array until the
@@ -15,9 +10,8 @@ interface WebGpuUpload {
 export function deviceTensor(data: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): tf.Tensor {
   const t = tf.keep(tf.tensor(data, shape, dtype));
   if (tf.getBackend() === 'webgpu') {
-    const backend = tf.backend() as unknown as Partial<WebGpuUpload>;
-    backend.uploadToGPU?.(t.dataId);
-    if (backend.commandEncoder) backend.submitQueue?.();
+    (tf.backend() as unknown as { uploadToGPU(dataId: object): void }).uploadToGPU(t.dataId);
+    submitPendingWork();
   }
   return t;
 }

@@ -80,25 +80,48 @@ export function layerNorm(x: tf.Tensor, p: NormParams): tf.Tensor {
 
 /**
  * GroupNorm on NHWC (statistics over H, W and the group's channels), optionally followed by SiLU — the pair every
- * resnet runs. Under a gradient tape it is one op that saves only its input (and γ, β): plain autodiff would keep
- * x − μ, the normalised tensor, σ(z) and z·σ(z) (about six activation-sized tensors per norm; a VAE resnet at 512²
- * would hold ~2 GiB), while this backward recomputes the statistics and applies the closed form
- *   dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)),  dx̂ = γ · dz,  dz = dy · σ(z)(1 + z(1 − σ(z))) for SiLU
- * (means over the group); dγ = Σ dz · x̂, dβ = Σ dz.
+ * resnet runs — written so that few activation-sized tensors exist at once (at 512² one is 128 MiB in the VAE):
+ * - sums over H·W are products with a ones vector (no transpose, unlike tfjs's reductions over inner axes);
+ * - the normalisation and the affine map are one per-channel scale and shift, z = x·a + b;
+ * - under a gradient tape it is one op that saves only x (plain autodiff would keep x − μ, x̂, σ(z), z·σ(z)), and
+ *   its backward is again per-channel: with dz = dy·σ(z)(1 + z(1 − σ(z))) for SiLU, the group means
+ *   m₁ = mean(γ·dz), m₂ = mean(γ·dz·x̂) come from channel sums of dz and dz·(x − μ), and
+ *   dx = dz·(rstd·γ) + x·(−rstd²·m₂) + (rstd²·m₂·μ − rstd·m₁);  dγ = Σ dz·x̂,  dβ = Σ dz.
  */
 export function groupNorm(x: tf.Tensor4D, groups: number, p: NormParams, act: 'none' | 'silu' = 'none'): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
-  const grouped = [n, h, w, groups, c / groups];
-  // x̂ (grouped) and the group's 1/σ, each step in its own tidy so full-size temporaries are freed at once
-  const normalise = (t: tf.Tensor) => tf.tidy(() => {
-    const g = t.reshape(grouped);
-    const { mean, variance } = tf.tidy(() => tf.moments(g, [1, 2, 4], true));
-    const std = tf.sqrt(tf.add(variance, p.eps));
-    return { xhat: tf.tidy(() => tf.div(tf.sub(g, mean), std)), rstd: tf.reciprocal(std) };
+  const cg = c / groups;
+  const count = h * w * cg;
+  const ones = () => tf.ones([1, 1, h * w]);
+  /** Σ over H·W per channel: [n, h, w, c] → [n, 1, c]. */
+  const channelSums = (t: tf.Tensor) => tf.tidy(() => tf.matMul(ones(), t.reshape([n, h * w, c])));
+  /** Per-channel values → their group's mean, repeated over the group's channels: [n, 1, c] → [n, 1, c]. */
+  const groupMean = (perChannel: tf.Tensor) => tf.tidy(() =>
+    tf.tile(tf.sum(perChannel.reshape([n, groups, cg]), 2, true), [1, 1, cg]).reshape([n, 1, c]).div(count));
+  /** μ and 1/σ per channel [n, 1, c] (two passes, as torch). */
+  const stats = (t: tf.Tensor) => tf.tidy(() => {
+    const mean = groupMean(channelSums(t));
+    const variance = groupMean(tf.tidy(() => {
+      const diff = tf.sub(t.reshape([n, h * w, c]), mean);
+      return channelSums(tf.tidy(() => tf.square(diff)).reshape([n, h, w, c]));
+    }));
+    return { mean, rstd: tf.reciprocal(tf.sqrt(tf.add(variance, p.eps))) };
+  });
+  const perPixel = (v: tf.Tensor) => v.reshape([n, 1, 1, c]);
+  /** z = x̂·γ + β as x·a + b. */
+  const affine = (t: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, mean: tf.Tensor, rstd: tf.Tensor) => tf.tidy(() => {
+    const a = tf.mul(rstd, gamma);
+    const b = tf.sub(beta, tf.mul(mean, a));
+    return tf.tidy(() => tf.add(tf.mul(t, perPixel(a)), perPixel(b)));
   });
   const forward = (t: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.tidy(() => {
-    const z = tf.tidy(() => tf.add(tf.mul(normalise(t).xhat.reshape([n, h, w, c]), gamma), beta));
-    return act === 'silu' ? tf.mul(z, tf.sigmoid(z)) : z;
+    const { mean, rstd } = stats(t);
+    const z = affine(t, gamma, beta, mean, rstd);
+    if (act === 'none') return z;
+    const s = tf.sigmoid(z);
+    const y = tf.mul(z, s);
+    tf.dispose([z, s]);
+    return y;
   }) as tf.Tensor4D;
   // the custom op only where a gradient is recorded: its saved tensors are freed by the backward
   if (!tapeIsRecording()) return forward(x, p.gamma, p.beta);
@@ -108,23 +131,35 @@ export function groupNorm(x: tf.Tensor4D, groups: number, p: NormParams, act: 'n
     return {
       value: forward(t!, gamma!, beta!),
       gradFunc: (dy: tf.Tensor, [saved, g, b]: tf.Tensor[]) => tf.tidy(() => {
-        const { xhat, rstd } = normalise(saved!);
-        const gammaG = g!.reshape([groups, c / groups]);
-        let dz = dy.reshape(grouped);
+        const xs = saved!;
+        const { mean, rstd } = stats(xs);
+        let dz = dy;
         if (act === 'silu') {
-          dz = tf.tidy(() => {
-            const z = tf.add(tf.mul(xhat, gammaG), b!.reshape([groups, c / groups]));
-            const s = tf.sigmoid(z);
-            return tf.mul(dz, tf.mul(s, tf.add(1, tf.mul(z, tf.sub(1, s)))));
-          });
+          // d silu(z)/dz = σ(z)·(1 + z·(1 − σ(z))), z recomputed; each temporary freed once used
+          const z = affine(xs, g!, b!, mean, rstd);
+          const s = tf.sigmoid(z);
+          const t = tf.tidy(() => tf.add(tf.mul(z, tf.sub(1, s)), 1));
+          z.dispose();
+          const slope = tf.mul(s, t);
+          tf.dispose([s, t]);
+          dz = tf.mul(dy, slope);
+          slope.dispose();
         }
-        const dGamma = tf.tidy(() => tf.sum(tf.mul(dz, xhat), [0, 1, 2]).reshape([c]));
-        const dBeta = tf.sum(dz, [0, 1, 2]).reshape([c]);
-        const dxhat = tf.mul(dz, gammaG);
-        const meanD = tf.mean(dxhat, [1, 2, 4], true);
-        const meanDx = tf.tidy(() => tf.mean(tf.mul(dxhat, xhat), [1, 2, 4], true));
-        const dx = tf.mul(tf.sub(tf.sub(dxhat, meanD), tf.tidy(() => tf.mul(xhat, meanDx))), rstd).reshape([n, h, w, c]);
-        return [dx, dGamma, dBeta];
+        const sumDz = channelSums(dz);
+        // Σ dz·x̂ per channel, from x − μ (not Σ dz·x − μ·Σ dz, which cancels when |μ| ≫ σ)
+        const sumDzXhat = tf.mul(rstd, channelSums(tf.tidy(() => tf.mul(dz, tf.sub(xs, perPixel(mean))))));
+        const m1 = groupMean(tf.mul(g!, sumDz));
+        const m2 = groupMean(tf.mul(g!, sumDzXhat));
+        const coefDz = tf.mul(rstd, g!);
+        const coefX = tf.neg(tf.mul(tf.square(rstd), m2));
+        const shift = tf.sub(tf.mul(tf.mul(tf.square(rstd), m2), mean), tf.mul(rstd, m1));
+        const scaled = tf.mul(dz, perPixel(coefDz));
+        if (dz !== dy) dz.dispose();
+        const withX = tf.tidy(() => tf.add(scaled, tf.mul(xs, perPixel(coefX))));
+        scaled.dispose();
+        const dx = tf.add(withX, perPixel(shift));
+        withX.dispose();
+        return [dx, tf.sum(sumDzXhat, [0, 1]), tf.sum(sumDz, [0, 1])];
       }),
     };
   });

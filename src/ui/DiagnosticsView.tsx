@@ -43,6 +43,8 @@ export function DiagnosticsView() {
         <p className="muted">Check that errors surface and the worker recovers.</p>
         <button type="button" onClick={() => void injectFault('throw')} data-testid="fault-throw">Fail a job</button>
         <button type="button" onClick={() => void injectFault('crash')} data-testid="fault-crash">Crash the worker</button>
+        <button type="button" onClick={() => void injectFault('lose-device')} data-testid="fault-lose-device"
+          title="Destroys the worker's WebGPU device, as a driver reset or an out-of-memory loss would">Lose the GPU device</button>
       </details>
       <details>
         <summary>Worker log ({logs.length})</summary>

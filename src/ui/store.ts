@@ -3,7 +3,7 @@
  * the engine client. Nothing here owns a tensor.
  */
 import { create, type StateCreator } from 'zustand';
-import type { BackendReport, KernelCheckResult, MatmulBenchResult } from '../worker/protocol';
+import type { BackendReport, FaultMode, KernelCheckResult, MatmulBenchResult } from '../worker/protocol';
 import { JobError } from '../worker/protocol';
 import { backendFromUrl, engine } from './engine';
 import { createModelsSlice, type ModelsSlice } from './models/models-slice';
@@ -43,7 +43,7 @@ export interface CoreSlice {
   cancelMatmul(): void;
   setMatmulSize(size: number): void;
   setMatmulRepeats(repeats: number): void;
-  injectFault(mode: 'throw' | 'crash'): Promise<void>;
+  injectFault(mode: FaultMode): Promise<void>;
   dismissError(index: number): void;
   pushError(e: AppError): void;
 }
@@ -56,7 +56,7 @@ export function describeError(e: unknown, title: string): AppError {
     cancelled: 'Nothing to do: the job stopped as asked.',
     'invalid-input': 'Correct the highlighted value and try again.',
     'out-of-memory': 'Close other GPU-heavy tabs, or reload with ?backend=wasm to run on the CPU.',
-    'device-lost': 'The GPU was reset. Reload the page; if it repeats, try ?backend=wasm.',
+    'device-lost': 'Press Resume: the worker starts a new GPU device and continues from the last epoch. If it repeats, lower the resolution or use int8 weights (Models view), or try ?backend=wasm.',
     internal: 'Try again; if it repeats, reload the page and report the message.',
   };
   return { title, message: err.message, hint: hints[err.code] ?? hints.internal! };
@@ -148,7 +148,7 @@ const createCoreSlice: Slice<CoreSlice> = (set, get) => {
         await engine.run('fault', { mode });
       } catch (e) {
         // A crash is reported through onRestart; a thrown job error arrives here.
-        if (mode === 'throw') pushError(describeError(e, 'The fault-injection job failed (as intended)'));
+        if (mode !== 'crash') pushError(describeError(e, mode === 'throw' ? 'The fault-injection job failed (as intended)' : 'Could not lose the GPU device'));
       }
     },
 

@@ -56,14 +56,16 @@ export interface KernelCheckResult {
 /** A job's parameters, progress payload, result and the control actions it accepts. */
 export interface JobSpec<P, G, R, C extends string = never> { params: P; progress: G; result: R; control: C }
 
+export type FaultMode = 'throw' | 'crash' | 'lose-device';
+
 export interface CoreJobs {
   /** `appBase`: the page's base URL (relative model sources resolve against it). */
   init: JobSpec<{ backend?: BackendName; appBase?: string }, { stage: string }, BackendReport>;
   matmulBench: JobSpec<MatmulBenchParams, MatmulBenchProgress, MatmulBenchResult>;
   /** Runs every custom kernel (packed int8 / fp16 Linear and Conv2d; on WebGPU the fused attention) against its reference. */
   kernelCheck: JobSpec<Record<string, never>, never, KernelCheckResult>;
-  /** Fault injection for the error-handling path (tests and diagnostics): throws, or kills the worker. */
-  fault: JobSpec<{ mode: 'throw' | 'crash' }, never, never>;
+  /** Fault injection for the error-handling path (tests and diagnostics): throws, kills the worker, or destroys the GPU device. */
+  fault: JobSpec<{ mode: FaultMode }, never, never>;
 }
 
 export type Jobs = CoreJobs & ModelJobs & StudioJobs;

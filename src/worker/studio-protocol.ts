@@ -108,11 +108,27 @@ export interface PrecisionInfo {
   labels: Record<ModelComponent, string>;
 }
 
+/** The preflight of one update (ipgo/preflight.ts) for the Tune view, against the user's GPU memory budget. */
+export interface PreflightReport {
+  /** False off WebGPU: memory is then the browser's, and the GPU budget does not apply. */
+  applies: boolean;
+  ok: boolean;
+  peakBytes: number;
+  residentBytes: number;
+  phases: { sampling: number; reward: number; backward: number };
+  budgetBytes: number;
+  message: string;
+  advice: string[];
+}
+
 export interface StudioJobs {
+  /** Loads the selected models (as tuning would) and predicts one update's peak GPU memory against the budget. */
+  preflight: JobSpec<{ settings: TuneSettings; budgetBytes: number }, { stage: string }, PreflightReport>;
   /** Reads the device precision policy; with `set`, changes it first (loaded models reload on next use). */
   precisionPolicy: JobSpec<{ set?: Partial<PrecisionPolicy> }, never, PrecisionInfo>;
   loadModels: JobSpec<{ models: ModelSelection; rewards: RewardId[] }, { stage: string }, LoadedModels>;
-  tune: JobSpec<{ prompt: string; settings: TuneSettings; resume?: { checkpoint: RunCheckpoint; raw: Evaluation; best: (Evaluation & { epoch: number }) | null; records: EpochRecord[] } },
+  /** With `budgetBytes` on WebGPU, refuses (out-of-memory, with advice) a run whose preflight is over budget. */
+  tune: JobSpec<{ prompt: string; settings: TuneSettings; budgetBytes?: number; resume?: { checkpoint: RunCheckpoint; raw: Evaluation; best: (Evaluation & { epoch: number }) | null; records: EpochRecord[] } },
     TuneProgress, TuneResult, 'pause'>;
   batch: JobSpec<{ train: string[]; heldout: string[]; settings: TuneSettings }, BatchProgress, BatchResult, 'pause'>;
   applyTokens: JobSpec<{ tokens: unknown; prompt: string; settings: TuneSettings },

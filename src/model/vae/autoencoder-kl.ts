@@ -87,17 +87,16 @@ export class AutoencoderKL {
   }
 
   /**
-   * Latents (as sampled, not yet divided by `scalingFactor`) → image in [0, 1], as stages for a staged vjp
-   * (staged-vjp.ts): 1/scaling + post_quant_conv, the decoder's stages, then (x + 1)/2 clipped. Each stage is the
-   * recomputed unit there, so the decoder's own checkpointing is off inside them.
+   * Latents (as sampled, not yet divided by `scalingFactor`) → image in [0, 1], as stages grouped by decoder block
+   * for a staged vjp (staged-vjp.ts): 1/scaling + post_quant_conv, the decoder's stages, then (x + 1)/2 clipped.
+   * Each stage is the recomputed unit there, so the decoder's own checkpointing is off inside them.
    */
-  imageStages(): Stage[] {
+  imageStages(): Stage[][] {
     const run = { scoreBudgetBytes: this.attentionScoreBudgetBytes, maxTensorBytes: this.maxTensorBytes, checkpointing: false };
-    return [
-      ([z]) => [conv2d(tf.div(z!, this.scalingFactor) as tf.Tensor4D, this.postQuantConv)],
-      ...(decoderStages(this.decoder, run) as Stage[]),
-      ([x]) => [tf.clipByValue(tf.add(tf.div(x!, 2), 0.5), 0, 1)],
-    ];
+    const groups = decoderStages(this.decoder, run) as Stage[][];
+    const first: Stage = ([z]) => [conv2d(tf.div(z!, this.scalingFactor) as tf.Tensor4D, this.postQuantConv)];
+    const last: Stage = ([x]) => [tf.clipByValue(tf.add(tf.div(x!, 2), 0.5), 0, 1)];
+    return groups.map((g, i) => [...(i === 0 ? [first] : []), ...g, ...(i === groups.length - 1 ? [last] : [])]);
   }
 
   /** Image [B, H, W, 3] in [−1, 1] → the latent distribution (moments = quant_conv(encoder(x))). */
@@ -145,5 +144,5 @@ function isResolved(c: VaeConfigJson | VaeConfig): c is VaeConfig {
 
 /** The pipeline's image: clamp(decode(latents / scalingFactor) / 2 + 0.5, 0, 1), NHWC. Differentiable in latents. */
 export function latentsToImage01(vae: AutoencoderKL, latents: tf.Tensor4D): tf.Tensor4D {
-  return runStageList(vae.imageStages(), [latents])[0] as tf.Tensor4D;
+  return runStageList(vae.imageStages().flat(), [latents])[0] as tf.Tensor4D;
 }

@@ -3,7 +3,7 @@ import { groupNorm, type ConvParams, type NormParams } from '../nn';
 import { conv2d } from '../input-grad-ops';
 import { packedConvFilter } from '../kernels/packed-ops';
 import { isPacked } from '../kernels/packed-weight';
-import { tapeIsRecording } from '../checkpoint-grad';
+import { runStageList } from '../staged-vjp';
 
 /**
  * Activations split along channels, so that no single tensor exceeds a byte budget (WebGPU's default
@@ -59,19 +59,9 @@ export function groupNormChunks(xs: Chunks, groups: number, p: NormParams, act: 
 
 export type Stage = (x: Chunks) => Chunks;
 
-/**
- * Runs forward stages in order and frees each stage's output once the next stage has used it (never the caller's
- * `input`), so a decode holds about two stages' activations at a time instead of every intermediate until its
- * scope ends (≈ 4 GiB at 512² otherwise). While a gradient tape records nothing is freed: the tape decides.
- */
+/** Runs stages on channel chunks, each stage's output freed once the next has used it (staged-vjp.ts). */
 export function runStages(input: Chunks, stages: Stage[]): Chunks {
-  let hs = input;
-  for (const stage of stages) {
-    const out = stage(hs);
-    if (hs !== input && !tapeIsRecording()) for (const t of hs) if (!out.includes(t)) t.dispose();
-    hs = out;
-  }
-  return hs;
+  return runStageList(stages as ((xs: tf.Tensor[]) => tf.Tensor[])[], input) as Chunks;
 }
 
 /**
@@ -84,6 +74,13 @@ export function convChunks(xs: Chunks, p: ConvParams, outChunks: number): Chunks
   const outC = p.w.shape[3]! / outChunks;
   // a packed weight is widened once for this call (one layer in float32 at a time), then sliced like a float one
   const filter = isPacked(p.w) ? packedConvFilter(p.w, { kh: p.w.shape[0]!, kw: p.w.shape[1]! }) : p.w;
+  // partial sums are freed as soon as they are added (safe under a tape too: an add saves nothing)
+  const accumulate = (acc: tf.Tensor4D | null, part: tf.Tensor4D): tf.Tensor4D => {
+    if (!acc) return part;
+    const sum = tf.add(acc, part) as tf.Tensor4D;
+    tf.dispose([acc, part]);
+    return sum;
+  };
   const chunks = Array.from({ length: outChunks }, (_, o) => tf.tidy(() => {
     let inOffset = 0;
     let acc: tf.Tensor4D | null = null;
@@ -91,10 +88,12 @@ export function convChunks(xs: Chunks, p: ConvParams, outChunks: number): Chunks
       const c = x.shape[3];
       const w = tf.slice(filter, [0, 0, inOffset, o * outC], [-1, -1, c, outC]) as tf.Tensor4D;
       inOffset += c;
-      const part = conv2d(x, { w, stride: p.stride, pad: p.pad }, true);
-      acc = acc ? (tf.add(acc, part) as tf.Tensor4D) : part;
+      acc = accumulate(acc, conv2d(x, { w, stride: p.stride, pad: p.pad }, true));
     }
-    return (p.b ? tf.add(acc!, sliceVec(p.b, o * outC, outC)) : acc!) as tf.Tensor4D;
+    if (!p.b) return acc!;
+    const biased = tf.add(acc!, sliceVec(p.b, o * outC, outC)) as tf.Tensor4D;
+    acc!.dispose();
+    return biased;
   }));
   if (filter !== p.w) filter.dispose();
   return chunks;

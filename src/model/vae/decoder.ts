@@ -34,27 +34,29 @@ export function loadDecoder(src: ParamSource, c: VaeConfig): VaeDecoder {
 /** A decoder stage, named when a test may tap its output (the end of each diffusers block). */
 interface DecoderStage { tap?: string; run: Stage }
 
-/** The decoder as stages on channel chunks: conv_in, the mid block's, each up block's, GroupNorm-SiLU, conv_out. */
-function decoderStageList(p: VaeDecoder, run: DecoderRunOptions): DecoderStage[] {
+/**
+ * The decoder as stages on channel chunks, grouped by block: [conv_in, the mid block's], each up block's,
+ * [GroupNorm-SiLU, conv_out].
+ */
+function decoderStageGroups(p: VaeDecoder, run: DecoderRunOptions): DecoderStage[][] {
   const named = (stages: Stage[], tap: string): DecoderStage[] => stages.map((s, i) => ({ run: s, tap: i === stages.length - 1 ? tap : undefined }));
   return [
-    { tap: 'decoder.conv_in', run: ([x]) => [conv2d(x!, p.convIn)] },
-    ...named(midBlockStages(p.mid, run), 'decoder.mid_block'),
-    ...p.upBlocks.flatMap((blk, i) => named(upDecoderBlockStages(blk, run), `decoder.up_blocks.${i}`)),
-    {
+    [{ tap: 'decoder.conv_in', run: ([x]) => [conv2d(x!, p.convIn)] }, ...named(midBlockStages(p.mid, run), 'decoder.mid_block')],
+    ...p.upBlocks.map((blk, i) => named(upDecoderBlockStages(blk, run), `decoder.up_blocks.${i}`)),
+    [{
       run: (x) => {
         const [b, hh, ww] = x[0]!.shape;
         if (chunkCount([b, hh, ww, p.convOut.w.shape[3]], 1, run.maxTensorBytes) !== 1) throw new Error('VAE decoder: output image exceeds the tensor budget');
         return groupNormChunks(x, p.groups, p.normOut, 'silu');
       },
     },
-    { run: (x) => convChunks(x, p.convOut, 1) },
+    { run: (x) => convChunks(x, p.convOut, 1) }],
   ];
 }
 
-/** The decoder's stages, for a staged vjp (staged-vjp.ts): every stage is a recomputed unit there. */
-export function decoderStages(p: VaeDecoder, run: DecoderRunOptions): Stage[] {
-  return decoderStageList(p, run).map((s) => s.run);
+/** The decoder's stages by block, for a staged vjp (staged-vjp.ts): every stage is a recomputed unit there. */
+export function decoderStages(p: VaeDecoder, run: DecoderRunOptions): Stage[][] {
+  return decoderStageGroups(p, run).map((g) => g.map((s) => s.run));
 }
 
 /**
@@ -64,7 +66,7 @@ export function decoderStages(p: VaeDecoder, run: DecoderRunOptions): Stage[] {
 export function decoderForward(z: tf.Tensor4D, p: VaeDecoder, run: DecoderRunOptions, tap?: Tap): tf.Tensor4D {
   return tf.tidy(() => {
     // each stage's output is freed once the next has used it (runStages), so about two stages are alive at a time
-    const stages = decoderStageList(p, run).map(({ tap: name, run: f }): Stage => (name && tap ? (x) => {
+    const stages = decoderStageGroups(p, run).flat().map(({ tap: name, run: f }): Stage => (name && tap ? (x) => {
       const y = f(x);
       tap(name, joinChannels(y));
       return y;

@@ -42,11 +42,20 @@ export function upsampleChunks(xs: Chunks, p: ConvParams, groups: number, maxTen
 
 /**
  * Nearest-neighbour ×2 (torch `interpolate(scale_factor=2, mode="nearest")`) by broadcasting each pixel over a
- * 2×2 block: plain differentiable ops on every backend (no ResizeNearestNeighborGrad kernel needed).
+ * 2×2 block: plain ops on every backend (no ResizeNearestNeighborGrad kernel needed). Its gradient sums each 2×2
+ * block of dy as four strided slices: autodiff of the broadcast would reduce over inner axes through a transpose
+ * of the full-size gradient.
  */
 export function nearestUpsample2x(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [b, h, w, c] = x.shape;
-    return tf.mul(x.reshape([b, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1])).reshape([b, 2 * h, 2 * w, c]) as tf.Tensor4D;
-  });
+  const [b, h, w, c] = x.shape;
+  const up = (t: tf.Tensor) => tf.tidy(() => tf.mul(t.reshape([b, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1])).reshape([b, 2 * h, 2 * w, c]));
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: up(args[0] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => tf.tidy(() => {
+      const blocks = dy.reshape([b, h, 2, w, 2, c]);
+      const at = (i: number, j: number) => tf.slice(blocks, [0, 0, i, 0, j, 0], [b, h, 1, w, 1, c]);
+      return tf.addN([at(0, 0), at(0, 1), at(1, 0), at(1, 1)]).reshape([b, h, w, c]);
+    }),
+  }));
+  return op(x) as tf.Tensor4D;
 }

@@ -37,6 +37,7 @@ export function TuneView() {
           </span>
         </div>
         {busy && t.step && <progress max={t.step.total} value={t.step.step + 1} aria-label="sampling progress" />}
+        <MemoryCheck disabled={busy || !ready} />
         <SettingsForm disabled={busy} />
       </section>
       <section className="panel" aria-labelledby="live-title">
@@ -62,6 +63,37 @@ export function TuneView() {
           </div>
         )}
       </section>
+    </div>
+  );
+}
+
+const GiB = 2 ** 30;
+
+/** The preflight: one update's predicted peak GPU memory against the budget, with advice when it is over. */
+function MemoryCheck({ disabled }: { disabled: boolean }) {
+  const m = useStudio((s) => s.tune.memory);
+  const { setGpuBudget, checkMemory } = useStudio.getState();
+  const r = m.report;
+  return (
+    <div className="memory-check" data-testid="memory-check">
+      <label className="inline">GPU memory budget (GiB)
+        <input type="number" min={0.5} step={0.5} value={m.budgetGiB} disabled={disabled} data-testid="gpu-budget"
+          onChange={(e) => setGpuBudget(Number(e.target.value))} />
+      </label>
+      <button type="button" onClick={() => void checkMemory()} disabled={disabled || m.checking} data-testid="preflight-run">
+        {m.checking ? 'Checking…' : 'Check memory'}
+      </button>
+      {r && (
+        <div data-testid="preflight-result" data-ok={String(r.ok)} data-applies={String(r.applies)} data-peak={Math.round(r.peakBytes)}>
+          <p className={r.ok || !r.applies ? 'muted' : 'warning'}>
+            {r.message[0]!.toUpperCase() + r.message.slice(1)}: sampling {(r.phases.sampling / GiB).toFixed(2)}, reward {(r.phases.reward / GiB).toFixed(2)},
+            backward {(r.phases.backward / GiB).toFixed(2)} GiB of activations.
+            {!r.applies && ' Not on WebGPU: the budget does not apply to this backend.'}
+            {r.applies && !r.ok && ' Start will refuse this run.'}
+          </p>
+          {r.advice.length > 0 && <ul>{r.advice.map((a) => <li key={a}>{a}</li>)}</ul>}
+        </div>
+      )}
     </div>
   );
 }

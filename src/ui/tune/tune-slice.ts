@@ -3,7 +3,7 @@ import { describeError } from '../store';
 import { engine } from '../engine';
 import { JobError } from '../../worker/protocol';
 import type { RunningJob } from '../../worker/client';
-import type { EpochRecord, Evaluation, IpgoTokensFile, RgbaImage, TuneSettings } from '../../worker/studio-protocol';
+import type { EpochRecord, Evaluation, IpgoTokensFile, PreflightReport, RgbaImage, TuneSettings } from '../../worker/studio-protocol';
 import { MODEL_SETS } from './defaults';
 import { newId, saveRun, saveTokens, type RunRecord } from '../persist';
 
@@ -20,7 +20,13 @@ export interface TuneState {
   step: { phase: string; step: number; total: number } | null;
   current: RgbaImage | null;
   tokens: IpgoTokensFile | null;
+  /** The GPU memory budget (GiB) a run must fit, and the last preflight against it (WebGPU only). */
+  memory: { budgetGiB: number; checking: boolean; report: PreflightReport | null };
 }
+
+/** Most 6–8 GB GPUs leave about this much to one tab once the browser and desktop have theirs. */
+export const DEFAULT_GPU_BUDGET_GIB = 6;
+const GiB = 2 ** 30;
 
 /** Prompt tuning (the Tune view): one run at a time, streamed from the worker and saved after every epoch. */
 export interface TuneSlice {
@@ -32,6 +38,9 @@ export interface TuneSlice {
   pauseTune(): void;
   stopTune(): void;
   saveTunedTokens(name: string): Promise<void>;
+  setGpuBudget(gib: number): void;
+  /** Loads the selected models and predicts one update's peak GPU memory against the budget. */
+  checkMemory(): Promise<void>;
 }
 
 let job: RunningJob<'tune'> | null = null;
@@ -74,6 +83,7 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
     tune: {
       ...savedForm(),
       status: 'idle', stage: '', run: null, preview: null, step: null, current: null, tokens: null,
+      memory: { budgetGiB: DEFAULT_GPU_BUDGET_GIB, checking: false, report: null },
     },
 
     setPrompt: (prompt) => patchForm({ prompt }),
@@ -93,7 +103,7 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
       set((s) => ({ tune: { ...s.tune, prompt, settings, status: 'running', stage: 'starting', run, preview: null, step: null, current: null, tokens: null } }));
       void saveRun(run);
       job = engine.start('tune', {
-        prompt, settings,
+        prompt, settings, budgetBytes: get().tune.memory.budgetGiB * GiB,
         resume: resume?.checkpoint && resume.raw ? { checkpoint: resume.checkpoint, raw: resume.raw, best: resume.best, records: resume.records } : undefined,
       }, {
         onProgress: (p) => {
@@ -122,9 +132,11 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
         patch({ status: result.status, stage: result.status === 'done' ? 'finished' : 'paused', tokens: result.tokens });
       } catch (e) {
         const cancelled = e instanceof JobError && e.code === 'cancelled';
-        patchRun({ status: cancelled ? 'paused' : 'failed', error: cancelled ? undefined : (e as Error).message });
-        patch({ status: cancelled ? 'paused' : 'failed', stage: cancelled ? 'stopped' : 'failed' });
-        if (!cancelled) get().pushError(describeError(e, 'Tuning failed'));
+        // a lost GPU device leaves the run resumable from its last per-epoch checkpoint
+        const resumable = e instanceof JobError && e.code === 'device-lost' && Boolean(get().tune.run?.checkpoint);
+        patchRun({ status: cancelled || resumable ? 'paused' : 'failed', error: cancelled ? undefined : (e as Error).message });
+        patch({ status: cancelled || resumable ? 'paused' : 'failed', stage: cancelled ? 'stopped' : resumable ? 'GPU device lost: resume to continue on a new device' : 'failed' });
+        if (!cancelled) get().pushError(describeError(e, resumable ? 'The GPU device was lost' : 'Tuning failed'));
       } finally {
         job = null;
       }
@@ -138,6 +150,23 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
 
     stopTune() {
       job?.cancel();
+    },
+
+    setGpuBudget(gib) {
+      if (Number.isFinite(gib) && gib > 0) patch({ memory: { ...get().tune.memory, budgetGiB: gib, report: null } });
+    },
+
+    async checkMemory() {
+      const memory = get().tune.memory;
+      if (memory.checking) return;
+      patch({ memory: { ...memory, checking: true } });
+      try {
+        const report = await engine.run('preflight', { settings: get().tune.settings, budgetBytes: memory.budgetGiB * GiB });
+        patch({ memory: { ...get().tune.memory, checking: false, report } });
+      } catch (e) {
+        patch({ memory: { ...get().tune.memory, checking: false, report: null } });
+        get().pushError(describeError(e, 'The memory check failed'));
+      }
     },
 
     async saveTunedTokens(name) {

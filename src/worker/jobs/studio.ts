@@ -22,7 +22,10 @@ import { JobError, type JobContext, type JobHandlers } from '../protocol';
 import { COMPONENT_LABELS, DEFAULT_PRECISION, WEIGHT_PRECISIONS, type PrecisionPolicy } from '../../model/precision';
 import { formatBytes } from '../../weights/format-bytes';
 import * as tf from '@tensorflow/tfjs';
-import type { BatchProgressRow, LoadedModels, ModelSelection, StudioJobs, TuneSettings, TuneProgress } from '../studio-protocol';
+import { PhaseMemory } from '../../model/gpu-memory';
+import { deviceLoss, recoverDevice, throwIfDeviceLost, withOutOfMemoryScope } from '../gpu-device';
+import type { BatchProgressRow, LoadedModels, ModelSelection, PreflightReport, StudioJobs, TuneSettings, TuneProgress } from '../studio-protocol';
+import { preflight, updateMemoryShape } from '../../ipgo/preflight';
 
 let loaded: { key: string; models: IpgoModels; info: LoadedModels; fingerprint: TextEncoderFingerprint } | null = null;
 let precision: PrecisionPolicy = { ...DEFAULT_PRECISION };
@@ -35,6 +38,8 @@ const ROLE_OF: Record<RewardModelId, keyof Omit<ModelSelection, 'sd'>> = {
 };
 
 async function ensureModels(selection: ModelSelection, rewards: RewardId[], progress: (stage: string) => void, log: (m: string) => void = () => {}): Promise<NonNullable<typeof loaded>> {
+  // after a device loss every loaded tensor is gone with the old device: start a new one and load again
+  if (await recoverDevice(log)) loaded = null;
   const key = JSON.stringify([selection, [...rewards].sort(), precision]);
   if (loaded?.key === key) return loaded;
   if (loaded) {
@@ -55,13 +60,13 @@ async function ensureModels(selection: ModelSelection, rewards: RewardId[], prog
   const files = installedModelFiles(sdReader);
   const policy = { ...precision };
   const resident = residentBytes();
-  const sd = await loadStableDiffusion(files, (stage) => progress(`loading ${stage}`), policy);
+  const sd = await withOutOfMemoryScope('loading Stable Diffusion', () => loadStableDiffusion(files, (stage) => progress(`loading ${stage}`), policy));
   log(`Stable Diffusion "${selection.sd}" loaded (UNet ${policy.unet}, VAE decoder ${policy.vaeDecoder}, text encoder ${policy.textEncoder}): `
     + `${formatBytes(residentBytes() - resident)} on the device, ${formatBytes(residentBytes())} in all`);
   try {
     const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
     progress('loading reward models');
-    const rewardModels = await loadRewardModels(rewards, async (m) => {
+    const rewardModels = await withOutOfMemoryScope('loading the reward models', () => loadRewardModels(rewards, async (m) => {
       const reader = await open(selection[ROLE_OF[m]], m);
       const weights = reader.fileByRole('model');
       const configFile = reader.files().find((f) => f.role === 'config');
@@ -69,7 +74,7 @@ async function ensureModels(selection: ModelSelection, rewards: RewardId[], prog
         source: await installedModelFiles(reader).weights(weights.path),
         config: configFile ? await reader.readJson(configFile.path) : undefined,
       };
-    }, policy);
+    }, policy));
     log(`reward models loaded (CLIP-L ${policy.clipVision}, ViT-H ${policy.vitHVision}): ${formatBytes(residentBytes())} on the device in all`);
     const unetCfg = sd.unet.config as unknown as { sampleSize?: number };
     const info: LoadedModels = {
@@ -136,6 +141,7 @@ function streamingEvents(ctx: JobContext<'tune'> | JobContext<'applyTokens'>, ex
   return {
     isCancelled: () => ctx.cancelled(),
     onStep: async (phase, step, total, latents) => {
+      throwIfDeviceLost('tuning');
       ctx.progress({ kind: 'step', phase, step, total, preview: await latentPreview(latents) } as TuneProgress);
     },
     ...extra,
@@ -144,13 +150,26 @@ function streamingEvents(ctx: JobContext<'tune'> | JobContext<'applyTokens'>, ex
 
 async function guarded<T>(ctx: { cancelled(): boolean }, what: string, work: () => Promise<T>): Promise<T> {
   try {
-    return await work();
+    const result = await work();
+    throwIfDeviceLost(what);
+    return result;
   } catch (e) {
     if (ctx.cancelled()) throw new JobError('cancelled', `${what} cancelled`);
+    throwIfDeviceLost(what); // whatever failed, a lost device is the cause to report
     if (e instanceof TokensFileError) throw new JobError('invalid-input', e.message);
     if (e instanceof Error && /prompt too long|must be|empty reward|at least one/.test(e.message)) throw new JobError('invalid-input', e.message);
     throw e;
   }
+}
+
+function preflightReport(models: IpgoModels, settings: TuneSettings, budgetBytes: number): PreflightReport {
+  if (!(budgetBytes > 0)) throw new JobError('invalid-input', `the GPU memory budget must be a positive number of bytes, got ${budgetBytes}`);
+  const shape = updateMemoryShape(models, settings.height, settings.width);
+  const v = preflight(shape, { budgetBytes, size: Math.max(settings.height, settings.width), int8Everywhere: Object.values(precision).every((p) => p === 'int8') });
+  return {
+    applies: tf.getBackend() === 'webgpu', ok: v.ok, peakBytes: v.prediction.peak, residentBytes: shape.residentBytes,
+    phases: v.prediction.phases, budgetBytes, message: v.message, advice: v.advice,
+  };
 }
 
 const sampling = (s: TuneSettings) => ({ scheduler: s.scheduler, height: s.height, width: s.width, noiseSeed: s.seed });
@@ -162,10 +181,20 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
   },
   loadModels: async ({ models, rewards }, ctx) => (await ensureModels(models, rewards, (stage) => ctx.progress({ stage }), (m) => ctx.log(m))).info,
 
-  tune: ({ prompt, settings, resume }, ctx) => guarded(ctx, 'tuning', async () => {
+  preflight: async ({ settings, budgetBytes }, ctx) => {
+    validateSettings(settings);
+    const { models } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ stage }), (m) => ctx.log(m));
+    return preflightReport(models, settings, budgetBytes);
+  },
+
+  tune: ({ prompt, settings, budgetBytes, resume }, ctx) => guarded(ctx, 'tuning', async () => {
     validateSettings(settings);
     if (!prompt.trim()) throw new JobError('invalid-input', 'enter a prompt to tune');
     const { models, info, fingerprint } = await ensureModels(settings.models, mixIds(settings.mix), (stage) => ctx.progress({ kind: 'stage', stage }), (m) => ctx.log(m));
+    if (budgetBytes !== undefined) {
+      const verdict = preflightReport(models, settings, budgetBytes);
+      if (verdict.applies && !verdict.ok) throw new JobError('out-of-memory', `not started: ${verdict.message}. ${verdict.advice.join('; ')}`);
+    }
     const config = resume ? decodeCheckpoint(resume.checkpoint).config : configOf(settings, info.textDim);
     const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);
     let pc: PromptContext | null = null;
@@ -182,9 +211,14 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
       run = resume ? runFromCheckpoint(decodeCheckpoint(resume.checkpoint)) : freshRun(config);
       let best = resume?.best ?? null;
       const history = [...(resume?.records ?? [])];
+      const memory = new PhaseMemory();
       const { final, records } = await trainer.trainPrompt(run, pc, streamingEvents(ctx, {
-        shouldStop: () => pauseRequested,
+        shouldStop: () => pauseRequested || deviceLoss() !== null,
+        memory,
         onEpoch: async (record, image, isBest) => {
+          if (record.epoch === (resume?.records.length ?? 0) && memory.peak !== null) {
+            ctx.log(`GPU memory of one update (allocated, pool included): ${Object.entries(memory.peaks).map(([p, b]) => `${p} ${formatBytes(b)}`).join(', ')}`);
+          }
           if (isBest) best = { rewards: record.rewards, weightedReward: record.weightedReward, image, epoch: record.epoch };
           ctx.progress({ kind: 'epoch', record, image, isBest, checkpoint: await saveCheckpoint(run!) });
         },
@@ -220,7 +254,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
     const events: TrainerEvents = {
       isCancelled: () => ctx.cancelled(),
       onStep: (phase, step, total) => ctx.progress({ kind: 'step', phase, step, total }),
-      shouldStop: () => pauseRequested,
+      shouldStop: () => pauseRequested || deviceLoss() !== null,
     };
     try {
       // Every prompt is checked (context length) before any sampling starts.
