@@ -6,7 +6,7 @@ export default defineConfig({
     environment: 'node',
     include: ['src/**/*.webgpu.test.ts', 'test/**/*.webgpu.test.ts'],
     setupFiles: ['test/setup-webgpu.ts'],
-    testTimeout: 300_000,
+    testTimeout: 600_000,
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,

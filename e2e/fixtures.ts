@@ -30,3 +30,13 @@ export async function waitForBackend(page: Page): Promise<string> {
   await expect(badge).not.toHaveAttribute('data-backend', '', { timeout: 60_000 });
   return (await badge.getAttribute('data-backend')) ?? '';
 }
+
+/** Installs the built-in tiny model set (on wasm, the quickest backend to start) and waits for all three models. */
+export async function installTinySet(page: Page): Promise<void> {
+  await page.goto('/?backend=wasm#/models');
+  await waitForBackend(page);
+  await page.getByTestId('set-install-tiny').click();
+  for (const id of ['tiny-sd', 'tiny-clip', 'tiny-aesthetic']) {
+    await expect(page.getByTestId(`model-${id}`)).toHaveAttribute('data-state', 'installed', { timeout: 180_000 });
+  }
+}

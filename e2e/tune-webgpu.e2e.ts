@@ -5,7 +5,7 @@
  * default precision policy, compute what the WASM kernels compute.
  */
 import type { Page } from '@playwright/test';
-import { test, expect, waitForBackend } from './fixtures';
+import { test, expect, installTinySet, waitForBackend } from './fixtures';
 
 async function tuneOneEpoch(page: Page, backend: 'webgpu' | 'wasm'): Promise<{ loss: number; reward: number }> {
   await page.goto(`/?backend=${backend}#/tune`);
@@ -24,12 +24,7 @@ async function tuneOneEpoch(page: Page, backend: 'webgpu' | 'wasm'): Promise<{ l
 test('one IPGO epoch on WebGPU matches the same epoch on WASM', async ({ page, consoleProblems }) => {
   test.setTimeout(15 * 60_000);
   void consoleProblems;
-  await page.goto('/?backend=wasm#/models');
-  await waitForBackend(page);
-  await page.getByTestId('set-install-tiny').click();
-  for (const id of ['tiny-sd', 'tiny-clip', 'tiny-aesthetic']) {
-    await expect(page.getByTestId(`model-${id}`)).toHaveAttribute('data-state', 'installed', { timeout: 180_000 });
-  }
+  await installTinySet(page);
   // the GPU bytes each precision would take, shown per model; a change is kept and reported in bytes
   const deviceBytes = async () => Number(await page.getByTestId('device-tiny-sd').getAttribute('data-bytes'));
   await expect(page.getByTestId('precision-panel')).toBeVisible();

@@ -62,6 +62,16 @@ export function throwIfDeviceLost(doing: string): void {
 }
 
 /**
+ * After a failure: a lost device rejects pending read-backs (AbortError) before its `lost` promise settles, so give
+ * that a moment, then report the loss if it is one (`throwIfDeviceLost`).
+ */
+export async function throwIfDeviceLostAfterError(doing: string): Promise<void> {
+  const w = watched;
+  if (w && !w.lost) await Promise.race([w.device.lost, new Promise((resolve) => setTimeout(resolve, 250))]);
+  throwIfDeviceLost(doing);
+}
+
+/**
  * After a loss: drops every tensor of the dead backend (they cannot be read any more) and starts tfjs-webgpu again
  * on a new device. Returns true when it did (the caller must reload its models), false when nothing was lost.
  */

@@ -23,7 +23,7 @@ import { COMPONENT_LABELS, DEFAULT_PRECISION, WEIGHT_PRECISIONS, type PrecisionP
 import { formatBytes } from '../../weights/format-bytes';
 import * as tf from '@tensorflow/tfjs';
 import { PhaseMemory } from '../../model/gpu-memory';
-import { deviceLoss, recoverDevice, throwIfDeviceLost, withOutOfMemoryScope } from '../gpu-device';
+import { deviceLoss, recoverDevice, throwIfDeviceLost, throwIfDeviceLostAfterError, withOutOfMemoryScope } from '../gpu-device';
 import type { BatchProgressRow, LoadedModels, ModelSelection, PreflightReport, StudioJobs, TuneSettings, TuneProgress } from '../studio-protocol';
 import { preflight, updateMemoryShape } from '../../ipgo/preflight';
 
@@ -155,7 +155,7 @@ async function guarded<T>(ctx: { cancelled(): boolean }, what: string, work: () 
     return result;
   } catch (e) {
     if (ctx.cancelled()) throw new JobError('cancelled', `${what} cancelled`);
-    throwIfDeviceLost(what); // whatever failed, a lost device is the cause to report
+    await throwIfDeviceLostAfterError(what); // whatever failed, a lost device is the cause to report
     if (e instanceof TokensFileError) throw new JobError('invalid-input', e.message);
     if (e instanceof Error && /prompt too long|must be|empty reward|at least one/.test(e.message)) throw new JobError('invalid-input', e.message);
     throw e;
@@ -255,6 +255,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
       isCancelled: () => ctx.cancelled(),
       onStep: (phase, step, total) => ctx.progress({ kind: 'step', phase, step, total }),
       shouldStop: () => pauseRequested || deviceLoss() !== null,
+      memory: new PhaseMemory(),
     };
     try {
       // Every prompt is checked (context length) before any sampling starts.
