@@ -339,6 +339,7 @@ async function ipgoPart(): Promise<void> {
   Object.assign(notes, r.notes);
   const vae = parseVaeConfig(sd.vae.config_json);
   const unetWidth = (sd.unet.config_json as { block_out_channels: number[] }).block_out_channels[0]!;
+  const decoderParams = declaredParams(vaeDecoder('fp32').build).filter((s) => !s.optional).reduce((n, s) => n + s.shape.reduce((a, c) => a * c, 1), 0);
   const errors: string[] = [];
   let worst = 0;
   for (const reward of ['aesthetic', 'hps']) {
@@ -346,7 +347,7 @@ async function ipgoPart(): Promise<void> {
       const measured = r.metrics[`ipgo_peak_gpu_mb_${size}_${reward}`]!;
       const residentBytes = (r.metrics.resident_mb_sd15_update! + r.metrics[`resident_mb_reward_${reward}`]!) * MiB;
       const predicted = predictUpdatePeak({
-        residentBytes, latentHeight: size / 8, latentWidth: size / 8, vaeScale: 8, unetWidth, vaeWidth: vae.blockOutChannels[0]!,
+        residentBytes, latentHeight: size / 8, latentWidth: size / 8, vaeScale: 8, unetWidth, vaeWidth: vae.blockOutChannels[0]!, decoderParams,
       }).peak / MiB;
       const e = Math.abs(predicted - measured) / measured;
       worst = Math.max(worst, e);

@@ -3,16 +3,18 @@ import { PREFLIGHT_COEFFICIENTS, predictUpdatePeak, preflight, type UpdateMemory
 
 const GiB = 2 ** 30;
 // SD1.5's widths, 1.5 GiB of weights, at 512²
-const sd15: UpdateMemoryShape = { residentBytes: 1.5 * GiB, latentHeight: 64, latentWidth: 64, vaeScale: 8, unetWidth: 320, vaeWidth: 128 };
+const sd15: UpdateMemoryShape = { residentBytes: 1.5 * GiB, latentHeight: 64, latentWidth: 64, vaeScale: 8, unetWidth: 320, vaeWidth: 128, decoderParams: 49.5e6 };
 
 describe('preflight', () => {
   it('predicts weights plus the largest phase, each linear in its activation feature', () => {
     const p = predictUpdatePeak(sd15);
-    expect(p.phases.reward).toBeCloseTo(PREFLIGHT_COEFFICIENTS.rewardImage * 512 * 512 * 128 * 4 + PREFLIGHT_COEFFICIENTS.rewardRgb * 512 * 512 * 12);
+    const k = PREFLIGHT_COEFFICIENTS;
+    expect(p.phases.reward).toBeCloseTo(k.rewardImage * 512 * 512 * 128 * 4 + k.rewardRgb * 512 * 512 * 12 + k.rewardDecoder * 49.5e6 * 4);
     expect(p.phases.sampling).toBeCloseTo(PREFLIGHT_COEFFICIENTS.sampling * 2 * 64 * 64 * 320 * 4);
     expect(p.peak).toBeCloseTo(sd15.residentBytes + Math.max(p.phases.reward, p.phases.sampling, p.phases.backward));
     const half = predictUpdatePeak({ ...sd15, latentHeight: 32, latentWidth: 32 });
-    expect(half.peak - sd15.residentBytes).toBeCloseTo((p.peak - sd15.residentBytes) / 4);
+    const fixed = k.rewardDecoder * 49.5e6 * 4;
+    expect(half.phases.reward - fixed).toBeCloseTo((p.phases.reward - fixed) / 4);
   });
 
   it('passes a run under the budget without advice', () => {

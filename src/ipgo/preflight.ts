@@ -8,6 +8,8 @@
  *   backward  B · (latent pixels · UNet width · 4 B)           the same at batch 1
  *   reward    R · (image pixels · VAE width · 4 B)             the decoder's last-level activation
  *           + Q · (image pixels · 3 · 4 B)                     the image and its gradient (which dominate small VAEs)
+ *           + D · (VAE decoder parameters · 4 B)               what does not grow with the size (widened weights of
+ *                                                              the channel-chunked convolutions, the pool)
  * peak = resident weights + the largest phase. The reward towers' activations (224² inputs, checkpointed per
  * layer) did not show in the measurements (aesthetic and HPSv2 peaks agree within 1 %), so they have no term.
  * The coefficients are fitted to the peaks measured by `npm run bench:gpu` (its `ipgo` part: SD1.5 shapes at
@@ -16,10 +18,12 @@
  * the decoder's largest activations split into channel chunks, which hold less per pixel — so between and beyond
  * the fitted sizes the prediction is an estimate (bench/results/gpu.json has the SD1.5 errors at 128²…512²).
  */
+import type * as tf from '@tensorflow/tfjs';
+import { isPacked } from '../model/kernels/packed-weight';
 import { paramsOf } from '../model/nn';
 import type { IpgoModels } from './prompt-context';
 
-export const PREFLIGHT_COEFFICIENTS = { sampling: 129, backward: 268, rewardImage: 19.5, rewardRgb: 18.4 };
+export const PREFLIGHT_COEFFICIENTS = { sampling: 128, backward: 260, rewardImage: 9.32, rewardRgb: 45.5, rewardDecoder: 2.71 };
 
 export interface UpdateMemoryShape {
   /** Bytes of the weights on the device during the update. */
@@ -32,6 +36,8 @@ export interface UpdateMemoryShape {
   unetWidth: number;
   /** VAE block_out_channels[0] (the decoder's last level). */
   vaeWidth: number;
+  /** Parameters of the VAE decoder (post_quant_conv included), whatever their precision. */
+  decoderParams: number;
 }
 
 export interface PeakPrediction {
@@ -46,7 +52,7 @@ export function predictUpdatePeak(s: UpdateMemoryShape, k = PREFLIGHT_COEFFICIEN
   const image = latent * s.vaeScale * s.vaeScale;
   const phases = {
     sampling: k.sampling * 2 * latent * s.unetWidth * 4,
-    reward: k.rewardImage * image * s.vaeWidth * 4 + k.rewardRgb * image * 3 * 4,
+    reward: k.rewardImage * image * s.vaeWidth * 4 + k.rewardRgb * image * 3 * 4 + k.rewardDecoder * s.decoderParams * 4,
     backward: k.backward * latent * s.unetWidth * 4,
   };
   return { peak: s.residentBytes + Math.max(phases.sampling, phases.reward, phases.backward), phases };
@@ -102,6 +108,24 @@ export function updateMemoryShape(models: IpgoModels, height: number, width: num
   const residentBytes = paramsOf(models).reduce((sum, t) => sum + t.size * 4, 0);
   return {
     residentBytes, latentHeight: Math.ceil(height / sd.vaeScaleFactor), latentWidth: Math.ceil(width / sd.vaeScaleFactor), vaeScale: sd.vaeScaleFactor,
-    unetWidth: sd.unet.config.blockOutChannels[0]!, vaeWidth: sd.vae.config.blockOutChannels[0]!,
+    unetWidth: sd.unet.config.blockOutChannels[0]!, vaeWidth: sd.vae.config.blockOutChannels[0]!, decoderParams: parameterCount(sd.vae),
   };
+}
+
+/** Parameters a module holds: a packed weight counts its rows × columns, a float tensor its size. */
+function parameterCount(module: unknown): number {
+  const packed = new Set<tf.Tensor>();
+  let n = 0;
+  const visit = (o: unknown, seen: Set<unknown>) => {
+    if (o === null || typeof o !== 'object' || seen.has(o)) return;
+    seen.add(o);
+    if (isPacked(o)) {
+      n += o.rows * o.cols;
+      for (const t of paramsOf(o)) packed.add(t);
+      return;
+    }
+    for (const v of Array.isArray(o) ? o : Object.values(o)) visit(v, seen);
+  };
+  visit(module, new Set());
+  return n + paramsOf(module).filter((t) => !packed.has(t)).reduce((sum, t) => sum + t.size, 0);
 }

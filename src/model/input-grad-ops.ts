@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { packedConv2d, packedConv2dInputGrad, packedMatMul, packedMatMulInputGrad, type ConvGeometry } from './kernels/packed-ops';
 import { type PackedMatrix, isPacked } from './kernels/packed-weight';
-import { torchPadding, type ConvParams, type LinearParams } from './nn';
+import { addLean, torchPadding, type ConvParams, type LinearParams } from './nn';
 
 /**
  * The layers every model runs (Linear in torch layout, Conv2d), with gradients to their input only: IPGO
@@ -54,7 +54,7 @@ export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
   const lead = x.shape.slice(0, -1);
   const x2 = x.reshape([-1, inDim]) as tf.Tensor2D;
   let y: tf.Tensor = isPacked(p.w) ? packedMatMulX(x2, p.w) : matMulWeightT(x2, p.w);
-  if (p.b) y = tf.add(y, p.b);
+  if (p.b) y = addLean(y, p.b);
   return y.reshape([...lead, outDim]);
 }
 

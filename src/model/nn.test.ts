@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { groupNorm, type NormParams } from './nn';
+import { addLean, groupNorm, type NormParams } from './nn';
 
 /** GroupNorm (+ SiLU) written with plain ops, differentiated by tfjs autodiff: the reference for the custom op. */
 function plainGroupNorm(x: tf.Tensor4D, groups: number, gamma: tf.Tensor, beta: tf.Tensor, eps: number, silu: boolean): tf.Tensor {
@@ -32,4 +32,29 @@ describe('groupNorm (memory-efficient backward)', () => {
       tf.dispose([x, p.gamma, p.beta, r]);
     });
   }
+});
+
+describe('addLean', () => {
+  it('adds with broadcasting; gradients reduce to each input\'s shape; it saves nothing', () => {
+    const a = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 5);
+    const b = tf.randomNormal([4], 0, 1, 'float32', 6);
+    const r = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 7);
+    const before = tf.memory().numTensors;
+    const ours = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(addLean(x, y), r)))([a, b]);
+    const ref = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.add(x, y), r)))([a, b]);
+    for (let i = 0; i < 2; i++) expect(Array.from(ours[i]!.dataSync())).toEqual(Array.from(ref[i]!.dataSync()));
+    tf.dispose([...ours, ...ref]);
+    expect(tf.memory().numTensors).toBe(before);
+    // under a tape the inputs' buffers are not pinned: freeing them frees their bytes
+    const one = tf.scalar(1);
+    const bytes = tf.memory().numBytes;
+    tf.grads((x: tf.Tensor) => {
+      const big = tf.mul(x, 2);
+      const y = addLean(big, one);
+      big.dispose();
+      expect(tf.memory().numBytes).toBeLessThan(bytes + 2 * 4 * x.size + 64);
+      return tf.sum(y);
+    })([a]).forEach((t) => t.dispose());
+    tf.dispose([a, b, r, one]);
+  });
 });

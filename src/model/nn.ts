@@ -166,6 +166,24 @@ export function groupNorm(x: tf.Tensor4D, groups: number, p: NormParams, act: 'n
   return op(x, p.gamma, p.beta) as tf.Tensor4D;
 }
 
+/**
+ * a + b (broadcasting) that saves nothing for its backward. tfjs's Add keeps both inputs until the backward
+ * passes it, only to read their shapes: under a tape every residual sum and every bias would pin two activations.
+ */
+export function addLean(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (!tapeIsRecording()) return tf.add(a, b);
+  const shapes = [a.shape, b.shape];
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: tf.add(args[0] as tf.Tensor, args[1] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => shapes.map((shape) => tf.tidy(() => {
+      const axes = tf.backend_util.getReductionAxes(shape, dy.shape);
+      // a clone, not dy itself: each input's gradient is freed on its own
+      return axes.length ? tf.sum(dy, axes).reshape(shape) : dy.clone();
+    })),
+  }));
+  return op(a, b);
+}
+
 export const silu = (x: tf.Tensor): tf.Tensor => tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
 /** CLIP's quick_gelu: x·σ(1.702x). */
 export const quickGelu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));

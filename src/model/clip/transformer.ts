@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { nestedTape } from '../checkpoint-grad';
 import { linear, matMul2d } from '../input-grad-ops';
 import { flashAttention, fusedAttentionApplies } from '../kernels/flash-attention';
-import { attention, gelu, layerNorm, mergeHeads, quickGelu, splitHeads, type LinearParams, type NormParams } from '../nn';
+import { addLean, attention, gelu, layerNorm, mergeHeads, quickGelu, splitHeads, type LinearParams, type NormParams } from '../nn';
 import type { ParamSource } from '../params';
 
 /**
@@ -108,8 +108,8 @@ export function encoderLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: number,
   return tf.tidy(() => {
     const normed = layerNorm(x, p.ln1);
     const [q, k, v] = (p.qkv.length === 1 ? tf.split(linear(normed, p.qkv[0]!), 3, 2) : p.qkv.map((l) => linear(normed, l))) as tf.Tensor3D[];
-    const h = tf.add(x, linear(clipAttention(q!, k!, v!, heads, mask), p.out)) as tf.Tensor3D;
-    return tf.add(h, linear(applyAct(linear(layerNorm(h, p.ln2), p.fc1), act), p.fc2)) as tf.Tensor3D;
+    const h = addLean(x, linear(clipAttention(q!, k!, v!, heads, mask), p.out)) as tf.Tensor3D;
+    return addLean(h, linear(applyAct(linear(layerNorm(h, p.ln2), p.fc1), act), p.fc2)) as tf.Tensor3D;
   });
 }
 

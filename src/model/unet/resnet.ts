@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { groupNorm, silu, type ConvParams, type LinearParams, type NormParams } from '../nn';
+import { addLean, groupNorm, silu, type ConvParams, type LinearParams, type NormParams } from '../nn';
 import type { ParamSource } from '../params';
 import { conv2d, linear } from '../input-grad-ops';
 
@@ -33,10 +33,10 @@ export class ResnetBlock2D {
       const g = this.opts.groups;
       let h = conv2d(groupNorm(x, g, this.norm1, 'silu'), this.conv1);
       const t = linear(silu(temb), this.timeEmbProj);
-      h = tf.add(h, t.reshape([t.shape[0]!, 1, 1, t.shape[1]!]));
+      h = addLean(h, t.reshape([t.shape[0]!, 1, 1, t.shape[1]!])) as tf.Tensor4D;
       h = conv2d(groupNorm(h, g, this.norm2, 'silu'), this.conv2);
       const skip = this.convShortcut ? conv2d(x, this.convShortcut) : x;
-      const out = tf.add(skip, h);
+      const out = addLean(skip, h);
       return (this.opts.outputScaleFactor === 1 ? out : tf.div(out, this.opts.outputScaleFactor)) as tf.Tensor4D;
     });
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { gelu, groupNorm, layerNorm, type ConvParams, type LinearParams, type NormParams } from '../nn';
+import { addLean, gelu, groupNorm, layerNorm, type ConvParams, type LinearParams, type NormParams } from '../nn';
 import { checkpoint } from '../checkpoint-grad';
 import { chunkedAttention } from './attention';
 import type { ParamSource } from '../params';
@@ -92,17 +92,17 @@ export class BasicTransformerBlock {
     if (checkpointed) {
       let h = checkpoint((t: tf.Tensor) => tf.tidy(() => {
         const n1 = layerNorm(t, this.norm1) as tf.Tensor3D;
-        return tf.add(t, this.attn1.forward(n1, n1, chunkBytes));
+        return addLean(t, this.attn1.forward(n1, n1, chunkBytes));
       }), [x]);
       h = checkpoint((t: tf.Tensor, e: tf.Tensor) => tf.tidy(() =>
-        tf.add(t, this.attn2.forward(layerNorm(t, this.norm2) as tf.Tensor3D, e as tf.Tensor3D, chunkBytes))), [h, ehs]);
-      return checkpoint((t: tf.Tensor) => tf.tidy(() => tf.add(t, this.ff.forward(layerNorm(t, this.norm3) as tf.Tensor3D))), [h]) as tf.Tensor3D;
+        addLean(t, this.attn2.forward(layerNorm(t, this.norm2) as tf.Tensor3D, e as tf.Tensor3D, chunkBytes))), [h, ehs]);
+      return checkpoint((t: tf.Tensor) => tf.tidy(() => addLean(t, this.ff.forward(layerNorm(t, this.norm3) as tf.Tensor3D))), [h]) as tf.Tensor3D;
     }
     return tf.tidy(() => {
       const n1 = layerNorm(x, this.norm1) as tf.Tensor3D;
-      let h = tf.add(x, this.attn1.forward(n1, n1, chunkBytes)) as tf.Tensor3D;
-      h = tf.add(h, this.attn2.forward(layerNorm(h, this.norm2) as tf.Tensor3D, ehs, chunkBytes));
-      return tf.add(h, this.ff.forward(layerNorm(h, this.norm3) as tf.Tensor3D)) as tf.Tensor3D;
+      let h = addLean(x, this.attn1.forward(n1, n1, chunkBytes)) as tf.Tensor3D;
+      h = addLean(h, this.attn2.forward(layerNorm(h, this.norm2) as tf.Tensor3D, ehs, chunkBytes)) as tf.Tensor3D;
+      return addLean(h, this.ff.forward(layerNorm(h, this.norm3) as tf.Tensor3D)) as tf.Tensor3D;
     });
   }
 }
@@ -150,7 +150,7 @@ export class Transformer2DModel {
       return unit((t: tf.Tensor, xi: tf.Tensor) => tf.tidy(() => {
         const spatial = t.reshape([b, h, w, c]) as tf.Tensor4D;
         const out = this.opts.useLinearProjection ? linear(spatial, this.projOut as LinearParams) : conv2d(spatial, this.projOut as ConvParams);
-        return tf.add(out, xi) as tf.Tensor4D;
+        return addLean(out, xi) as tf.Tensor4D;
       }), [tokens, x]);
     });
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { groupNorm, type LinearParams, type NormParams } from '../nn';
+import { addLean, groupNorm, type LinearParams, type NormParams } from '../nn';
 import { linear } from '../input-grad-ops';
 import type { ParamSource } from '../params';
 
@@ -67,7 +67,7 @@ export function vaeAttention(x: tf.Tensor4D, p: VaeAttention, scoreBudgetBytes =
     const v = linear(tokens, p.v) as tf.Tensor3D;
     const attended = singleHeadAttention(q, k, v, 1 / Math.sqrt(c), scoreBudgetBytes);
     const out = linear(attended, p.out).reshape([b, h, w, c]);
-    return tf.add(out, x) as tf.Tensor4D;
+    return addLean(out, x) as tf.Tensor4D;
   });
 }
 

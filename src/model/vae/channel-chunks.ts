@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { groupNorm, type ConvParams, type NormParams } from '../nn';
+import { addLean, groupNorm, type ConvParams, type NormParams } from '../nn';
 import { conv2d } from '../input-grad-ops';
 import { packedConvFilter } from '../kernels/packed-ops';
 import { isPacked } from '../kernels/packed-weight';
@@ -77,7 +77,7 @@ export function convChunks(xs: Chunks, p: ConvParams, outChunks: number): Chunks
   // partial sums are freed as soon as they are added (safe under a tape too: an add saves nothing)
   const accumulate = (acc: tf.Tensor4D | null, part: tf.Tensor4D): tf.Tensor4D => {
     if (!acc) return part;
-    const sum = tf.add(acc, part) as tf.Tensor4D;
+    const sum = addLean(acc, part) as tf.Tensor4D;
     tf.dispose([acc, part]);
     return sum;
   };
@@ -91,7 +91,7 @@ export function convChunks(xs: Chunks, p: ConvParams, outChunks: number): Chunks
       acc = accumulate(acc, conv2d(x, { w, stride: p.stride, pad: p.pad }, true));
     }
     if (!p.b) return acc!;
-    const biased = tf.add(acc!, sliceVec(p.b, o * outC, outC)) as tf.Tensor4D;
+    const biased = addLean(acc!, sliceVec(p.b, o * outC, outC)) as tf.Tensor4D;
     acc!.dispose();
     return biased;
   }));
@@ -99,4 +99,4 @@ export function convChunks(xs: Chunks, p: ConvParams, outChunks: number): Chunks
   return chunks;
 }
 
-export const addChunks = (a: Chunks, b: Chunks): Chunks => a.map((x, i) => tf.add(x, b[i]!) as tf.Tensor4D);
+export const addChunks = (a: Chunks, b: Chunks): Chunks => a.map((x, i) => addLean(x, b[i]!) as tf.Tensor4D);
