@@ -40,7 +40,7 @@ import { fsModelFiles } from '../tools/lib/fs-model-files';
 import { initNodeBackend } from '../tools/lib/tf-node';
 import { makeTinyModel } from '../tools/make-tiny-model';
 import { writeBenchResults } from './lib/results';
-import { predictUpdatePeak } from '../src/ipgo/preflight';
+import { decoderParameterCount, predictUpdatePeak } from '../src/ipgo/preflight';
 import { submitPendingWork } from '../src/model/gpu-memory';
 import { parseVaeConfig } from '../src/model/vae/config';
 
@@ -339,7 +339,7 @@ async function ipgoPart(): Promise<void> {
   Object.assign(notes, r.notes);
   const vae = parseVaeConfig(sd.vae.config_json);
   const unetWidth = (sd.unet.config_json as { block_out_channels: number[] }).block_out_channels[0]!;
-  const decoderParams = declaredParams(vaeDecoder('fp32').build).filter((s) => !s.optional).reduce((n, s) => n + s.shape.reduce((a, c) => a * c, 1), 0);
+  const decoderParams = decoderParameterCount(sd.vae.config_json);
   const errors: string[] = [];
   let worst = 0;
   for (const reward of ['aesthetic', 'hps']) {

@@ -18,9 +18,10 @@
  * the decoder's largest activations split into channel chunks, which hold less per pixel — so between and beyond
  * the fitted sizes the prediction is an estimate (bench/results/gpu.json has the SD1.5 errors at 128²…512²).
  */
-import type * as tf from '@tensorflow/tfjs';
-import { isPacked } from '../model/kernels/packed-weight';
 import { paramsOf } from '../model/nn';
+import { declaredParams } from '../model/params';
+import { vaeBinding } from '../model/vae/autoencoder-kl';
+import type { VaeConfig, VaeConfigJson } from '../model/vae/config';
 import type { IpgoModels } from './prompt-context';
 
 export const PREFLIGHT_COEFFICIENTS = { sampling: 128, backward: 260, rewardImage: 9.32, rewardRgb: 45.5, rewardDecoder: 2.71 };
@@ -108,24 +109,13 @@ export function updateMemoryShape(models: IpgoModels, height: number, width: num
   const residentBytes = paramsOf(models).reduce((sum, t) => sum + t.size * 4, 0);
   return {
     residentBytes, latentHeight: Math.ceil(height / sd.vaeScaleFactor), latentWidth: Math.ceil(width / sd.vaeScaleFactor), vaeScale: sd.vaeScaleFactor,
-    unetWidth: sd.unet.config.blockOutChannels[0]!, vaeWidth: sd.vae.config.blockOutChannels[0]!, decoderParams: parameterCount(sd.vae),
+    unetWidth: sd.unet.config.blockOutChannels[0]!, vaeWidth: sd.vae.config.blockOutChannels[0]!, decoderParams: decoderParameterCount(sd.vae.config),
   };
 }
 
-/** Parameters a module holds: a packed weight counts its rows × columns, a float tensor its size. */
-function parameterCount(module: unknown): number {
-  const packed = new Set<tf.Tensor>();
-  let n = 0;
-  const visit = (o: unknown, seen: Set<unknown>) => {
-    if (o === null || typeof o !== 'object' || seen.has(o)) return;
-    seen.add(o);
-    if (isPacked(o)) {
-      n += o.rows * o.cols;
-      for (const t of paramsOf(o)) packed.add(t);
-      return;
-    }
-    for (const v of Array.isArray(o) ? o : Object.values(o)) visit(v, seen);
-  };
-  visit(module, new Set());
-  return n + paramsOf(module).filter((t) => !packed.has(t)).reduce((sum, t) => sum + t.size, 0);
+/** Parameters of the VAE decoder (post_quant_conv included), whatever their precision: a dry bind of its config. */
+export function decoderParameterCount(config: VaeConfigJson | VaeConfig): number {
+  return declaredParams(vaeBinding(config, { decoderOnly: true }).build)
+    .filter((spec) => !spec.optional)
+    .reduce((n, spec) => n + spec.shape.reduce((a, c) => a * c, 1), 0);
 }

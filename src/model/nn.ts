@@ -151,8 +151,9 @@ export function groupNorm(x: tf.Tensor4D, groups: number, p: NormParams, act: 'n
         const m1 = groupMean(tf.mul(g!, sumDz));
         const m2 = groupMean(tf.mul(g!, sumDzXhat));
         const coefDz = tf.mul(rstd, g!);
-        const coefX = tf.neg(tf.mul(tf.square(rstd), m2));
-        const shift = tf.sub(tf.mul(tf.mul(tf.square(rstd), m2), mean), tf.mul(rstd, m1));
+        const rstd2m2 = tf.mul(tf.square(rstd), m2);
+        const coefX = tf.neg(rstd2m2);
+        const shift = tf.sub(tf.mul(rstd2m2, mean), tf.mul(rstd, m1));
         const scaled = tf.mul(dz, perPixel(coefDz));
         if (dz !== dy) dz.dispose();
         const withX = tf.tidy(() => tf.add(scaled, tf.mul(xs, perPixel(coefX))));

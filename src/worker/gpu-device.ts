@@ -11,8 +11,6 @@ import { JobError } from './protocol';
 interface Watched {
   device: GPUDevice;
   lost: GPUDeviceLostInfo | null;
-  /** Uncaptured errors since the device was watched (the first few kept). */
-  errors: string[];
 }
 
 let watched: Watched | null = null;
@@ -26,7 +24,7 @@ function backendDevice(): GPUDevice | null {
 export function watchDevice(log: (m: string, level?: 'info' | 'warn' | 'error') => void = () => {}): void {
   const device = backendDevice();
   if (!device || watched?.device === device) return;
-  const w: Watched = { device, lost: null, errors: [] };
+  const w: Watched = { device, lost: null };
   watched = w;
   void device.lost.then((info) => {
     w.lost = info;
@@ -38,8 +36,7 @@ export function watchDevice(log: (m: string, level?: 'info' | 'warn' | 'error') 
     const kind = err.constructor?.name ?? 'GPUError';
     count++;
     // one bad command usually invalidates everything after it: the first few are the ones that say why
-    if (w.errors.length < 5) {
-      w.errors.push(`${kind}: ${err.message}`);
+    if (count <= 5) {
       log(`uncaptured WebGPU error (${kind}): ${err.message}`, 'error');
     } else if (count % 1000 === 0) {
       log(`${count} uncaptured WebGPU errors so far (the first ones are logged above)`, 'error');
