@@ -22,7 +22,7 @@ import { paramsOf } from '../model/nn';
 import { declaredParams } from '../model/params';
 import { vaeBinding } from '../model/vae/autoencoder-kl';
 import type { VaeConfig, VaeConfigJson } from '../model/vae/config';
-import type { IpgoModels } from './prompt-context';
+import { type IpgoModels, textTowers } from './prompt-context';
 
 export const PREFLIGHT_COEFFICIENTS = { sampling: 128, backward: 260, rewardImage: 9.32, rewardRgb: 45.5, rewardDecoder: 2.71 };
 
@@ -103,10 +103,11 @@ export function preflight(s: UpdateMemoryShape, o: PreflightOptions): PreflightV
   return { ok, prediction, budgetBytes: o.budgetBytes, message, advice };
 }
 
-/** The update's memory shape from the loaded models (every loaded weight counts: they all stay on the device). */
+/** The update's memory shape from the loaded models: every loaded weight but the text towers, which leave the GPU. */
 export function updateMemoryShape(models: IpgoModels, height: number, width: number): UpdateMemoryShape {
   const { sd } = models;
-  const residentBytes = paramsOf(models).reduce((sum, t) => sum + t.size * 4, 0);
+  const away = new Set(paramsOf(textTowers(models)));
+  const residentBytes = paramsOf(models).filter((t) => !away.has(t)).reduce((sum, t) => sum + t.size * 4, 0);
   return {
     residentBytes, latentHeight: Math.ceil(height / sd.vaeScaleFactor), latentWidth: Math.ceil(width / sd.vaeScaleFactor), vaeScale: sd.vaeScaleFactor,
     unetWidth: sd.unet.config.blockOutChannels[0]!, vaeWidth: sd.vae.config.blockOutChannels[0]!, decoderParams: decoderParameterCount(sd.vae.config),

@@ -9,6 +9,7 @@ import type { ClipTokenizer } from '../model/tokenizer/clip-tokenizer';
 import { disposeRewardText, encodeRewardText, getReward, mixIds, type FeatureCache, type RewardContext, type RewardMix,
   type RewardModels, type RewardText } from '../rewards/registry';
 import { checkContextLength } from './conformity';
+import { type Offloaded, offloadToHost } from '../model/offload';
 import type { RewardTerms } from './objective';
 
 export interface IpgoModels {
@@ -50,6 +51,20 @@ export function preparePrompt(models: IpgoModels, prompt: string, numTokens: num
       disposeRewardText(text);
     },
   };
+}
+
+/**
+ * The text towers (the SD text encoder, the reward models' text sides): used only while a prompt is prepared, so
+ * they can leave the GPU for the update (see offloadTextTowers).
+ */
+export function textTowers(models: IpgoModels): unknown[] {
+  const { clip, hps } = models.rewards;
+  return [models.sd.textEncoder, clip?.text, clip?.textProjection, hps?.text, hps?.textProjection].filter((m) => m !== undefined);
+}
+
+/** Moves the text towers to host memory until `restore()` (on WebGPU): call once every prompt is prepared. */
+export function offloadTextTowers(models: IpgoModels): Promise<Offloaded> {
+  return offloadToHost(textTowers(models));
 }
 
 /** Raw values of each reward in the mix (weights applied by the objective); shared image features computed once. */

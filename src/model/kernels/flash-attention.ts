@@ -13,22 +13,56 @@ const FWD = 'IpgoFlashAttention';
 const BWD_Q = 'IpgoFlashAttentionGradQ';
 const BWD_KV = 'IpgoFlashAttentionGradKV';
 
-/** Head dims the kernels are compiled for (private arrays are sized by d). */
-export const MAX_FUSED_HEAD_DIM = 160;
+/** Head dims the kernels are compiled for: the VAE mid-block's single 512-wide head is the largest. */
+export const MAX_FUSED_HEAD_DIM = 512;
 const ROWS = 64;
+/**
+ * Head dims up to this are compiled as straight-line code over constant vec4 indices, so that a row's private
+ * vectors live in registers instead of indexed local memory; wider heads loop over their vec4 columns.
+ */
+const UNROLL_HEAD_DIM = 160;
 
+/** A head's d values as vec4 columns (the last one zero-padded). */
+const columnsOf = (d: number): number => Math.ceil(d / 4);
 
-/** Keys (or queries) per shared-memory tile: one [tile, d] float32 block within WebGPU's guaranteed 16 KiB. */
-const tileOf = (d: number): number => Math.max(1, Math.min(32, Math.floor(4096 / d)));
+/** Keys (or queries) per shared-memory tile: two [tile, d] float32 blocks within WebGPU's guaranteed 16 KiB. */
+const tileOf = (d: number): number => Math.max(1, Math.min(32, Math.floor(512 / columnsOf(d))));
 
-/** WGSL: the [tile, d] block of `src` ([BH, rows, d]) starting at row `start`, into shared memory (zeros past the end). */
-function tileLoad(src: string, start: string, rows: string, d: number): string {
-  const t = tileOf(d);
+/** WGSL: `body(c)` for every vec4 column c of a head (see UNROLL_HEAD_DIM). */
+function eachColumn(d: number, body: (c: string) => string): string {
+  const d4 = columnsOf(d);
+  if (d <= UNROLL_HEAD_DIM) return Array.from({ length: d4 }, (_, c) => body(String(c))).join('\n          ');
+  return `for (var c = 0; c < ${d4}; c = c + 1) { ${body('c')} }`;
+}
+
+/** WGSL: the vec4 column `c` of the row starting at flat index `base` of a [.., d] buffer (zeros past d). */
+function columnAt(src: string, base: string, c: string, d: number): string {
+  const at = (i: number) => (d % 4 === 0 ? `${src}[${base} + 4 * ${c} + ${i}]` : `select(0.0, ${src}[${base} + 4 * ${c} + ${i}], 4 * ${c} + ${i} < ${d})`);
+  return `vec4<f32>(${at(0)}, ${at(1)}, ${at(2)}, ${at(3)})`;
+}
+
+/** WGSL: stores the d values of vec4 array `v` (times `factor`) at flat index `base`. */
+function storeRow(base: string, v: string, d: number, factor = ''): string {
+  return eachColumn(d, (c) => [0, 1, 2, 3].map((i) => {
+    const store = `result[${base} + 4 * ${c} + ${i}] = ${v}[${c}][${i}]${factor};`;
+    return d % 4 === 0 ? store : `if (4 * ${c} + ${i} < ${d}) { ${store} }`;
+  }).join(' '));
+}
+
+/**
+ * WGSL: rows `start`… of [BH, rows, d] sources into the shared tiles (`tileA`, `tileB` in order; zeros past the
+ * end), and `extra` (a per-row statement for e < tile, e.g. per-row scalars), between two barriers.
+ */
+function tileLoad(srcs: string[], start: string, rows: string, d: number, extra = ''): string {
+  const d4 = columnsOf(d);
+  const names = ['tileA', 'tileB'];
   return `
           workgroupBarrier();
-          for (var e = i32(localId.x); e < ${t * d}; e = e + ${ROWS}) {
-            let r = ${start} + e / ${d};
-            tile[e] = select(0.0, ${src}[(b * ${rows} + r) * ${d} + e % ${d}], r < ${rows});
+          for (var e = i32(localId.x); e < ${tileOf(d) * d4}; e = e + ${ROWS}) {
+            let r = ${start} + e / ${d4};
+            let c = e % ${d4};
+            ${srcs.map((src, n) => `${names[n]}[e] = select(vec4<f32>(0.0), ${columnAt(src, `(b * ${rows} + r) * ${d}`, 'c', d)}, r < ${rows});`).join('\n            ')}
+            ${extra ? `if (e < ${tileOf(d)}) { let r1 = min(${start} + e, ${rows} - 1); ${extra} }` : ''}
           }
           workgroupBarrier();`;
 }
@@ -47,16 +81,35 @@ abstract class RowProgram {
   /** WGSL: the shared tile, then main()'s opening: this thread's row `name` of `rows` per head, its flat `row`. */
   protected preamble(name: string, rows: string): string {
     return `
-      var<workgroup> tile : array<f32, ${tileOf(this.d) * this.d}>;
+      var<workgroup> tileA : array<vec4<f32>, ${tileOf(this.d) * columnsOf(this.d)}>;
+      var<workgroup> tileB : array<vec4<f32>, ${tileOf(this.d) * columnsOf(this.d)}>;
+      var<workgroup> rowsA : array<f32, ${tileOf(this.d)}>;
+      var<workgroup> rowsB : array<f32, ${tileOf(this.d)}>;
       ${'fn main()'} {
         let b = i32(workgroupId.y);
         let ${name} = i32(workgroupId.x) * ${ROWS} + i32(localId.x);
         let live = ${name} < ${rows};
         let row = b * ${rows} + select(0, ${name}, live);`;
   }
-  /** WGSL: `s` = Σ_c a·b over the d values of one row (`c` indexes both). */
-  protected dot(a: string, b: string): string {
-    return `var s = 0.0; for (var c = 0; c < ${this.d}; c = c + 1) { s = fma(${a}, ${b}, s); }`;
+  /** WGSL: private vec4 arrays, zeroed. */
+  protected rows(...names: string[]): string {
+    return names.map((n) => `var ${n} : array<vec4<f32>, ${columnsOf(this.d)}>;`).join('\n        ');
+  }
+  /** WGSL: `let out` = Σ_c v·(row `jj` of shared `tile`), v a private vec4 array. */
+  protected dot(out: string, v: string, tile: string, jj: string): string {
+    const d4 = columnsOf(this.d);
+    return `var ${out}4 = vec4<f32>(0.0);
+            ${eachColumn(this.d, (c) => `${out}4 = fma(${v}[${c}], ${tile}[${jj} * ${d4} + ${c}], ${out}4);`)}
+            let ${out} = (${out}4.x + ${out}4.y) + (${out}4.z + ${out}4.w);`;
+  }
+  /** WGSL: acc += p · (row `jj` of shared `tile`). */
+  protected axpy(acc: string, p: string, tile: string, jj: string): string {
+    const d4 = columnsOf(this.d);
+    return `{ let pv = vec4<f32>(${p}); ${eachColumn(this.d, (c) => `${acc}[${c}] = fma(pv, ${tile}[${jj} * ${d4} + ${c}], ${acc}[${c}]);`)} }`;
+  }
+  /** WGSL: private row `v` = row `row` of `src` [.., d] (times `factor`). */
+  protected loadRow(v: string, src: string, row: string, factor = ''): string {
+    return eachColumn(this.d, (c) => `${v}[${c}] = ${columnAt(src, `${row} * ${this.d}`, c, this.d)}${factor};`);
   }
 }
 
@@ -68,40 +121,39 @@ class ForwardProgram extends RowProgram {
   getUserCode(): string {
     const d = this.d, t = tileOf(d);
     return `${this.preamble('i', 'uniforms.lq')}
-        var q : array<f32, ${d}>;
-        var acc : array<f32, ${d}>;
-        if (live) { for (var c = 0; c < ${d}; c = c + 1) { q[c] = Q[row * ${d} + c] * uniforms.scale; } }
+        ${this.rows('q', 'acc')}
+        ${this.loadRow('q', 'Q', 'row', ' * uniforms.scale')}
         var m = -3.0e38;
         var l = 0.0;
         for (var j0 = 0; j0 < uniforms.lk; j0 = j0 + ${t}) {
+          // a run-time bound: a constant one lets the shader compiler unroll the tile loops into huge code
+          let tn = min(${t}, uniforms.lk - j0);
           var p : array<f32, ${t}>;
-          // K tile → scores and the online-softmax rescale
-          ${tileLoad('K', 'j0', 'uniforms.lk', d)}
+          // K, V tiles → scores and the online-softmax rescale, then accumulate
+          ${tileLoad(['K', 'V'], 'j0', 'uniforms.lk', d)}
           var mNew = m;
-          for (var jj = 0; jj < ${t}; jj = jj + 1) {
+          for (var jj = 0; jj < tn; jj = jj + 1) {
             let j = j0 + jj;
-            ${this.dot('q[c]', `tile[jj * ${d} + c]`)}
-            let valid = j < uniforms.lk${this.causal ? ' && j <= i' : ''};
-            p[jj] = select(-3.0e38, s, valid);
+            ${this.dot('s', 'q', 'tileA', 'jj')}
+            p[jj] = ${this.causal ? 'select(-3.0e38, s, j <= i)' : 's'};
             mNew = max(mNew, p[jj]);
           }
           let alpha = exp(m - mNew);
           l = l * alpha;
-          for (var c = 0; c < ${d}; c = c + 1) { acc[c] = acc[c] * alpha; }
-          for (var jj = 0; jj < ${t}; jj = jj + 1) {
+          ${eachColumn(d, (c) => `acc[${c}] = acc[${c}] * alpha;`)}
+          for (var jj = 0; jj < tn; jj = jj + 1) {
             p[jj] = select(0.0, exp(p[jj] - mNew), p[jj] > -1.0e38);
             l = l + p[jj];
           }
           m = mNew;
-          // V tile → accumulate
-          ${tileLoad('V', 'j0', 'uniforms.lk', d)}
-          for (var jj = 0; jj < ${t}; jj = jj + 1) {
-            for (var c = 0; c < ${d}; c = c + 1) { acc[c] = fma(p[jj], tile[jj * ${d} + c], acc[c]); }
+          for (var jj = 0; jj < tn; jj = jj + 1) {
+            ${this.axpy('acc', 'p[jj]', 'tileB', 'jj')}
           }
         }
         if (live) {
           let base = row * ${d + 1};
-          for (var c = 0; c < ${d}; c = c + 1) { result[base + c] = acc[c] / l; }
+          let inv = 1.0 / l;
+          ${storeRow('base', 'acc', d, ' * inv')}
           result[base + ${d}] = m + log(l);
         }
       }
@@ -116,36 +168,23 @@ class GradQProgram extends RowProgram {
   }
   getUserCode(): string {
     const d = this.d, t = tileOf(d);
-    const load = (src: string) => tileLoad(src, 'j0', 'uniforms.lk', d);
     return `${this.preamble('i', 'uniforms.lq')}
-        var q : array<f32, ${d}>;
-        var dy : array<f32, ${d}>;
-        var dq : array<f32, ${d}>;
+        ${this.rows('q', 'dy', 'dq')}
         let delta = DELTA[row];
-        for (var c = 0; c < ${d}; c = c + 1) {
-          q[c] = Q[row * ${d} + c] * uniforms.scale;
-          dy[c] = DY[row * ${d} + c];
-        }
+        ${this.loadRow('q', 'Q', 'row', ' * uniforms.scale')}
+        ${this.loadRow('dy', 'DY', 'row')}
         let lse = O[row * ${d + 1} + ${d}];
         for (var j0 = 0; j0 < uniforms.lk; j0 = j0 + ${t}) {
-          var p : array<f32, ${t}>;
-          ${load('K')}
-          for (var jj = 0; jj < ${t}; jj = jj + 1) {
-            let j = j0 + jj;
-            ${this.dot('q[c]', `tile[jj * ${d} + c]`)}
-            p[jj] = select(0.0, exp(s - lse), j < uniforms.lk${this.causal ? ' && j <= i' : ''});
-          }
-          ${load('V')}
-          for (var jj = 0; jj < ${t}; jj = jj + 1) {
-            ${this.dot('dy[c]', `tile[jj * ${d} + c]`)}
-            p[jj] = p[jj] * (s - delta);
-          }
-          ${load('K')}
-          for (var jj = 0; jj < ${t}; jj = jj + 1) {
-            for (var c = 0; c < ${d}; c = c + 1) { dq[c] = fma(p[jj], tile[jj * ${d} + c], dq[c]); }
+          let tn = min(${t}, uniforms.lk - j0);
+          ${tileLoad(['K', 'V'], 'j0', 'uniforms.lk', d)}
+          for (var jj = 0; jj < tn; jj = jj + 1) {
+            ${this.dot('s', 'q', 'tileA', 'jj')}
+            let p = ${this.causal ? 'select(0.0, exp(s - lse), j0 + jj <= i)' : 'exp(s - lse)'};
+            ${this.dot('dp', 'dy', 'tileB', 'jj')}
+            ${this.axpy('dq', 'p * (dp - delta)', 'tileA', 'jj')}
           }
         }
-        if (live) { for (var c = 0; c < ${d}; c = c + 1) { result[row * ${d} + c] = dq[c] * uniforms.scale; } }
+        if (live) { ${storeRow(`row * ${d}`, 'dq', d, ' * uniforms.scale')} }
       }
     `;
   }
@@ -158,39 +197,25 @@ class GradKVProgram extends RowProgram {
   }
   getUserCode(): string {
     const d = this.d, t = tileOf(d);
-    const load = (src: string) => tileLoad(src, 'i0', 'uniforms.lq', d);
     return `${this.preamble('j', 'uniforms.lk')}
-        var k : array<f32, ${d}>;
-        var v : array<f32, ${d}>;
-        var dk : array<f32, ${d}>;
-        var dv : array<f32, ${d}>;
-        for (var c = 0; c < ${d}; c = c + 1) { k[c] = K[row * ${d} + c]; v[c] = V[row * ${d} + c]; }
+        ${this.rows('k', 'v', 'dk', 'dv')}
+        ${this.loadRow('k', 'K', 'row')}
+        ${this.loadRow('v', 'V', 'row')}
         for (var i0 = 0; i0 < uniforms.lq; i0 = i0 + ${t}) {
-          var p : array<f32, ${t}>;
-          ${load('Q')}
-          for (var ii = 0; ii < ${t}; ii = ii + 1) {
-            let i = i0 + ii;
-            ${this.dot(`tile[ii * ${d} + c]`, 'k[c]')}
-            let qrow = b * uniforms.lq + min(i, uniforms.lq - 1);
-            p[ii] = select(0.0, exp(s * uniforms.scale - O[qrow * ${d + 1} + ${d}]), i < uniforms.lq && live${this.causal ? ' && j <= i' : ''});
-          }
-          ${load('DY')}
-          for (var ii = 0; ii < ${t}; ii = ii + 1) {
-            let i = i0 + ii;
-            ${this.dot(`tile[ii * ${d} + c]`, 'v[c]')}
-            for (var c = 0; c < ${d}; c = c + 1) { dv[c] = fma(p[ii], tile[ii * ${d} + c], dv[c]); }
-            p[ii] = p[ii] * (s - DELTA[b * uniforms.lq + min(i, uniforms.lq - 1)]);
-          }
-          ${load('Q')}
-          for (var ii = 0; ii < ${t}; ii = ii + 1) {
-            for (var c = 0; c < ${d}; c = c + 1) { dk[c] = fma(p[ii], tile[ii * ${d} + c], dk[c]); }
+          let tn = min(${t}, uniforms.lq - i0);
+          // Q, dO tiles and their rows' lse and Δ
+          ${tileLoad(['Q', 'DY'], 'i0', 'uniforms.lq', d, `rowsA[e] = O[(b * uniforms.lq + r1) * ${d + 1} + ${d}]; rowsB[e] = DELTA[b * uniforms.lq + r1];`)}
+          for (var ii = 0; ii < tn; ii = ii + 1) {
+            ${this.dot('s', 'k', 'tileA', 'ii')}
+            let p = ${this.causal ? 'select(0.0, exp(s * uniforms.scale - rowsA[ii]), j <= i0 + ii)' : 'exp(s * uniforms.scale - rowsA[ii])'};
+            ${this.axpy('dv', 'p', 'tileB', 'ii')}
+            ${this.dot('dp', 'v', 'tileB', 'ii')}
+            ${this.axpy('dk', 'p * (dp - rowsB[ii])', 'tileA', 'ii')}
           }
         }
         if (live) {
-          for (var c = 0; c < ${d}; c = c + 1) {
-            result[(row * 2) * ${d} + c] = dk[c] * uniforms.scale;
-            result[(row * 2 + 1) * ${d} + c] = dv[c];
-          }
+          ${storeRow('(row * 2) * ' + d, 'dk', d, ' * uniforms.scale')}
+          ${storeRow('(row * 2 + 1) * ' + d, 'dv', d)}
         }
       }
     `;

@@ -28,6 +28,23 @@ const ROWS_PER_THREAD = TILE_M / 16;
 export const GEMM_UNIFORMS = ['M', 'N', 'K', 'wordsPerRow', 'inH', 'inW', 'inC', 'outH', 'outW', 'kh', 'kw', 'stride', 'pad', 'mOffset'] as const;
 export type GemmUniforms = Record<(typeof GEMM_UNIFORMS)[number], number>;
 
+/**
+ * Shape facts compiled into the shader (part of its key), so that the transposed convolution's common case does no
+ * integer division per element (slow wherever a GPU lacks it, and on CPU-based Vulkan).
+ */
+export interface GemmSpecialization {
+  /** stride 1: every tap of dy exists, no divisibility test */
+  unitStride: boolean;
+  /** the reduced channels are a multiple of the K slice, so one slice never straddles two taps */
+  sliceInOneTap: boolean;
+}
+
+/** The specialization a call's uniforms allow (only the transposed convolution has any). */
+export function gemmSpecialization(variant: GemmVariant, u: Pick<GemmUniforms, 'stride' | 'inC'>): GemmSpecialization {
+  const convT = variant === 'convInputGrad';
+  return { unitStride: convT && u.stride === 1, sliceInOneTap: convT && u.inC % TILE_K === 0 };
+}
+
 const rowsAreOutputs = (v: GemmVariant): boolean => v === 'linear' || v === 'conv';
 
 function weightReader(format: PackedFormat): string {
@@ -46,7 +63,7 @@ function weightReader(format: PackedFormat): string {
  * The A side in two steps, so that the index arithmetic is done once and not per element: `rowOf(m)` per output row
  * (fixed for a thread), `tapOf(k)` per K slice (a thread loads the same k for all its rows), then `readA(row, tap)`.
  */
-function aReader(v: GemmVariant): string {
+function aReader(v: GemmVariant, spec: GemmSpecialization): string {
   switch (v) {
     case 'linear':
     case 'linearInputGrad':
@@ -77,6 +94,24 @@ function aReader(v: GemmVariant): string {
     case 'convInputGrad':
       // m = (b, iy, ix) over the conv's input, k = (ky, kx, co): dy[b, oy, ox, co] with oy·s − p + ky = iy.
       // Here inH/inW/inC describe dy (the conv's output) and outH/outW the conv's input.
+      if (spec.unitStride) {
+        // oy = iy + p − ky: the row's base (tap 0, 0) plus the tap's (negative) offset, as in the forward conv
+        return `fn rowOf(m: i32) -> vec4<i32> {
+        let ix = m % uniforms.outW; let t = m / uniforms.outW; let iy = t % uniforms.outH; let b = t / uniforms.outH;
+        let y = iy + uniforms.pad; let x = ix + uniforms.pad;
+        return vec4<i32>(((b * uniforms.inH + y) * uniforms.inW + x) * uniforms.inC, y, x, select(0, 1, m < uniforms.M));
+      }
+      fn tapOf(k: i32) -> vec4<i32> {
+        let co = k % uniforms.inC; let tap = k / uniforms.inC; let kx = tap % uniforms.kw; let ky = tap / uniforms.kw;
+        return vec4<i32>(co - (ky * uniforms.inW + kx) * uniforms.inC, kx, ky, select(0, 1, k < uniforms.K));
+      }
+      fn readA(row: vec4<i32>, tap: vec4<i32>) -> f32 {
+        let oy = row.y - tap.z;
+        let ox = row.z - tap.y;
+        if (row.w == 0 || tap.w == 0 || oy < 0 || oy >= uniforms.inH || ox < 0 || ox >= uniforms.inW) { return 0.0; }
+        return A[row.x + tap.x];
+      }`;
+      }
       return `fn rowOf(m: i32) -> vec4<i32> {
         let ix = m % uniforms.outW; let t = m / uniforms.outW; let iy = t % uniforms.outH; let b = t / uniforms.outH;
         return vec4<i32>(b * uniforms.inH, iy + uniforms.pad, ix + uniforms.pad, select(0, 1, m < uniforms.M));
@@ -96,23 +131,33 @@ function aReader(v: GemmVariant): string {
   }
 }
 
-function bReader(v: GemmVariant, scaled: boolean): string {
+function bReader(v: GemmVariant, scaled: boolean, spec: GemmSpecialization): string {
   const scale = (row: string) => (scaled ? ` * S[${row}]` : '');
+  if (v === 'convInputGrad' && spec.sliceInOneTap) {
+    // the K slice lies in one tap: its first channel and the tap's column base come once per slice (sliceOf)
+    return `fn sliceOf(k0: i32) -> vec2<i32> { return vec2<i32>(k0 % uniforms.inC, (k0 / uniforms.inC) * uniforms.N); }
+      fn readB(slice: vec2<i32>, k: i32, kk: i32, n: i32) -> f32 {
+        if (k >= uniforms.K || n >= uniforms.N) { return 0.0; }
+        let co = slice.x + kk;
+        return weightAt(co, slice.y + n)${scale('co')};
+      }`;
+  }
+  const sliceOf = 'fn sliceOf(k0: i32) -> vec2<i32> { return vec2<i32>(0); }\n      ';
   switch (v) {
     case 'linear':
     case 'conv':
-      return `fn readB(k: i32, n: i32) -> f32 {
+      return `${sliceOf}fn readB(slice: vec2<i32>, k: i32, kk: i32, n: i32) -> f32 {
         if (k >= uniforms.K || n >= uniforms.N) { return 0.0; }
         return weightAt(n, k);
       }`;
     case 'linearInputGrad':
-      return `fn readB(k: i32, n: i32) -> f32 {
+      return `${sliceOf}fn readB(slice: vec2<i32>, k: i32, kk: i32, n: i32) -> f32 {
         if (k >= uniforms.K || n >= uniforms.N) { return 0.0; }
         return weightAt(k, n)${scale('k')};
       }`;
     case 'convInputGrad':
       // k = (ky, kx, co) → W row co, column (ky, kx, ci = n); uniforms.N is the conv's input channels
-      return `fn readB(k: i32, n: i32) -> f32 {
+      return `${sliceOf}fn readB(slice: vec2<i32>, k: i32, kk: i32, n: i32) -> f32 {
         if (k >= uniforms.K || n >= uniforms.N) { return 0.0; }
         let co = k % uniforms.inC; let tap = k / uniforms.inC;
         return weightAt(co, tap * uniforms.N + n)${scale('co')};
@@ -135,11 +180,12 @@ export class PackedGemmProgram {
     readonly hasBias: boolean,
     /** rows of C in this dispatch (from mOffset) */
     dispatchRows: number,
+    readonly spec: GemmSpecialization = { unitStride: false, sliceInOneTap: false },
   ) {
     const n = outputShape[outputShape.length - 1]!;
     this.variableNames = ['A', 'W', ...(format === 'int8' ? ['S'] : []), ...(hasBias ? ['bias'] : [])];
     this.dispatch = [Math.ceil(n / TILE_N), Math.ceil(dispatchRows / TILE_M), 1];
-    this.shaderKey = `packedGemm_${variant}_${format}_${hasBias}`;
+    this.shaderKey = `packedGemm_${variant}_${format}_${hasBias}_${spec.unitStride}_${spec.sliceInOneTap}`;
   }
 
   getUserCode(): string {
@@ -149,8 +195,8 @@ export class PackedGemmProgram {
     const loadBRowsN = rowsAreOutputs(this.variant);
     return `
       ${weightReader(this.format)}
-      ${aReader(this.variant)}
-      ${bReader(this.variant, scaled && !rowsAreOutputs(this.variant))}
+      ${aReader(this.variant, this.spec)}
+      ${bReader(this.variant, scaled && !rowsAreOutputs(this.variant), this.spec)}
       // [k][m / 4] and [k][n / 4]: a thread reads its rows and its 4 columns as vec4s
       var<workgroup> As : array<array<vec4<f32>, ${TILE_M / 4}>, ${TILE_K}>;
       var<workgroup> Bs : array<array<vec4<f32>, ${TILE_N / 4}>, ${TILE_K}>;
@@ -168,6 +214,7 @@ export class PackedGemmProgram {
         for (var i = 0; i < ${LOADS_A}; i = i + 1) { rows[i] = rowOf(m0 + tid / ${TILE_K} + i * (256 / ${TILE_K})); }
         for (var k0 = 0; k0 < uniforms.K; k0 = k0 + ${TILE_K}) {
           let tap = tapOf(k0 + tid % ${TILE_K});
+          let slice = sliceOf(k0);
           for (var i = 0; i < ${LOADS_A}; i = i + 1) {
             let idx = tid + i * 256;
             let am = idx / ${TILE_K};
@@ -177,8 +224,8 @@ export class PackedGemmProgram {
             let idx = tid + i * 256;
             ${loadBRowsN
               // W rows are n: consecutive threads read consecutive k of one row (one packed word per 4 threads)
-              ? `let bn = idx / ${TILE_K}; Bs[idx % ${TILE_K}][bn / 4][bn % 4] = readB(k0 + idx % ${TILE_K}, n0 + bn);`
-              : `let bn = idx % ${TILE_N}; Bs[idx / ${TILE_N}][bn / 4][bn % 4] = readB(k0 + idx / ${TILE_N}, n0 + bn);`}
+              ? `let bn = idx / ${TILE_K}; let kk = idx % ${TILE_K}; Bs[kk][bn / 4][bn % 4] = readB(slice, k0 + kk, kk, n0 + bn);`
+              : `let bn = idx % ${TILE_N}; let kk = idx / ${TILE_N}; Bs[kk][bn / 4][bn % 4] = readB(slice, k0 + kk, kk, n0 + bn);`}
           }
           workgroupBarrier();
           for (var kk = 0; kk < ${TILE_K}; kk = kk + 1) {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { GEMM_UNIFORMS, PackedGemmProgram, PackedToFilterProgram, TILE_M, type GemmUniforms, type GemmVariant } from './packed-gemm-program';
+import { GEMM_UNIFORMS, PackedGemmProgram, gemmSpecialization, PackedToFilterProgram, TILE_M, type GemmUniforms, type GemmVariant } from './packed-gemm-program';
 import { type PackedMatrix, dequantizeMatrix, wordsPerRow } from './packed-weight';
 import type { WebGpuBackendLike } from './webgpu-backend';
 import { torchPadding } from '../nn';
@@ -26,7 +26,7 @@ function runPackedGemm({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoM
   const out = gpu.makeTensorInfo(a.outShape, 'float32');
   const rowsPerDispatch = Math.max(TILE_M, Math.floor(MAX_MACS_PER_DISPATCH / Math.max(1, a.N * a.K) / TILE_M) * TILE_M);
   for (let mOffset = 0; mOffset < a.M; mOffset += rowsPerDispatch) {
-    const program = new PackedGemmProgram(a.outShape, a.variant, a.format, inputs.bias !== undefined, Math.min(rowsPerDispatch, a.M - mOffset));
+    const program = new PackedGemmProgram(a.outShape, a.variant, a.format, inputs.bias !== undefined, Math.min(rowsPerDispatch, a.M - mOffset), gemmSpecialization(a.variant, a));
     const uniforms = GEMM_UNIFORMS.map((u) => ({ type: 'int32', data: [u === 'mOffset' ? mOffset : a[u]] }));
     gpu.runWebGPUProgram(program, ordered, 'float32', uniforms, out);
   }

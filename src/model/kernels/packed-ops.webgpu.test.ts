@@ -7,7 +7,7 @@ describe('custom kernels on WebGPU (Node, Dawn)', () => {
     expect(tf.getBackend()).toBe('webgpu');
     const before = tf.memory().numTensors;
     const checks = await checkKernels();
-    expect(checks.length).toBe(2 * (4 * 2 + 5 * 3) + 4 * 4); // packed, then fused attention (forward, dq, dk, dv)
+    expect(checks.length).toBe(2 * (4 * 2 + 7 * 3) + 6 * 4); // packed, then fused attention (forward, dq, dk, dv)
     for (const c of checks) expect(c.maxRel, c.name).toBeLessThanOrEqual(KERNEL_TOLERANCE);
     expect(tf.memory().numTensors).toBe(before);
   });

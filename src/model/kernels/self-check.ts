@@ -23,6 +23,8 @@ const LINEAR_CASES: [number, number, number][] = [[1, 3, 2], [5, 7, 9], [70, 33,
 const CONV_CASES: [number, number, number, [number, number, number, number], number][] = [
   [3, 1, 1, [2, 7, 6, 5], 7], [3, 2, 1, [1, 9, 8, 4], 66], [3, 2, 0, [1, 9, 9, 3], 5], [1, 1, 0, [2, 5, 4, 33], 17],
   [3, 1, 1, [1, 12, 11, 20], 70],
+  // out channels a multiple of the K slice: the transposed convolution's specialized shaders (unit stride, and not)
+  [3, 1, 1, [1, 10, 9, 24], 32], [3, 2, 1, [1, 9, 8, 20], 16],
 ];
 
 /** The packed kernels on any backend (off WebGPU they dequantize per layer) and, on WebGPU, the fused attention. */
@@ -32,8 +34,11 @@ export async function checkKernels(formats: PackedFormat[] = ['int8', 'fp16']): 
   return out;
 }
 
-// [BH, Lq, Lk, d, causal]: cross-attention (77 keys), causal self-attention, the largest head dim, tiny sizes
-const ATTENTION_CASES: [number, number, number, number, boolean][] = [[3, 70, 77, 40, false], [2, 65, 65, 64, true], [2, 33, 20, 160, false], [1, 5, 3, 8, false]];
+// [BH, Lq, Lk, d, causal]: cross-attention (77 keys), causal self-attention, the largest unrolled head dim, tiny
+// sizes, a head dim that is not a multiple of 4, the VAE mid-block's single 512-wide head (a looped shader)
+const ATTENTION_CASES: [number, number, number, number, boolean][] = [
+  [3, 70, 77, 40, false], [2, 65, 65, 64, true], [2, 33, 20, 160, false], [1, 5, 3, 8, false], [2, 19, 23, 10, true], [1, 40, 37, 512, false],
+];
 
 async function checkFlashAttention(): Promise<KernelCheck[]> {
   const out: KernelCheck[] = [];

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { flashAttention, fusedAttentionApplies } from '../kernels/flash-attention';
 import { addLean, groupNorm, type LinearParams, type NormParams } from '../nn';
 import { linear } from '../input-grad-ops';
 import type { ParamSource } from '../params';
@@ -71,8 +72,12 @@ export function vaeAttention(x: tf.Tensor4D, p: VaeAttention, scoreBudgetBytes =
   });
 }
 
-/** softmax(q·kᵀ·scale)·v, split into query blocks so that one block of scores stays under the byte budget. */
+/**
+ * softmax(q·kᵀ·scale)·v: on WebGPU the fused kernel (no score tensor at all, forward or backward); elsewhere split
+ * into query blocks so that one block of scores stays under the byte budget.
+ */
 export function singleHeadAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, scale: number, scoreBudgetBytes: number): tf.Tensor3D {
+  if (fusedAttentionApplies(q.shape[2])) return flashAttention(q, k, v, scale);
   const [b, lq] = q.shape;
   const lk = k.shape[1];
   const rows = Math.max(1, Math.floor(scoreBudgetBytes / (4 * b * lk)));

@@ -16,7 +16,8 @@ import { readParams } from '../../ipgo/params';
 import { exportTokens, parseTokensFile, TokensFileError } from '../../ipgo/tokens-json';
 import { textEncoderFingerprint, type TextEncoderFingerprint } from '../../ipgo/text-encoder-fingerprint';
 import { applyTokensToPrompt } from '../../ipgo/apply-tokens';
-import type { IpgoModels, PromptContext } from '../../ipgo/prompt-context';
+import { type IpgoModels, type PromptContext, offloadTextTowers } from '../../ipgo/prompt-context';
+import type { Offloaded } from '../../model/offload';
 import { IpgoTrainer, disposeRun, freshRun, stats, winRate, type TrainerEvents } from '../../ipgo/trainer';
 import { JobError, type JobContext, type JobHandlers } from '../protocol';
 import { COMPONENT_LABELS, DEFAULT_PRECISION, WEIGHT_PRECISIONS, type PrecisionPolicy } from '../../model/precision';
@@ -172,6 +173,18 @@ function preflightReport(models: IpgoModels, settings: TuneSettings, budgetBytes
   };
 }
 
+/** Every prompt is encoded: the text towers leave the GPU until the job ends (preflight counts them out). */
+async function textTowersAway(models: IpgoModels, log: (m: string) => void): Promise<Offloaded> {
+  const away = await offloadTextTowers(models);
+  if (away.bytes > 0) log(`text encoders moved off the GPU for the update (${formatBytes(away.bytes)})`);
+  return away;
+}
+
+/** The text towers back on the GPU for the next job; after a device loss the models are reloaded instead. */
+function bringBack(away: Offloaded | null): void {
+  if (away && deviceLoss() === null) away.restore();
+}
+
 const sampling = (s: TuneSettings) => ({ scheduler: s.scheduler, height: s.height, width: s.width, noiseSeed: s.seed });
 
 export const studioHandlers: JobHandlers<StudioJobs> = {
@@ -198,6 +211,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
     const config = resume ? decodeCheckpoint(resume.checkpoint).config : configOf(settings, info.textDim);
     const trainer = new IpgoTrainer(models, config, sampling(settings), settings.mix);
     let pc: PromptContext | null = null;
+    let away: Offloaded | null = null;
     let run: RunState | null = null;
     let pauseRequested = false;
     ctx.onControl((action) => {
@@ -205,6 +219,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
     });
     try {
       pc = trainer.prepare(prompt);
+      away = await textTowersAway(models, ctx.log);
       ctx.progress({ kind: 'stage', stage: 'raw prompt' });
       const raw = resume?.raw ?? await trainer.raw(pc, streamingEvents(ctx));
       ctx.progress({ kind: 'raw', prompt, result: raw });
@@ -234,6 +249,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
       if (run) disposeRun(run);
       pc?.dispose();
       trainer.dispose();
+      bringBack(away);
     }
   }),
 
@@ -250,6 +266,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
       if (action === 'pause') pauseRequested = true;
     });
     const contexts: PromptContext[] = [];
+    let away: Offloaded | null = null;
     const run = freshRun(config);
     const events: TrainerEvents = {
       isCancelled: () => ctx.cancelled(),
@@ -260,6 +277,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
     try {
       // Every prompt is checked (context length) before any sampling starts.
       for (const p of prompts) contexts.push(trainer.prepare(p));
+      away = await textTowersAway(models, ctx.log);
       const rows: BatchProgressRow[] = prompts.map((p, i) => ({ prompt: p, split: i < train.length ? 'train' : 'heldout' }));
       for (let i = 0; i < contexts.length; i++) {
         ctx.progress({ kind: 'stage', stage: `raw image ${i + 1}/${contexts.length}` });
@@ -294,6 +312,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
       disposeRun(run);
       contexts.forEach((c) => c.dispose());
       trainer.dispose();
+      bringBack(away);
     }
   }),
 
