@@ -22,10 +22,10 @@ test('the memory check refuses a run over budget; a lost GPU device ends the run
 
   // the memory check: over a budget too small for the weights, Start refuses with advice; within it, it starts
   const result = page.getByTestId('preflight-result');
-  await page.getByTestId('gpu-budget').fill('0.01');
+  await page.getByTestId('gpu-budget').fill('0.001');
   await page.getByTestId('preflight-run').click();
   await expect(result).toHaveAttribute('data-ok', 'false', { timeout: 180_000 });
-  await expect(result).toContainText(/over the 0\.01 GiB budget/);
+  await expect(result).toContainText(/over the 1\.0 MiB budget/);
   await expect(result.locator('li').first()).toBeVisible();
   await page.getByTestId('tune-start').click();
   await expect(page.getByTestId('tune-status')).toHaveAttribute('data-status', 'failed');

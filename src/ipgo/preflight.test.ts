@@ -21,7 +21,7 @@ describe('preflight', () => {
     const v = preflight(sd15, { budgetBytes: 64 * GiB, size: 512, int8Everywhere: false });
     expect(v.ok).toBe(true);
     expect(v.advice).toEqual([]);
-    expect(v.message).toMatch(/within the 64\.00 GiB budget/);
+    expect(v.message).toMatch(/within the 64\.0 GiB budget/);
   });
 
   it('refuses a run over the budget with a resolution that fits, int8 and the budget as advice', () => {

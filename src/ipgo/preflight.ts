@@ -18,6 +18,7 @@
  * the decoder's largest activations split into channel chunks, which hold less per pixel — so between and beyond
  * the fitted sizes the prediction is an estimate (bench/results/gpu.json has the SD1.5 errors at 128²…512²).
  */
+import { formatBytes } from '../weights/format-bytes';
 import { paramsOf } from '../model/nn';
 import { declaredParams } from '../model/params';
 import { vaeBinding } from '../model/vae/autoencoder-kl';
@@ -77,15 +78,13 @@ export interface PreflightOptions {
   int8Everywhere: boolean;
 }
 
-const GiB = 2 ** 30;
-const gib = (b: number) => `${(b / GiB).toFixed(2)} GiB`;
 
 /** The prediction against the budget, with advice: a smaller resolution that fits, int8 weights, one reward. */
 export function preflight(s: UpdateMemoryShape, o: PreflightOptions): PreflightVerdict {
   const prediction = predictUpdatePeak(s);
   const ok = prediction.peak <= o.budgetBytes;
-  const message = `one update is predicted to need ${gib(prediction.peak)} of GPU memory (${gib(s.residentBytes)} of weights), `
-    + `${ok ? 'within' : 'over'} the ${gib(o.budgetBytes)} budget`;
+  const message = `one update is predicted to need ${formatBytes(prediction.peak)} of GPU memory (${formatBytes(s.residentBytes)} of weights), `
+    + `${ok ? 'within' : 'over'} the ${formatBytes(o.budgetBytes)} budget`;
   const advice: string[] = [];
   if (!ok) {
     const unit = 8 * s.vaeScale;

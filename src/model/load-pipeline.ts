@@ -5,10 +5,12 @@
  */
 import { loadFromSource, type ModelBinding, type WeightSource } from './params';
 import { ClipTokenizer } from './tokenizer/clip-tokenizer';
-import { clipTextBinding, type ClipTextConfig } from './clip/text-model';
-import { unetBinding } from './unet/unet';
+import { clipTextBinding, type ClipTextConfig, type ClipTextModel } from './clip/text-model';
+import { type UNet2DConditionModel, unetBinding } from './unet/unet';
 import type { UNetConfigJson } from './unet/config';
-import { vaeBinding } from './vae/autoencoder-kl';
+import { type AutoencoderKL, vaeBinding } from './vae/autoencoder-kl';
+import type { SchedulerConfigJson } from './schedulers/config';
+import { disposeParams } from './nn';
 import type { VaeConfigJson } from './vae/config';
 import type { StableDiffusion } from './pipeline';
 import type { PrecisionPolicy } from './precision';
@@ -42,9 +44,42 @@ const json = async <T>(files: ModelFiles, path: string): Promise<T> => {
   }
 };
 
+/** One component as the loader binds it: the weight file it reads and its config's binding. */
+export interface ComponentPlan<T> {
+  path: string;
+  binding: ModelBinding<T>;
+}
+
+/** Everything loadStableDiffusion binds, read from the folder's configs before any weight is touched. */
+export interface StableDiffusionPlan {
+  schedulerConfig: SchedulerConfigJson;
+  textEncoder: ComponentPlan<ClipTextModel>;
+  unet: ComponentPlan<UNet2DConditionModel>;
+  vae: ComponentPlan<AutoencoderKL>;
+  latentChannels: number;
+  vaeScaleFactor: number;
+}
+
+/** The configs and weight files of a diffusers SD folder, bound at `precision` (also what check:real-models dry-binds). */
+export async function stableDiffusionPlan(files: ModelFiles, precision: Partial<PrecisionPolicy> = {}): Promise<StableDiffusionPlan> {
+  const schedulerConfig = await json<SchedulerConfigJson>(files, 'scheduler/scheduler_config.json');
+  const teConfig = await json<ClipTextConfig>(files, 'text_encoder/config.json');
+  const unetConfig = await json<UNetConfigJson>(files, 'unet/config.json');
+  const vaeConfig = await json<VaeConfigJson>(files, 'vae/config.json');
+  const plan = async <T>(component: keyof typeof WEIGHT_FILE_CANDIDATES, binding: ModelBinding<T>): Promise<ComponentPlan<T>> =>
+    ({ path: await firstPresent(files, WEIGHT_FILE_CANDIDATES[component]), binding });
+  return {
+    schedulerConfig,
+    textEncoder: await plan('text_encoder', clipTextBinding(teConfig, precision.textEncoder)),
+    unet: await plan('unet', unetBinding(unetConfig, { precision: precision.unet })),
+    vae: await plan('vae', vaeBinding(vaeConfig, { decoderOnly: true, precision: precision.vaeDecoder })),
+    latentChannels: (unetConfig as { in_channels?: number }).in_channels ?? 4,
+    vaeScaleFactor: 2 ** (((vaeConfig as { block_out_channels?: number[] }).block_out_channels?.length ?? 4) - 1),
+  };
+}
+
 /** Builds one module from its weight file, streamed tensor by tensor onto the device. */
-async function withWeights<T>(files: ModelFiles, component: keyof typeof WEIGHT_FILE_CANDIDATES, binding: ModelBinding<T>): Promise<T> {
-  const path = await firstPresent(files, WEIGHT_FILE_CANDIDATES[component]);
+async function withWeights<T>(files: ModelFiles, { path, binding }: ComponentPlan<T>): Promise<T> {
   try {
     return await loadFromSource(await files.weights(path), binding.build, binding.opts);
   } catch (e) {
@@ -59,20 +94,22 @@ async function withWeights<T>(files: ModelFiles, component: keyof typeof WEIGHT_
 export async function loadStableDiffusion(files: ModelFiles, onProgress: (stage: string) => void = () => {}, precision: Partial<PrecisionPolicy> = {}): Promise<StableDiffusion> {
   onProgress('tokenizer');
   const tokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'));
-  const schedulerConfig = await json<Record<string, unknown>>(files, 'scheduler/scheduler_config.json');
+  const plan = await stableDiffusionPlan(files, precision);
   onProgress('text encoder');
-  const teConfig = await json<ClipTextConfig>(files, 'text_encoder/config.json');
-  const textEncoder = await withWeights(files, 'text_encoder', clipTextBinding(teConfig, precision.textEncoder));
-  onProgress('unet');
-  const unetConfig = await json<UNetConfigJson>(files, 'unet/config.json');
-  const unet = await withWeights(files, 'unet', unetBinding(unetConfig, { precision: precision.unet }));
-  onProgress('vae');
-  const vaeConfig = await json<VaeConfigJson>(files, 'vae/config.json');
-  const vae = await withWeights(files, 'vae', vaeBinding(vaeConfig, { decoderOnly: true, precision: precision.vaeDecoder }));
-  const vaeScaleFactor = 2 ** (((vaeConfig as { block_out_channels?: number[] }).block_out_channels?.length ?? 4) - 1);
-  return {
-    tokenizer, textEncoder, unet, vae, schedulerConfig,
-    latentChannels: (unetConfig as { in_channels?: number }).in_channels ?? 4,
-    vaeScaleFactor,
-  };
+  const textEncoder = await withWeights(files, plan.textEncoder);
+  try {
+    onProgress('unet');
+    const unet = await withWeights(files, plan.unet);
+    try {
+      onProgress('vae');
+      const vae = await withWeights(files, plan.vae);
+      return { tokenizer, textEncoder, unet, vae, schedulerConfig: plan.schedulerConfig, latentChannels: plan.latentChannels, vaeScaleFactor: plan.vaeScaleFactor };
+    } catch (e) {
+      unet.dispose();
+      throw e;
+    }
+  } catch (e) {
+    disposeParams(textEncoder);
+    throw e;
+  }
 }

@@ -241,15 +241,22 @@ export interface WeightSource {
   close?(): void;
 }
 
+/**
+ * Why a checkpoint listing cannot bind to a builder's declared specs under the loading rules (missing keys, wrong
+ * shapes, and under `strict` unexpected keys), as one line; '' when it binds. The dry bind every load starts with.
+ */
+export function bindProblems(specs: ParamSpec[], listing: KeyShape[], opts: LoadOptions, max = 5): string {
+  const report = compareKeys(specs, listing, opts.aliases);
+  const strict = opts.strict ?? false;
+  return report.missing.length || report.wrongShape.length || (strict && report.unexpected.length) ? formatBindReport(report, max, strict) : '';
+}
+
 /** The specs a builder declares that the checkpoint holds, in build order, each with the key it is stored under. */
 function planBind(build: (src: ParamSource) => unknown, listing: KeyShape[], opts: LoadOptions): { spec: ParamSpec; stored: string }[] {
   // optional keys the checkpoint holds are planned too (and never read), so that every stored key is accounted for
   const specs = declaredParams(build);
-  const report = compareKeys(specs, listing, opts.aliases);
-  const strict = opts.strict ?? false;
-  if (report.missing.length || report.wrongShape.length || (strict && report.unexpected.length)) {
-    throw new Error(`weights do not match the config: ${formatBindReport(report, 8, strict)}`);
-  }
+  const problems = bindProblems(specs, listing, opts, 8);
+  if (problems) throw new Error(`weights do not match the config: ${problems}`);
   const have = new Set(listing.map((k) => k.key));
   return specs.flatMap((spec) => {
     const stored = have.has(spec.key) ? spec.key : opts.aliases?.[spec.key];

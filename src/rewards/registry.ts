@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { disposeParams } from '../model/nn';
 import { loadFromSource, type ModelBinding, type WeightSource } from '../model/params';
+import { rewardModelConfig } from './model-needs';
 import type { PrecisionPolicy } from '../model/precision';
 import { type AestheticHead, aestheticBinding, aestheticForward } from './aesthetic';
 import { type ClipModel, type ClipModelConfig, type ClipTower, clipBinding, clipImageEmbeds, clipTextEmbeds } from '../model/clip/clip-model';
@@ -170,18 +171,14 @@ export async function loadRewardModels(
   ids: RewardId[], source: (model: RewardModelId) => Promise<RewardModelFiles>, precision: Partial<PrecisionPolicy> = {},
 ): Promise<RewardModels> {
   const models: RewardModels = {};
-  const texts = textsFor(ids);
   try {
     for (const m of modelsFor(ids)) {
-      const { source: weights, config } = await source(m);
-      if (m === 'clip-vit-l14') {
-        const towers: ClipTower[] = texts.includes('clip') ? ['vision', 'text'] : ['vision'];
-        models.clip = await bind(weights, clipBinding(need(config, 'CLIP config.json') as ClipModelConfig, towers, precision.clipVision));
-      } else if (m === 'laion-aesthetic') {
-        models.aesthetic = await bind(weights, aestheticBinding());
-      } else {
-        models.hps = await bind(weights, openClipBinding(openClipModelCfg(need(config, 'open_clip_config.json')), ['vision', 'text'], precision.vitHVision));
-      }
+      const files = await source(m);
+      const binding = rewardModelBinding(m, files.config, ids, precision);
+      const model = await loadFromSource(files.source, binding.build, binding.opts);
+      if (m === 'clip-vit-l14') models.clip = model as ClipModel;
+      else if (m === 'laion-aesthetic') models.aesthetic = model as AestheticHead;
+      else models.hps = model as OpenClipModel;
     }
   } catch (e) {
     disposeParams(models);
@@ -190,7 +187,19 @@ export async function loadRewardModels(
   return models;
 }
 
-const bind = <T>(source: WeightSource, b: ModelBinding<T>): Promise<T> => loadFromSource(source, b.build, b.opts);
+/**
+ * How one reward model binds its weights, for these rewards: its config from its file or built in
+ * (model-needs.ts); CLIP binds its text tower only when the CLIP score is among the rewards.
+ */
+export function rewardModelBinding(m: RewardModelId, configFromFile: unknown, ids: RewardId[], precision: Partial<PrecisionPolicy> = {}): ModelBinding<unknown> {
+  const config = rewardModelConfig(m, configFromFile);
+  if (m === 'clip-vit-l14') {
+    const towers: ClipTower[] = textsFor(ids).includes('clip') ? ['vision', 'text'] : ['vision'];
+    return clipBinding(config as ClipModelConfig, towers, precision.clipVision);
+  }
+  if (m === 'laion-aesthetic') return aestheticBinding();
+  return openClipBinding(openClipModelCfg(config), ['vision', 'text'], precision.vitHVision);
+}
 
 /** Token ids (CLIP: HF tokenizer, unpadded ok; HPS: open_clip tokenizer, zero padded to 77) → normalised text features. */
 export function encodeRewardText(models: RewardModels, ids: { clip?: tf.Tensor2D; hps?: tf.Tensor2D }): RewardText {

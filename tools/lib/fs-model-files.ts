@@ -3,6 +3,10 @@ import path from 'node:path';
 import type { ModelFiles } from '../../src/model/load-pipeline';
 import type { WeightSource } from '../../src/model/params';
 import { decodeTensorBytes, parseHeader, readHeaderLength } from '../../src/weights/safetensors';
+import { type ByteSource, checkRange } from '../../src/weights/byte-source';
+import { openTorchCheckpoint, pickStateDict } from '../../src/weights/torch-zip';
+import { REWARD_MODEL_NEEDS } from '../../src/rewards/model-needs';
+import type { RewardModelFiles, RewardModelId } from '../../src/rewards/registry';
 
 /** ModelFiles over a folder on disk (Node tools, tests, benchmarks). */
 export function fsModelFiles(root: string): ModelFiles {
@@ -22,18 +26,70 @@ export function fsModelFiles(root: string): ModelFiles {
 }
 
 /** Folders of the built-in reward towers under the models root (tools/make-tiny-model writes them). */
-export const BUILTIN_REWARD_DIRS = {
-  'clip-vit-l14': { dir: 'tiny-clip', weights: 'model.safetensors', config: 'config.json' },
-  'laion-aesthetic': { dir: 'tiny-aesthetic', weights: 'model.safetensors', config: undefined },
-  'hpsv2-vit-h14': { dir: 'tiny-hps', weights: 'open_clip_model.safetensors', config: 'open_clip_config.json' },
-} as const;
+export const BUILTIN_REWARD_DIRS: Record<RewardModelId, string> = {
+  'clip-vit-l14': 'tiny-clip',
+  'laion-aesthetic': 'tiny-aesthetic',
+  'hpsv2-vit-h14': 'tiny-hps',
+};
 
-/** A `loadRewardModels` source over the built-in reward folders on disk. */
+/**
+ * One reward model's files in a folder, as the loaders take them: the first weight file of the model's needs
+ * (model-needs.ts: safetensors or a torch checkpoint) and its config file, if the folder holds one.
+ */
+export async function fsRewardModelFiles(m: RewardModelId, dir: string): Promise<RewardModelFiles> {
+  const needs = REWARD_MODEL_NEEDS[m];
+  const present = (names: string[]) => names.find((f) => fs.existsSync(path.join(dir, f)));
+  const weights = present(needs.weightFiles);
+  if (!weights) throw new Error(`${dir}: no weights for the ${m} model (looked for ${needs.weightFiles.join(', ')})`);
+  const config = needs.config ? present(needs.config.files) : undefined;
+  return {
+    source: await weightFileSource(path.join(dir, weights)),
+    config: config ? JSON.parse(fs.readFileSync(path.join(dir, config), 'utf8')) as unknown : undefined,
+  };
+}
+
+/** A `loadRewardModels` source over the built-in reward folders under a models root. */
 export function fsRewardSource(root: string) {
-  return async (m: keyof typeof BUILTIN_REWARD_DIRS) => {
-    const { dir, weights, config } = BUILTIN_REWARD_DIRS[m];
-    const files = fsModelFiles(path.join(root, dir));
-    return { source: await files.weights(weights), config: config ? JSON.parse(await files.text(config)) as unknown : undefined };
+  return (m: RewardModelId) => fsRewardModelFiles(m, path.join(root, BUILTIN_REWARD_DIRS[m]));
+}
+
+/** A weight file on disk by its format: safetensors, or a torch zip checkpoint (.pt / .pth / .bin). */
+export async function weightFileSource(file: string): Promise<WeightSource> {
+  return /\.safetensors$/.test(file) ? safetensorsFileSource(file) : torchFileSource(file);
+}
+
+/** A byte source over a file on disk (positioned reads). */
+function fileByteSource(file: string): ByteSource {
+  const size = fs.statSync(file).size;
+  return {
+    size: async () => size,
+    read: async (offset, length) => {
+      checkRange(offset, length, size);
+      const fd = fs.openSync(file, 'r');
+      try {
+        const out = new Uint8Array(length);
+        fs.readSync(fd, out, 0, length, offset);
+        return out;
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+  };
+}
+
+/** A torch zip checkpoint's state dict read one tensor at a time (the loader the app's import uses). */
+async function torchFileSource(file: string): Promise<WeightSource> {
+  if (!fs.existsSync(file)) throw new Error(`${file} not found`);
+  const ckpt = await openTorchCheckpoint(fileByteSource(file));
+  const tensors = pickStateDict(ckpt.root);
+  return {
+    listing: [...tensors].map(([key, t]) => ({ key, shape: t.shape })),
+    read: async (key) => {
+      const t = tensors.get(key);
+      if (!t) throw new Error(`${file}: no tensor "${key}"`);
+      const { shape, data } = await ckpt.readTensor(t);
+      return { shape, data: data instanceof Uint8Array ? Int32Array.from(data) : data };
+    },
   };
 }
 

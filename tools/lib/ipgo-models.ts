@@ -12,7 +12,7 @@ import { disposeStableDiffusion } from '../../src/model/pipeline';
 import { ClipTokenizer } from '../../src/model/tokenizer/clip-tokenizer';
 import { disposeRewardModels, loadRewardModels, mixIds, type RewardMix, type RewardModelId } from '../../src/rewards/registry';
 import { makeTinyModel, TINY_MODEL_VERSION } from '../make-tiny-model';
-import { BUILTIN_REWARD_DIRS, fsModelFiles } from './fs-model-files';
+import { BUILTIN_REWARD_DIRS, fsModelFiles, fsRewardModelFiles } from './fs-model-files';
 
 /** The config value that selects the built-in tiny model (SD and reward towers). */
 export const BUILTIN_TINY = 'builtin:tiny';
@@ -39,16 +39,17 @@ export function builtinModelsRoot(): string {
 }
 
 /**
- * Where each reward tower's files are: a folder per model id holding the files named in BUILTIN_REWARD_DIRS
- * (CLIP: config.json + model.safetensors; aesthetic: model.safetensors; HPSv2: open_clip_config.json +
- * open_clip_model.safetensors), or BUILTIN_TINY, or a root folder with the built-in sub-folder names.
+ * Where each reward tower's files are: a folder per model id holding what the model needs
+ * (src/rewards/model-needs.ts — CLIP: config.json + model.safetensors; aesthetic: model.safetensors or the LAION
+ * .pth; HPSv2: open_clip_model.safetensors or HPS_v2_compressed.pt, its open_clip config optional), or
+ * BUILTIN_TINY, or a root folder with the built-in sub-folder names.
  */
 export type RewardFolders = typeof BUILTIN_TINY | string | Partial<Record<RewardModelId, string>>;
 
 function rewardDir(spec: RewardFolders, m: RewardModelId): string {
   if (typeof spec === 'string') {
     const root = spec === BUILTIN_TINY ? builtinModelsRoot() : spec;
-    return path.join(root, BUILTIN_REWARD_DIRS[m].dir);
+    return path.join(root, BUILTIN_REWARD_DIRS[m]);
   }
   const dir = spec[m];
   if (!dir) throw new Error(`no folder given for the reward model "${m}" (rewardModels.${m})`);
@@ -61,11 +62,7 @@ export async function loadIpgoModels(sdDir: string, rewards: RewardFolders, mix:
   const files = fsModelFiles(dir);
   const sd = await loadStableDiffusion(files);
   const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
-  const rewardModels = await loadRewardModels(mixIds(mix), async (m) => {
-    const { weights, config } = BUILTIN_REWARD_DIRS[m];
-    const f = fsModelFiles(rewardDir(rewards, m));
-    return { source: await f.weights(weights), config: config ? JSON.parse(await f.text(config)) as unknown : undefined };
-  });
+  const rewardModels = await loadRewardModels(mixIds(mix), (m) => fsRewardModelFiles(m, rewardDir(rewards, m)));
   return {
     sd, rewards: rewardModels, openClipTokenizer,
     dispose() {
