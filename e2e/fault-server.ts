@@ -13,6 +13,7 @@
  *   throttle     send the body at `bytesPerSecond`
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -42,11 +43,16 @@ export class FaultServer {
 
   constructor(readonly root: string) {}
 
-  async start(port = 0): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()));
-    this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
+  /**
+   * Listens on 127.0.0.1; with `tls`, over https, its URL naming `hostname` (a name the browser maps to 127.0.0.1,
+   * so that the server is another origin than anything local).
+   */
+  async start(port = 0, opts: { tls?: { key: string; cert: string }; hostname?: string } = {}): Promise<string> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res).catch(() => res.destroy());
+    this.server = opts.tls ? createHttpsServer(opts.tls, handler) : createServer(handler);
+    this.server.on(opts.tls ? 'secureConnection' : 'connection', (s: Socket) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `${opts.tls ? 'https' : 'http'}://${opts.hostname ?? '127.0.0.1'}:${(this.server.address() as AddressInfo).port}`;
     return this.url;
   }
 

@@ -13,17 +13,10 @@ export const CSP_DIRECTIVES: Record<string, string[]> = {
   // The tensor worker is a same-origin module script. tfjs-wasm would only make blob: workers for its threaded
   // build, which needs cross-origin isolation (SharedArrayBuffer) that this app does not have, so blob: stays out.
   'worker-src': ["'self'"],
-  // Model downloads: the Hub, its redirects to the LFS/Xet CDNs (*.hf.co, cdn-lfs*.huggingface.co), and local model
-  // servers / bundle URLs on this machine.
-  'connect-src': [
-    "'self'",
-    'https://huggingface.co',
-    'https://*.huggingface.co',
-    'https://cdn-lfs.huggingface.co',
-    'https://*.hf.co',
-    'http://127.0.0.1:*',
-    'http://localhost:*',
-  ],
+  // Model downloads and bundles: any https origin — the Hub and its CDN redirects, mirrors, and the bundle hosts
+  // users add (a meta CSP cannot be widened at run time, so it cannot list them one by one) — and model servers on
+  // this machine over plain http. connect-src governs fetch only: scripts, workers and styles stay 'self'.
+  'connect-src': ["'self'", 'https:', 'http://127.0.0.1:*', 'http://localhost:*'],
   // Generated images are shown from canvases, blob: URLs (downloads, previews) and data: URLs.
   'img-src': ["'self'", 'blob:', 'data:'],
   // Stylesheets only from our bundle. React's `style={{…}}` and uPlot write element.style through the CSSOM, which
@@ -39,4 +32,23 @@ export const CSP_DIRECTIVES: Record<string, string[]> = {
 
 export function cspString(directives: Record<string, string[]> = CSP_DIRECTIVES): string {
   return Object.entries(directives).map(([name, sources]) => `${name} ${sources.join(' ')}`).join('; ');
+}
+
+/**
+ * Why the app cannot fetch a bundle / mirror URL under connect-src (null: it can): https anywhere, plain http only
+ * from this machine (an https page may not fetch http from elsewhere either).
+ */
+export function bundleUrlProblem(raw: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    return 'Enter a full https:// URL (http:// only for localhost / 127.0.0.1).';
+  }
+  if (u.protocol === 'https:') return null;
+  if (u.protocol === 'http:') {
+    return u.hostname === '127.0.0.1' || u.hostname === 'localhost' ? null
+      : `http:// is allowed only on this machine (localhost, 127.0.0.1): serve ${u.host} over https://.`;
+  }
+  return `${u.protocol} URLs cannot be fetched: enter an https:// URL.`;
 }

@@ -1,4 +1,5 @@
 import { useEffect, useId, useState } from 'react';
+import { bundleUrlProblem } from '../../pwa/csp';
 import { useStudio } from '../store';
 import type { ModelEntry } from '../../worker/models-protocol';
 import type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../../worker/studio-protocol';
@@ -212,7 +213,8 @@ function ImportPanel({ models }: { models: ModelEntry[] }) {
   const { importModelFiles, installModel, installBundle } = useStudio.getState();
   const installFromUrl = () => {
     const u = url.trim();
-    if (!/^https?:\/\/\S+$/i.test(u)) return setUrlError('Enter an http:// or https:// URL whose files follow the manifest paths.');
+    const problem = bundleUrlProblem(u);
+    if (problem) return setUrlError(problem);
     setUrlError('');
     void installModel(target, { baseUrl: u });
   };
@@ -240,7 +242,7 @@ function ImportPanel({ models }: { models: ModelEntry[] }) {
               onChange={(e) => setUrl(e.target.value)} onKeyDown={(e) => { if (e.key === 'Enter') installFromUrl(); }} data-testid="bundle-url" />
             <button type="button" disabled={busy || !url.trim()} onClick={installFromUrl} data-testid="bundle-install">Install from URL</button>
             <button type="button" disabled={!url.trim()} data-testid="bundle-add"
-              onClick={() => { const u = url.trim(); if (!/^https?:\/\/\S+$/i.test(u)) return setUrlError('Enter an http:// or https:// URL.'); setUrlError(''); void installBundle(u); }}>
+              onClick={() => { const u = url.trim(); const problem = bundleUrlProblem(u); if (problem) return setUrlError(problem); setUrlError(''); void installBundle(u); }}>
               Add bundle (manifest.json)
             </button>
           </div>
