@@ -1,7 +1,10 @@
 /**
- * tools/ipgo-run — headless IPGO (Node, tfjs-wasm; the same engine as the app's worker).
+ * tools/ipgo-run — headless IPGO (Node; the same engine as the app's worker) on tfjs-wasm, or with
+ * `--backend webgpu` on WebGPU through Dawn (the `webgpu` npm package) on any Vulkan driver: a GPU's, or a software
+ * one under tools/with-node-webgpu.sh. On WebGPU it follows the app's memory plan (pool returned between phases,
+ * text towers off the GPU during updates).
  *
- *   npx tsx tools/ipgo-run.ts run <config.json> [--shard i/N] [--out DIR]
+ *   npx tsx tools/ipgo-run.ts run <config.json> [--shard i/N] [--out DIR] [--backend wasm|webgpu]
  *   npx tsx tools/ipgo-run.ts merge --out DIR <shard-dir>...
  *   (npm run ipgo-run -- run config.json ...)
  *
@@ -24,6 +27,8 @@ import { textEncoderFingerprint } from '../src/ipgo/text-encoder-fingerprint';
 import { epochRecordToJson, exportTokens, parseTokensFile, type EpochRecordJson } from '../src/ipgo/tokens-json';
 import { disposeRun, freshRun, IpgoTrainer, type EpochRecord, type Evaluated, type RgbaImage } from '../src/ipgo/trainer';
 import { mixIds } from '../src/rewards/registry';
+import { offloadTextTowers } from '../src/ipgo/prompt-context';
+import { PhaseMemory } from '../src/model/gpu-memory';
 import { loadIpgoModels } from './lib/ipgo-models';
 import { encodePng } from './lib/png';
 import { parseShard, readPromptsFile, shardIndices } from './lib/prompts-file';
@@ -96,7 +101,12 @@ function writeImage(outDir: string, cfg: RunConfig, name: string, img: RgbaImage
   return rel;
 }
 
-export async function runCommand(configFile: string, opts: { shard?: string; out?: string } = {}): Promise<RunFile> {
+export const RUNNER_BACKENDS = ['wasm', 'webgpu'] as const;
+export type RunnerBackend = (typeof RUNNER_BACKENDS)[number];
+
+export async function runCommand(configFile: string, opts: { shard?: string; out?: string; backend?: string } = {}): Promise<RunFile> {
+  const backend = opts.backend ?? process.env.TF_BACKEND ?? 'wasm';
+  if (!(RUNNER_BACKENDS as readonly string[]).includes(backend)) throw new Error(`--backend must be one of ${RUNNER_BACKENDS.join(', ')}, got "${backend}"`);
   const cfg = readRunConfig(configFile);
   const shard = opts.shard ? parseShard(opts.shard) : null;
   if (shard && cfg.mode === 'batch') {
@@ -106,7 +116,7 @@ export async function runCommand(configFile: string, opts: { shard?: string; out
   let all = readPromptsFile(cfg.prompts, cfg.promptColumn);
   if (cfg.limit) all = all.slice(0, cfg.limit);
   const indices = shard ? shardIndices(all.length, shard.index, shard.count) : all.map((_, i) => i);
-  await initNodeBackend();
+  log(`backend ${await initNodeBackend(backend)}`);
   log(`${cfg.mode} mode, ${indices.length} of ${all.length} prompts${shard ? ` (shard ${shard.index}/${shard.count})` : ''}; loading ${cfg.model}`);
   const models = await loadIpgoModels(cfg.model, cfg.rewardModels, cfg.rewards);
   const textDim = models.sd.textEncoder.config.hidden_size;
@@ -154,12 +164,14 @@ export async function runCommand(configFile: string, opts: { shard?: string; out
           continue;
         }
         const run = freshRun(ipgo);
+        const away = await offloadTextTowers(models);
         try {
           const raw = await trainer.raw(ctx);
           r.raw = scored(raw, writeImage(outDir, cfg, `${pad(index)}-raw`, raw.image));
           let bestImage: RgbaImage | null = null, lastImage: RgbaImage | null = null;
           const records: EpochRecord[] = [];
           const { best, final } = await trainer.trainPrompt(run, ctx, {
+            memory: new PhaseMemory(),
             onEpoch: (rec, image, isBest) => {
               records.push(rec);
               lastImage = image;
@@ -181,11 +193,13 @@ export async function runCommand(configFile: string, opts: { shard?: string; out
         } finally {
           disposeRun(run);
           ctx.dispose();
+          away.restore();
         }
       }
     } else {
       const contexts = all.map((p) => trainer.prepare(p)); // every prompt checked (length) before any work
       const run = freshRun(ipgo);
+      const away = await offloadTextTowers(models);
       try {
         all.forEach((prompt, index) => results.push({ index, prompt, split: index < split!.train ? 'train' : 'heldout' }));
         for (const [i, ctx] of contexts.entries()) {
@@ -194,6 +208,7 @@ export async function runCommand(configFile: string, opts: { shard?: string; out
           log(`raw ${i + 1}/${contexts.length}: ${fmt(raw.weightedReward)}`);
         }
         const history = await trainer.trainBatch(run, contexts.slice(0, split!.train), {
+          memory: new PhaseMemory(),
           onEpoch: (rec) => {
             log(`epoch ${rec.epoch + 1}/${ipgo.epochs} "${rec.prompt}": reward ${fmt(rec.weightedReward)}, loss ${fmt(rec.loss)}${rec.applied ? ' (update)' : ''}`);
           },
@@ -212,6 +227,7 @@ export async function runCommand(configFile: string, opts: { shard?: string; out
       } finally {
         disposeRun(run);
         contexts.forEach((c) => c.dispose());
+        away.restore();
       }
     }
   } finally {
@@ -269,10 +285,14 @@ export function mergeCommand(dirs: string[], out: string): RunFile {
 }
 
 const USAGE = `usage:
-  ipgo-run run <config.json> [--shard i/N] [--out DIR]
+  ipgo-run run <config.json> [--shard i/N] [--out DIR] [--backend wasm|webgpu]
   ipgo-run merge --out DIR <shard-dir>...`;
 
 async function main(argv: string[]): Promise<void> {
+  if (argv.length === 0 || argv.includes('--help')) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   const flag = (name: string) => {
     const i = argv.indexOf(name);
     if (i < 0) return undefined;
@@ -283,8 +303,9 @@ async function main(argv: string[]): Promise<void> {
   };
   const out = flag('--out');
   const shard = flag('--shard');
+  const backend = flag('--backend');
   const [cmd, ...rest] = argv;
-  if (cmd === 'run' && rest.length === 1) await runCommand(rest[0]!, { shard, out });
+  if (cmd === 'run' && rest.length === 1) await runCommand(rest[0]!, { shard, out, backend });
   else if (cmd === 'merge' && rest.length >= 1 && out) mergeCommand(rest, out);
   else throw new Error(USAGE);
 }
