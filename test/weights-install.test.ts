@@ -120,6 +120,45 @@ describe.skipIf(noFixtures !== null)('WeightsInstaller over HTTP', () => {
     await expectFileMatchesFixture(storage, m.id, m.files[0]!.path, 'tiny-sd/text_encoder/model.safetensors');
   });
 
+  it('the Hub: follows the signed redirect, asks later ranges of the signed URL, re-resolves it once expired (no byte twice)', async () => {
+    const { storage } = freshStorage();
+    const m = singleFile('text_encoder', 'hub-signed');
+    const path = '/tiny-sd/text_encoder/model.safetensors';
+    server.fault(path, { kind: 'drop', bytes: 1_500_001 });
+    const from = server.log.length;
+    const { events, onEvent } = collect();
+    server.signing = true;
+    try {
+      // the signature expires while the client waits to retry the dropped connection
+      await new WeightsInstaller(storage, FAST).install(m, { onEvent: (e) => { if (e.type === 'retry') server.expireSignedUrls(); onEvent(e); } }).done;
+    } finally {
+      server.signing = false;
+    }
+    const log = server.log.slice(from).filter((r) => r.path.endsWith('/model.safetensors'));
+    expect(log.map((r) => [r.status, Boolean(r.signed), r.range ?? null])).toEqual([
+      [302, false, null], [200, true, null], // resolve, then the signed URL (dropped)
+      [403, true, 'bytes=1500001-'], // the resume asked the signed URL directly: expired
+      [302, false, 'bytes=1500001-'], [206, true, 'bytes=1500001-'], // resolved again, resumed
+    ]);
+    expect(log.filter((r) => r.status === 200 || r.status === 206).reduce((n, r) => n + r.sent, 0)).toBe(m.files[0]!.size);
+    expect(events.filter((e) => e.type === 'redirected')).toHaveLength(2);
+    expect(events.filter((e) => e.type === 're-resolve')).toMatchObject([{ status: 403 }]);
+    await expectFileMatchesFixture(storage, m.id, m.files[0]!.path, 'tiny-sd/text_encoder/model.safetensors');
+  });
+
+  it('429: waits at least what Retry-After asks; a wait beyond the limit gives up saying so', async () => {
+    const { storage } = freshStorage();
+    const m = singleFile('vae', 'rate-limited');
+    const path = '/tiny-sd/vae/diffusion_pytorch_model.safetensors';
+    server.fault(path, { kind: 'status', status: 429, headers: { 'Retry-After': '1' } });
+    const { events, onEvent } = collect();
+    await new WeightsInstaller(storage, FAST).install(m, { onEvent }).done;
+    expect(events.filter((e) => e.type === 'retry').map((e) => (e as { delayMs: number }).delayMs)).toEqual([1000]);
+    server.fault(path, { kind: 'status', status: 429, headers: { 'Retry-After': '3600' } });
+    await expect(new WeightsInstaller(freshStorage().storage, FAST).install({ ...m, id: 'rate-limited-long' }).done)
+      .rejects.toThrow(/asks to wait 60 min before retrying \(rate limited\)/);
+  });
+
   it('restarts cleanly when the server answers 200 to a Range request', async () => {
     const { storage } = freshStorage();
     const m = singleFile('text_encoder');

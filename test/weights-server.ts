@@ -2,6 +2,10 @@
  * A real static HTTP server on 127.0.0.1 for the download tests: serves a folder with Content-Length, a strong
  * ETag, single-range `Range: bytes=N-` / `bytes=N-M` (206 + Content-Range), `If-Range`, 416, and one-shot fault
  * injection per path. Every request is logged with what was actually sent.
+ *
+ * With `signing` on it also behaves like the Hugging Face Hub: a file's URL answers 302 to a signed URL on another
+ * origin (localhost instead of 127.0.0.1, under /cdn/, with a signature query), whatever the Range; only the signed
+ * URL serves bytes (and ranges), and `expireSignedUrls()` makes every signature issued so far answer 403.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
@@ -16,7 +20,7 @@ export type Fault =
   | { kind: 'ignore-range' }
   /** Answers a Range request with 206 whose Content-Range (and body) start `shift` bytes off. */
   | { kind: 'wrong-content-range'; shift: number }
-  | { kind: 'status'; status: number }
+  | { kind: 'status'; status: number; headers?: Record<string, string> }
   /** Sends the whole body gzip-encoded (Content-Encoding: gzip; Content-Length is the compressed length). */
   | { kind: 'gzip' }
   /** Sends the body in pieces of `bytes` with `delayMs` between them (for pause / cancel tests). */
@@ -32,6 +36,8 @@ export interface LoggedRequest {
   /** Body bytes written to the socket. */
   sent: number;
   fault?: Fault['kind'];
+  /** Served from a signed (Hub CDN) URL. */
+  signed?: boolean;
 }
 
 export class TestFileServer {
@@ -40,6 +46,13 @@ export class TestFileServer {
   private server: Server | undefined;
   /** Files overriding the folder (path → bytes), e.g. a changed file. */
   readonly overrides = new Map<string, Uint8Array>();
+  /** Hub mode (see above). */
+  signing = false;
+  private signatureGeneration = 0;
+
+  expireSignedUrls(): void {
+    this.signatureGeneration++;
+  }
 
   constructor(private readonly root: string) {}
 
@@ -66,9 +79,22 @@ export class TestFileServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const url = new URL(req.url ?? '/', 'http://x');
+    let path = decodeURIComponent(url.pathname);
     const entry: LoggedRequest = { path, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, status: 0, start: 0, sent: 0 };
     this.log.push(entry);
+    if (this.signing) {
+      if (!path.startsWith('/cdn/')) {
+        const port = (this.server!.address() as AddressInfo).port;
+        const signed = `http://localhost:${port}/cdn${url.pathname}?X-Amz-Signature=${this.signatureGeneration}-${Math.random().toString(16).slice(2)}`;
+        return this.finish(res, entry, 302, { Location: signed }, new Uint8Array(0));
+      }
+      path = path.slice('/cdn'.length);
+      entry.path = path;
+      entry.signed = true;
+      const sig = url.searchParams.get('X-Amz-Signature') ?? '';
+      if (sig.split('-')[0] !== String(this.signatureGeneration)) return this.finish(res, entry, 403, {}, new TextEncoder().encode('Request has expired'));
+    }
     const fault = this.faults.get(path)?.shift();
     if (fault) entry.fault = fault.kind;
     let body: Uint8Array;
@@ -87,7 +113,7 @@ export class TestFileServer {
     } catch {
       return this.finish(res, entry, 404, {}, new Uint8Array(0));
     }
-    if (fault?.kind === 'status') return this.finish(res, entry, fault.status, {}, new Uint8Array(0));
+    if (fault?.kind === 'status') return this.finish(res, entry, fault.status, fault.headers ?? {}, new Uint8Array(0));
     if (fault?.kind === 'gzip') {
       return this.finish(res, entry, 200, { ETag: etag, 'Content-Encoding': 'gzip' }, new Uint8Array(gzipSync(body)));
     }

@@ -6,8 +6,13 @@
  * matches) continues the file. A 200 (server ignores Range, or If-Range saw a changed file), a 416, a 206 with
  * a wrong Content-Range or a changed ETag all make a CLEAN RESTART: the sink drops everything it has for the
  * file and consumes a full response from byte 0 (a wrong Content-Range is re-requested without Range).
- * Network errors, truncated bodies, 408/429/5xx are retried with exponential backoff, at most `retries` times in
- * a row without progress. Aborting the signal (pause / cancel) stops at once with the signal's reason.
+ * Network errors, truncated bodies, 408/429/5xx are retried with exponential backoff (at least what a
+ * `Retry-After` asks, up to `maxRetryAfterMs`), at most `retries` times in a row without progress. Aborting the
+ * signal (pause / cancel) stops at once with the signal's reason.
+ *
+ * Redirects (the Hub's `resolve` URLs answer 302 to a signed CDN URL on another origin): once a response came from
+ * another URL than asked, later ranges are asked of that final URL directly. When it stops working (401/403/404/410:
+ * its signature expired), the original URL is resolved again and the download resumes from the same byte.
  */
 
 export interface ByteSink {
@@ -22,6 +27,8 @@ export type RestartReason = 'range-ignored' | 'etag-changed' | 'bad-content-rang
 
 export type DownloadEvent =
   | { type: 'request'; url: string; offset: number }
+  | { type: 'redirected'; url: string; final: string }
+  | { type: 're-resolve'; url: string; final: string; status: number }
   | { type: 'restart'; url: string; reason: RestartReason; discardedBytes: number; detail: string }
   | { type: 'retry'; url: string; attempt: number; delayMs: number; error: string };
 
@@ -33,6 +40,8 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: 5, baseDelayMs: 500, maxDelayMs: 15_000 };
+/** The longest `Retry-After` wait honoured (a 429 asking for more gives up instead, saying so). */
+export const MAX_RETRY_AFTER_MS = 5 * 60_000;
 export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
 export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>;
@@ -62,8 +71,8 @@ export interface DownloadResult {
 
 export class HttpError extends Error {
   override name = 'HttpError';
-  constructor(readonly url: string, readonly status: number, statusText: string) {
-    super(`${url}: HTTP ${status} ${statusText}`.trim());
+  constructor(readonly url: string, readonly status: number, statusText: string, readonly retryAfterMs?: number) {
+    super(`${url}: HTTP ${status} ${statusText}${retryAfterMs !== undefined ? ` (retry after ${Math.ceil(retryAfterMs / 1000)} s)` : ''}`.trim());
   }
   get retryable(): boolean {
     return this.status === 408 || this.status === 429 || this.status >= 500;
@@ -86,11 +95,18 @@ export async function downloadToSink(url: string, sink: ByteSink, opts: Download
   let etag = opts.etag;
   let size: number | undefined;
   let failures = 0;
+  /** Where the bytes come from: `url`, or the URL it redirected to. */
+  let target = url;
+  let reResolvedAt = -1;
   for (;;) {
     opts.signal?.throwIfAborted();
     const before = sink.received;
     try {
-      const res = await openFrom(url, sink.received, etag, fetchFn, opts);
+      const res = await openFrom(target, sink.received, etag, fetchFn, opts);
+      if (res.finalUrl && res.finalUrl !== target) {
+        opts.onEvent?.({ type: 'redirected', url, final: res.finalUrl });
+        target = res.finalUrl;
+      }
       if (res.start === 0 && sink.received > 0) {
         const discarded = sink.received;
         opts.onEvent?.({ type: 'restart', url, reason: res.restartReason!, discardedBytes: discarded, detail: res.detail ?? '' });
@@ -118,17 +134,39 @@ export async function downloadToSink(url: string, sink: ByteSink, opts: Download
       return { size, etag };
     } catch (e) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? e;
-      if (!isRetryable(e)) throw e;
       if (sink.received > before) failures = 0;
+      if (target !== url && e instanceof HttpError && EXPIRED.includes(e.status) && reResolvedAt !== sink.received) {
+        // the signed URL expired (or was revoked): resolve the original again, once per byte position
+        opts.onEvent?.({ type: 're-resolve', url, final: target, status: e.status });
+        target = url;
+        reResolvedAt = sink.received;
+        continue;
+      }
+      if (!isRetryable(e)) throw e;
       failures++;
       if (failures > policy.retries) {
         throw new Error(`${url}: giving up after ${policy.retries} retries at byte ${sink.received}: ${(e as Error).message}`, { cause: e });
       }
-      const delayMs = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (failures - 1));
+      const retryAfter = e instanceof HttpError ? e.retryAfterMs : undefined;
+      if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_MS) {
+        throw new Error(`${url}: the server asks to wait ${Math.ceil(retryAfter / 60_000)} min before retrying (rate limited); try again later`, { cause: e });
+      }
+      const delayMs = Math.max(retryAfter ?? 0, Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (failures - 1)));
       opts.onEvent?.({ type: 'retry', url, attempt: failures, delayMs, error: (e as Error).message });
       await sleep(delayMs, opts.signal);
     }
   }
+}
+
+/** Statuses of a signed URL that no longer works. */
+const EXPIRED = [401, 403, 404, 410];
+
+/** `Retry-After` as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(v: string | null, now = Date.now()): number | undefined {
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
 }
 
 function isRetryable(e: unknown): boolean {
@@ -141,6 +179,8 @@ function isRetryable(e: unknown): boolean {
 interface Opened {
   /** Offset of the body's first byte. */
   start: number;
+  /** The URL the response came from, after redirects (when the fetch reports it). */
+  finalUrl?: string;
   total: number | undefined;
   etag: string | undefined;
   body: ReadableStream<Uint8Array>;
@@ -162,7 +202,7 @@ async function openFrom(url: string, offset: number, etag: string | undefined, f
     const cr = isEncoded(res) ? undefined : parseContentRange(res.headers.get('content-range'));
     const etagChanged = etag !== undefined && resEtag !== undefined && resEtag !== etag;
     if (cr && cr.start === offset && (cr.total === undefined || cr.end === cr.total - 1) && !etagChanged) {
-      return { start: offset, total: cr.total, etag: resEtag ?? etag, body: res.body! };
+      return { start: offset, total: cr.total, etag: resEtag ?? etag, body: res.body!, finalUrl: res.url || undefined };
     }
     await res.body?.cancel().catch(() => {});
     const reason: RestartReason = etagChanged ? 'etag-changed' : 'bad-content-range';
@@ -180,7 +220,7 @@ async function openFrom(url: string, offset: number, etag: string | undefined, f
     return { ...fullFrom(res), restartReason: reason, detail: `HTTP 200 to a Range request from ${offset}` };
   }
   await res.body?.cancel().catch(() => {});
-  throw new HttpError(url, res.status, res.statusText);
+  throw new HttpError(url, res.status, res.statusText, parseRetryAfter(res.headers.get('retry-after')));
 }
 
 /** fetch() whose headers must arrive within the stall timeout; aborting `opts.signal` aborts it too. */
@@ -207,7 +247,7 @@ async function openFull(url: string, fetchFn: FetchFn, opts: DownloadOptions): P
   const res = await fetchWithStallTimeout(url, { cache: 'no-store' }, fetchFn, opts);
   if (res.status !== 200) {
     await res.body?.cancel().catch(() => {});
-    throw new HttpError(url, res.status, res.statusText);
+    throw new HttpError(url, res.status, res.statusText, parseRetryAfter(res.headers.get('retry-after')));
   }
   return fullFrom(res);
 }
@@ -216,7 +256,7 @@ function fullFrom(res: Response): Opened {
   const len = res.headers.get('content-length');
   // A compressed body's Content-Length is not the file size.
   const total = len !== null && !isEncoded(res) && /^\d+$/.test(len) ? Number(len) : undefined;
-  return { start: 0, total, etag: res.headers.get('etag') ?? undefined, body: res.body! };
+  return { start: 0, total, etag: res.headers.get('etag') ?? undefined, body: res.body!, finalUrl: res.url || undefined };
 }
 
 function isEncoded(res: Response): boolean {

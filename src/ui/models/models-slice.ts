@@ -133,6 +133,8 @@ function applyEvent(p: InstallProgressView, e: InstallEvent): InstallProgressVie
       return { ...p, notice: `retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)} s: ${e.error}` };
     case 'restart':
       return { ...p, notice: `restarted ${e.path} from byte 0 (${e.reason}: ${e.detail})` };
+    case 're-resolve':
+      return { ...p, notice: `the download link of ${e.path} expired (HTTP ${e.status}): asked for a new one, resuming` };
     case 'converting':
       return { ...p, notice: `converting ${e.path}` };
     default:
