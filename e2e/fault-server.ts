@@ -11,6 +11,12 @@
  *   416          answer a Range request with 416 Range Not Satisfiable
  *   stall        send the body up to file offset `at`, then send nothing and keep the connection open
  *   throttle     send the body at `bytesPerSecond`
+ *   status       answer `status` (with `headers`, e.g. 429 + Retry-After) and no body
+ *
+ * With `signing` on it behaves like the Hugging Face Hub's `resolve` URLs: a file's URL answers 302 (with CORS
+ * headers) to a signed URL on another origin (localhost instead of 127.0.0.1, under /cdn/, signature in the
+ * query) whatever the Range; only signed URLs serve bytes, and `expireSignedUrls()` makes every signature issued so
+ * far answer 403. Faults and the log name the file's path either way (`signed` marks requests to signed URLs).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -20,7 +26,8 @@ import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 
 export type Fault = ({ kind: 'cut'; at: number } | { kind: 'corrupt'; at: number } | { kind: 'ignore-range' } | { kind: '416' }
-  | { kind: 'stall'; at: number } | { kind: 'throttle'; bytesPerSecond: number }) & { sticky?: boolean };
+  | { kind: 'stall'; at: number } | { kind: 'throttle'; bytesPerSecond: number } | { kind: 'status'; status: number; headers?: Record<string, string> })
+  & { sticky?: boolean };
 
 export interface LoggedRequest {
   path: string;
@@ -29,6 +36,8 @@ export interface LoggedRequest {
   status: number;
   /** File offset of the first body byte. */
   start: number;
+  /** A request to a signed (Hub CDN) URL. */
+  signed?: boolean;
   /** Body bytes written. */
   sent: number;
   fault?: Fault['kind'];
@@ -40,6 +49,13 @@ export class FaultServer {
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
   url = '';
+  /** Hub mode (see above). */
+  signing = false;
+  private signatureGeneration = 0;
+
+  expireSignedUrls(): void {
+    this.signatureGeneration++;
+  }
 
   constructor(readonly root: string) {}
 
@@ -88,10 +104,11 @@ export class FaultServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const url = new URL(req.url ?? '/', 'http://x');
+    let urlPath = decodeURIComponent(url.pathname);
     const cors = {
       'Access-Control-Allow-Origin': '*',
-      'Access-Control-Expose-Headers': 'Content-Range, Content-Length, ETag, Accept-Ranges',
+      'Access-Control-Expose-Headers': 'Content-Range, Content-Length, ETag, Accept-Ranges, Retry-After',
     };
     if (req.method === 'OPTIONS') {
       res.writeHead(204, { ...cors, 'Access-Control-Allow-Headers': 'Range, If-Range', 'Access-Control-Allow-Methods': 'GET, HEAD', 'Access-Control-Max-Age': '600' });
@@ -99,6 +116,22 @@ export class FaultServer {
     }
     const entry: LoggedRequest = { path: urlPath, method: req.method ?? 'GET', range: req.headers.range, status: 0, start: 0, sent: 0 };
     this.log.push(entry);
+    if (this.signing) {
+      if (!urlPath.startsWith('/cdn/')) {
+        const port = (this.server!.address() as AddressInfo).port;
+        entry.status = 302;
+        res.writeHead(302, { ...cors, Location: `http://localhost:${port}/cdn${url.pathname}?X-Amz-Signature=${this.signatureGeneration}-${Math.random().toString(16).slice(2)}` });
+        return void res.end();
+      }
+      urlPath = urlPath.slice('/cdn'.length);
+      entry.path = urlPath;
+      entry.signed = true;
+      if ((url.searchParams.get('X-Amz-Signature') ?? '').split('-')[0] !== String(this.signatureGeneration)) {
+        entry.status = 403;
+        res.writeHead(403, cors);
+        return void res.end('Request has expired');
+      }
+    }
     const file = path.join(this.root, path.normalize(urlPath).replace(/^(\.\.[/\\])+/, ''));
     let body: Buffer;
     let etag: string;
@@ -113,6 +146,11 @@ export class FaultServer {
     }
     const fault = req.method === 'GET' ? this.nextFault(urlPath) : undefined;
     if (fault) entry.fault = fault.kind;
+    if (fault?.kind === 'status') {
+      entry.status = fault.status;
+      res.writeHead(fault.status, { ...cors, ...fault.headers, 'Content-Length': '0' });
+      return void res.end();
+    }
     const headers: Record<string, string> = { ...cors, ETag: etag, 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store' };
     const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     const ifRangeOk = req.headers['if-range'] === undefined || req.headers['if-range'] === etag;

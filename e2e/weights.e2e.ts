@@ -114,6 +114,33 @@ test.describe('weights', () => {
     });
   }
 
+  test('the Hub: signed redirects to another origin, one expiring mid-download, and a 429 with Retry-After; the install completes and verifies', async ({ page, consoleProblems }) => {
+    void consoleProblems;
+    await openModels(page);
+    server.signing = true;
+    try {
+      server.fault(CLIP_MODEL, { kind: 'cut', at: 2 * MiB });
+      server.fault('/tiny-clip/config.json', { kind: 'status', status: 429, headers: { 'Retry-After': '2' } });
+      await installFromServer(page, 'tiny-clip');
+      // the signature expires while the client waits to retry the cut connection
+      await expect.poll(() => server.requestsFor(CLIP_MODEL).some((r) => r.fault === 'cut'), { timeout: 60_000, intervals: [10] }).toBe(true);
+      server.expireSignedUrls();
+      await expect(card(page, 'tiny-clip')).toHaveAttribute('data-state', 'installed', { timeout: 60_000 });
+    } finally {
+      server.signing = false;
+    }
+    const model = server.log.filter((r) => r.path === CLIP_MODEL);
+    expect(model.map((r) => [r.status, Boolean(r.signed), r.range ?? null])).toEqual([
+      [302, false, null], [200, true, null], // resolved, then cut
+      [403, true, `bytes=${2 * MiB}-`], // the resume asked the signed URL directly: expired
+      [302, false, `bytes=${2 * MiB}-`], [206, true, `bytes=${2 * MiB}-`], // resolved again, resumed
+    ]);
+    const config = server.log.filter((r) => r.path === '/tiny-clip/config.json' && r.signed);
+    expect(config.map((r) => r.status)).toEqual([429, 200]);
+    await page.getByTestId('verify-tiny-clip').click();
+    await expect(page.getByTestId('verify-result-tiny-clip')).toHaveAttribute('data-ok', 'true');
+  });
+
   test('fault: a corrupted byte is a clear error, nothing installed, completed files kept; Resume then installs', async ({ page, consoleProblems }) => {
     void consoleProblems;
     await openModels(page);
