@@ -146,6 +146,47 @@ describe.skipIf(noFixtures !== null)('WeightsInstaller over HTTP', () => {
     await expectFileMatchesFixture(storage, m.id, m.files[0]!.path, 'tiny-sd/text_encoder/model.safetensors');
   });
 
+  /** The VAE as the Hub serves it: a huggingface source on the test server, no sha256 or size in the manifest. */
+  function unhashedHubVae(id: string): ModelManifest {
+    const m = singleFile('vae', id);
+    return { ...m, source: { type: 'huggingface', repo: 'fixtures/tiny-sd', revision: 'main', urlPattern: `${base}/tiny-sd/{path}` },
+      files: m.files.map((f) => ({ ...f, sha256: null, size: null })) };
+  }
+
+  it('a file without a sha256 in its manifest is verified against the Hub\'s digest; the commit is remembered', async () => {
+    const { storage } = freshStorage();
+    const m = unhashedHubVae('hub-digest');
+    const { events, onEvent } = collect();
+    const rec = await new WeightsInstaller(storage, FAST).install(m, { onEvent }).done;
+    expect(events.find((e) => e.type === 'hub-digests')).toMatchObject({ commit: server.commit, files: 1 });
+    expect(rec.hubCommit).toBe(server.commit);
+    expect(rec.files[0]).toMatchObject({ verifiedBy: 'sha256', sha256: pinnedFixtureManifest('tiny-sd', 'tiny-sd', base).files.find((f) => f.role === 'vae')!.sha256 });
+    expect((await storage.getModelRecord(m.id))!.hubCommit).toBe(server.commit);
+
+    // bytes that differ from what the Hub says: a sha256 mismatch, nothing installed
+    const path = '/tiny-sd/vae/diffusion_pytorch_model.safetensors';
+    const bytes = readFixture('tiny-sd/vae/diffusion_pytorch_model.safetensors').slice();
+    bytes[bytes.length - 1]! ^= 1;
+    server.overrides.set(path, bytes);
+    const other = freshStorage().storage;
+    try {
+      await expect(new WeightsInstaller(other, FAST).install(unhashedHubVae('hub-digest-bad')).done).rejects.toThrow(/sha256 mismatch/);
+    } finally {
+      server.overrides.delete(path);
+    }
+    expect(await other.getModelRecord('hub-digest-bad')).toBeUndefined();
+  });
+
+  it('when the Hub\'s record cannot be read, the install goes on with size checks and says why', async () => {
+    const { storage } = freshStorage();
+    server.fault('/api/models/fixtures/tiny-sd/revision/main', { kind: 'status', status: 401 });
+    const { events, onEvent } = collect();
+    const rec = await new WeightsInstaller(storage, FAST).install(unhashedHubVae('hub-digest-unread'), { onEvent }).done;
+    expect(events.find((e) => e.type === 'hub-digests')).toMatchObject({ files: 0, error: expect.stringMatching(/HTTP 401/) });
+    expect(rec.files[0]!.verifiedBy).toBe('size');
+    expect(rec.hubCommit).toBeUndefined();
+  });
+
   it('429: waits at least what Retry-After asks; a wait beyond the limit gives up saying so', async () => {
     const { storage } = freshStorage();
     const m = singleFile('vae', 'rate-limited');

@@ -8,8 +8,9 @@
  * URL serves bytes (and ranges), and `expireSignedUrls()` makes every signature issued so far answer 403.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
-import { join, normalize } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, normalize, relative, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
@@ -74,6 +75,23 @@ export class TestFileServer {
     this.faults.set(path, q);
   }
 
+  /** The commit id the Hub API reports. */
+  readonly commit = 'c0ffee0123456789abcdef0123456789abcdef01';
+
+  /**
+   * What the Hub's `/api/models/{owner}/{name}/revision/{rev}?blobs=true` says of the folder `name`: every file,
+   * each with its sha256 as an LFS file.
+   */
+  private async revisionRecord(repo: string): Promise<unknown> {
+    const dir = join(this.root, normalize(repo.split('/').at(-1)!).replace(/^(\.\.[/\\])+/, ''));
+    const siblings = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile()).map(async (d) => {
+      const full = join(d.parentPath, d.name);
+      const bytes = await readFile(full);
+      return { rfilename: relative(dir, full).split(sep).join('/'), size: bytes.byteLength, lfs: { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.byteLength } };
+    });
+    return { id: repo, sha: this.commit, siblings: await Promise.all(siblings) };
+  }
+
   requestsFor(path: string): LoggedRequest[] {
     return this.log.filter((r) => r.path === path);
   }
@@ -83,6 +101,12 @@ export class TestFileServer {
     let path = decodeURIComponent(url.pathname);
     const entry: LoggedRequest = { path, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, status: 0, start: 0, sent: 0 };
     this.log.push(entry);
+    const api = /^\/api\/models\/(.+)\/revision\/([^/]+)$/.exec(path);
+    if (api) {
+      const fault = this.faults.get(path)?.shift();
+      if (fault?.kind === 'status') return this.finish(res, entry, fault.status, fault.headers ?? {}, new Uint8Array(0));
+      return this.finish(res, entry, 200, { 'Content-Type': 'application/json' }, new TextEncoder().encode(JSON.stringify(await this.revisionRecord(api[1]!))));
+    }
     if (this.signing) {
       if (!path.startsWith('/cdn/')) {
         const port = (this.server!.address() as AddressInfo).port;

@@ -14,6 +14,7 @@ import { estimateStoredBytes, resolveFileUrl, validateManifest, type ManifestFil
 import { convertStagedTorchZip } from './staged-checkpoint';
 import type { FileRecord, FileVerifiedBy, ModelRecord, WeightsStorage } from './storage';
 import { formatBytes } from './format-bytes';
+import { fetchHubRevision, hubRevisionUrl, type HubRevision } from './hub-digests';
 
 export type InstallEvent =
   | { type: 'plan'; modelId: string; files: number; filesDone: number; needBytes: number; availableBytes?: number;
@@ -26,6 +27,8 @@ export type InstallEvent =
   | { type: 'paused'; modelId: string }
   | { type: 'resumed'; modelId: string }
   | { type: 'installed'; modelId: string; storedBytes: number }
+  /** The Hub's record of the revision: digests for `files` files the manifest leaves unhashed, or why it is unread. */
+  | { type: 'hub-digests'; modelId: string; commit?: string; files: number; error?: string }
   | ({ modelId: string; path: string } & DownloadEvent);
 
 export interface StorageEstimateLike {
@@ -111,7 +114,9 @@ export class WeightsInstaller {
     const o = { ...this.defaults, ...opts };
     validateManifest(manifest, manifest?.id);
     const fetchFn: FetchFn = o.fetch ?? ((u, i) => fetch(u, i));
-    return this.start(manifest, o, (file) => {
+    const revisionUrl = o.baseUrl === undefined && manifest.files.some((f) => f.sha256 === null) ? hubRevisionUrl(manifest, o.revision) : null;
+    const hub = revisionUrl ? (signal: AbortSignal) => fetchHubRevision(revisionUrl, fetchFn, signal) : undefined;
+    return this.start(manifest, o, hub, (file) => {
       const url = resolveFileUrl(manifest, file, { revision: o.revision, base: o.base, baseUrl: o.baseUrl });
       return {
         id: url,
@@ -131,7 +136,7 @@ export class WeightsInstaller {
     const o = { ...this.defaults, ...opts };
     validateManifest(manifest, manifest?.id);
     const byPath = matchLocalFiles(manifest, files);
-    return this.start(manifest, o, (file) => {
+    return this.start(manifest, o, undefined, (file) => {
       const blob = byPath.get(file.path)!;
       return { id: importSourceId(file, blob), drive: (f, ingest, sink, signal) => streamBlobInto(f, blob, ingest, sink, signal) };
     });
@@ -155,13 +160,13 @@ export class WeightsInstaller {
     return this.storage.deleteModel(modelId);
   }
 
-  private start(manifest: ModelManifest, o: InstallOptions, sourceFor: (f: ManifestFile) => FileSource): InstallJob {
+  private start(manifest: ModelManifest, o: InstallOptions, hub: HubLookup | undefined, sourceFor: (f: ManifestFile) => FileSource): InstallJob {
     const job = new Job(manifest.id);
     if (o.signal) {
       if (o.signal.aborted) job.cancel();
       else o.signal.addEventListener('abort', () => job.cancel(), { once: true });
     }
-    job.done = run(this.storage, manifest, o, sourceFor, job).then(
+    job.done = run(this.storage, manifest, o, hub, sourceFor, job).then(
       (rec) => { job.state = 'done'; return rec; },
       (e) => { if (job.state !== 'cancelled') job.state = 'failed'; throw e; });
     return job;
@@ -227,7 +232,38 @@ class Job implements InstallJob {
   }
 }
 
-async function run(storage: WeightsStorage, manifest: ModelManifest, o: InstallOptions,
+/** Reads the Hub's record of the revision being installed (hub-digests.ts). */
+type HubLookup = (signal: AbortSignal) => Promise<HubRevision>;
+
+/**
+ * The manifest's files, those without a sha256 given the Hub's (and its size where the manifest has none), so that
+ * they are verified like any other; emits what was found, or why nothing was (then size checks only, as before).
+ */
+async function withHubDigests(manifest: ModelManifest, hub: HubLookup | undefined, job: Job, emit: (e: InstallEvent) => void):
+  Promise<{ files: ManifestFile[]; commit?: string }> {
+  if (!hub) return { files: manifest.files };
+  let rev: HubRevision | undefined;
+  await job.runPausable(async (signal) => {
+    try {
+      rev = await hub(signal);
+    } catch (e) {
+      if (signal.aborted) throw e;
+      emit({ type: 'hub-digests', modelId: manifest.id, files: 0, error: (e as Error).message });
+    }
+  });
+  if (!rev) return { files: manifest.files };
+  let found = 0;
+  const files = manifest.files.map((f) => {
+    const h = rev!.files.get(f.path);
+    if (f.sha256 !== null || !h?.sha256) return f;
+    found++;
+    return { ...f, sha256: h.sha256, size: f.size ?? h.size };
+  });
+  emit({ type: 'hub-digests', modelId: manifest.id, commit: rev.commit, files: found });
+  return { files, commit: rev.commit };
+}
+
+async function run(storage: WeightsStorage, manifest: ModelManifest, o: InstallOptions, hub: HubLookup | undefined,
   sourceFor: (f: ManifestFile) => FileSource, job: Job): Promise<ModelRecord> {
   const emit = (e: InstallEvent): void => o.onEvent?.(e);
   job.onEvent = emit;
@@ -240,15 +276,16 @@ async function run(storage: WeightsStorage, manifest: ModelManifest, o: InstallO
   if (existing) await storage.unmarkInstalled(manifest.id);
 
   const sources = new Map(manifest.files.map((f) => [f.path, sourceFor(f)]));
+  const { files: expected, commit } = await withHubDigests(manifest, hub, job, emit);
   const records = new Map<string, FileRecord>();
-  for (const f of manifest.files) {
+  for (const f of expected) {
     const rec = await storage.getFileRecord(manifest.id, f.path);
     if (rec && fileRecordCurrent(rec, f, sources.get(f.path)!.id)) records.set(f.path, rec);
   }
   await checkQuota(storage, manifest, records, o, emit);
 
   const meter = new ProgressMeter(manifest, records, o.progressIntervalMs ?? 250, emit);
-  for (const f of manifest.files) {
+  for (const f of expected) {
     if (records.has(f.path)) continue;
     await job.gate();
     const src = sources.get(f.path)!;
@@ -287,7 +324,7 @@ async function run(storage: WeightsStorage, manifest: ModelManifest, o: InstallO
   await job.gate();
   const files = manifest.files.map((f) => records.get(f.path)!);
   const model: ModelRecord = {
-    id: manifest.id, manifest, revision: o.revision, installedAt: Date.now(), files,
+    id: manifest.id, manifest, revision: o.revision, ...(commit ? { hubCommit: commit } : {}), installedAt: Date.now(), files,
     storedBytes: files.reduce((a, f) => a + f.storedBytes, 0),
   };
   await storage.putModelRecord(model);

@@ -70,6 +70,8 @@ export interface ModelRecord {
   id: string;
   manifest: ModelManifest;
   revision?: string;
+  /** The commit the Hub resolved the revision to at install (hub-digests.ts), when it was read. */
+  hubCommit?: string;
   installedAt: number;
   files: FileRecord[];
   storedBytes: number;

@@ -133,6 +133,9 @@ function applyEvent(p: InstallProgressView, e: InstallEvent): InstallProgressVie
       return { ...p, notice: `retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)} s: ${e.error}` };
     case 'restart':
       return { ...p, notice: `restarted ${e.path} from byte 0 (${e.reason}: ${e.detail})` };
+    case 'hub-digests':
+      return { ...p, notice: e.error ? `the Hub's file digests could not be read (${e.error}): files without a sha256 are checked by size only`
+        : `checking ${e.files} file(s) against the Hub's sha256 (commit ${e.commit?.slice(0, 10)})` };
     case 're-resolve':
       return { ...p, notice: `the download link of ${e.path} expired (HTTP ${e.status}): asked for a new one, resuming` };
     case 'converting':
