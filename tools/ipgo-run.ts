@@ -118,7 +118,7 @@ export async function runCommand(configFile: string, opts: { shard?: string; out
   const indices = shard ? shardIndices(all.length, shard.index, shard.count) : all.map((_, i) => i);
   log(`backend ${await initNodeBackend(backend)}`);
   log(`${cfg.mode} mode, ${indices.length} of ${all.length} prompts${shard ? ` (shard ${shard.index}/${shard.count})` : ''}; loading ${cfg.model}`);
-  const models = await loadIpgoModels(cfg.model, cfg.rewardModels, cfg.rewards);
+  const models = await loadIpgoModels(cfg.model, cfg.rewardModels, cfg.rewards, log);
   const textDim = models.sd.textEncoder.config.hidden_size;
   const imported = cfg.mode === 'apply'
     ? parseTokensFile(fs.readFileSync(cfg.tokens!, 'utf8'), { textDim, modelId: cfg.modelId, textEncoder: await textEncoderFingerprint(models.sd) })

@@ -13,6 +13,7 @@ import { ClipTokenizer } from '../../src/model/tokenizer/clip-tokenizer';
 import { disposeRewardModels, loadRewardModels, mixIds, type RewardMix, type RewardModelId } from '../../src/rewards/registry';
 import { makeTinyModel, TINY_MODEL_VERSION } from '../make-tiny-model';
 import { BUILTIN_REWARD_DIRS, fsModelFiles, fsRewardModelFiles } from './fs-model-files';
+import { fetchBundle, isUrl } from './bundle-cache';
 
 /** The config value that selects the built-in tiny model (SD and reward towers). */
 export const BUILTIN_TINY = 'builtin:tiny';
@@ -52,17 +53,20 @@ function rewardDir(spec: RewardFolders, m: RewardModelId): string {
     return path.join(root, BUILTIN_REWARD_DIRS[m]);
   }
   const dir = spec[m];
-  if (!dir) throw new Error(`no folder given for the reward model "${m}" (rewardModels.${m})`);
+  if (!dir) throw new Error(`no folder or bundle URL given for the reward model "${m}" (rewardModels.${m})`);
   return dir;
 }
 
-export async function loadIpgoModels(sdDir: string, rewards: RewardFolders, mix: RewardMix): Promise<IpgoModels & { dispose(): void }> {
-  const dir = sdDir === BUILTIN_TINY ? path.join(builtinModelsRoot(), 'tiny-sd') : sdDir;
+/** A model folder, or the local copy of a bundle given by the URL of its manifest.json. */
+const folderOf = async (spec: string, log: (m: string) => void): Promise<string> => (isUrl(spec) ? fetchBundle(spec, { log }) : spec);
+
+export async function loadIpgoModels(sdDir: string, rewards: RewardFolders, mix: RewardMix, log: (m: string) => void = () => {}): Promise<IpgoModels & { dispose(): void }> {
+  const dir = sdDir === BUILTIN_TINY ? path.join(builtinModelsRoot(), 'tiny-sd') : await folderOf(sdDir, log);
   if (!fs.existsSync(path.join(dir, 'unet'))) throw new Error(`${dir} is not a diffusers Stable Diffusion folder (no unet/)`);
   const files = fsModelFiles(dir);
   const sd = await loadStableDiffusion(files);
   const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
-  const rewardModels = await loadRewardModels(mixIds(mix), (m) => fsRewardModelFiles(m, rewardDir(rewards, m)));
+  const rewardModels = await loadRewardModels(mixIds(mix), async (m) => fsRewardModelFiles(m, await folderOf(rewardDir(rewards, m), log)));
   return {
     sd, rewards: rewardModels, openClipTokenizer,
     dispose() {

@@ -20,6 +20,7 @@
  *   "images": true                          write PNGs (default true)
  * }
  */
+import { isUrl } from './bundle-cache';
 import fs from 'node:fs';
 import path from 'node:path';
 import { batchWiseConfig, promptWiseConfig, type IpgoConfig } from '../../src/ipgo/config';
@@ -65,7 +66,8 @@ export function parseRunConfig(raw: unknown, baseDir: string, where: string): Ru
     if (typeof v !== 'string' || !v) return bad(`${k} must be a non-empty string${required ? ' (required)' : ''}`);
     return v;
   };
-  const resolve = (p: string) => (p === BUILTIN_TINY ? p : path.resolve(baseDir, p));
+  // a model is a folder, the built-in tiny model, or the URL of a bundle's manifest.json (tools/lib/bundle-cache.ts)
+  const resolve = (p: string) => (p === BUILTIN_TINY || isUrl(p) ? p : path.resolve(baseDir, p));
   const model = resolve(str('model', true)!);
   const rm = raw.rewardModels ?? (model === BUILTIN_TINY ? BUILTIN_TINY : undefined);
   let rewardModels: RewardFolders;
@@ -74,7 +76,7 @@ export function parseRunConfig(raw: unknown, baseDir: string, where: string): Ru
     rewardModels = {};
     for (const [k, v] of Object.entries(rm)) {
       if (!['clip-vit-l14', 'laion-aesthetic', 'hpsv2-vit-h14'].includes(k)) bad(`rewardModels.${k}: unknown reward model (clip-vit-l14, laion-aesthetic, hpsv2-vit-h14)`);
-      if (typeof v !== 'string') bad(`rewardModels.${k} must be a folder path`);
+      if (typeof v !== 'string') bad(`rewardModels.${k} must be a folder path or a bundle URL`);
       (rewardModels as Record<string, string>)[k] = resolve(v as string);
     }
   } else return bad('rewardModels is required for a model folder: "builtin:tiny", a root folder, or {model id: folder}');
@@ -100,7 +102,7 @@ export function parseRunConfig(raw: unknown, baseDir: string, where: string): Ru
   const tokens = str('tokens', mode === 'apply');
   if (mode !== 'apply' && tokens !== undefined) bad('tokens applies to mode "apply" only');
   if (raw.images !== undefined && typeof raw.images !== 'boolean') bad('images must be true or false');
-  const modelId = str('modelId', false) ?? (model === BUILTIN_TINY ? 'tiny-sd' : path.basename(model));
+  const modelId = str('modelId', false) ?? (model === BUILTIN_TINY ? 'tiny-sd' : path.basename(isUrl(model) ? path.dirname(new URL(model).pathname) : model));
   return {
     mode: mode as RunMode, model, modelId, rewardModels, rewards: raw.rewards as RewardMix, ipgo: (raw.ipgo as Record<string, unknown>) ?? {},
     sampling, prompts: path.resolve(baseDir, str('prompts', true)!), promptColumn: str('promptColumn', false),
