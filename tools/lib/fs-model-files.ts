@@ -58,6 +58,18 @@ export async function weightFileSource(file: string): Promise<WeightSource> {
   return /\.safetensors$/.test(file) ? safetensorsFileSource(file) : torchFileSource(file);
 }
 
+/** `length` bytes of a file on disk from `offset` (one positioned read). */
+function readFileAt(file: string, offset: number, length: number): Uint8Array {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const out = new Uint8Array(length);
+    fs.readSync(fd, out, 0, length, offset);
+    return out;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** A byte source over a file on disk (positioned reads). */
 function fileByteSource(file: string): ByteSource {
   const size = fs.statSync(file).size;
@@ -65,14 +77,7 @@ function fileByteSource(file: string): ByteSource {
     size: async () => size,
     read: async (offset, length) => {
       checkRange(offset, length, size);
-      const fd = fs.openSync(file, 'r');
-      try {
-        const out = new Uint8Array(length);
-        fs.readSync(fd, out, 0, length, offset);
-        return out;
-      } finally {
-        fs.closeSync(fd);
-      }
+      return readFileAt(file, offset, length);
     },
   };
 }
@@ -96,16 +101,7 @@ async function torchFileSource(file: string): Promise<WeightSource> {
 /** A safetensors file on disk read one tensor at a time (its header once, then each tensor's byte range). */
 export function safetensorsFileSource(file: string): WeightSource {
   if (!fs.existsSync(file)) throw new Error(`${file} not found`);
-  const readAt = (offset: number, length: number): Uint8Array => {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const out = new Uint8Array(length);
-      fs.readSync(fd, out, 0, length, offset);
-      return out;
-    } finally {
-      fs.closeSync(fd);
-    }
-  };
+  const readAt = (offset: number, length: number): Uint8Array => readFileAt(file, offset, length);
   const headerLength = readHeaderLength(readAt(0, 8));
   const header = parseHeader(readAt(8, headerLength), fs.statSync(file).size);
   const entries = new Map(header.entries.map((e) => [e.name, e]));
