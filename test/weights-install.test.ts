@@ -149,7 +149,7 @@ describe.skipIf(noFixtures !== null)('WeightsInstaller over HTTP', () => {
   /** The VAE as the Hub serves it: a huggingface source on the test server, no sha256 or size in the manifest. */
   function unhashedHubVae(id: string): ModelManifest {
     const m = singleFile('vae', id);
-    return { ...m, source: { type: 'huggingface', repo: 'fixtures/tiny-sd', revision: 'main', urlPattern: `${base}/tiny-sd/{path}` },
+    return { ...m, source: { type: 'huggingface', repo: 'fixtures/tiny-sd', revision: 'main', urlPattern: `${base}/tiny-sd/{path}?revision={revision}` },
       files: m.files.map((f) => ({ ...f, sha256: null, size: null })) };
   }
 
@@ -162,6 +162,13 @@ describe.skipIf(noFixtures !== null)('WeightsInstaller over HTTP', () => {
     expect(rec.hubCommit).toBe(server.commit);
     expect(rec.files[0]).toMatchObject({ verifiedBy: 'sha256', sha256: pinnedFixtureManifest('tiny-sd', 'tiny-sd', base).files.find((f) => f.role === 'vae')!.sha256 });
     expect((await storage.getModelRecord(m.id))!.hubCommit).toBe(server.commit);
+    expect(server.log.some((r) => r.path === '/api/models/fixtures/tiny-sd/revision/main')).toBe(true);
+
+    // another revision chosen at install (the Models view's revision field): its record and its files
+    const from = server.log.length;
+    const pinned = await new WeightsInstaller(freshStorage().storage, FAST).install(unhashedHubVae('hub-digest-v1'), { revision: 'v1.0' }).done;
+    expect(pinned.revision).toBe('v1.0');
+    expect(server.log.slice(from).map((r) => r.path)).toContain('/api/models/fixtures/tiny-sd/revision/v1.0');
 
     // bytes that differ from what the Hub says: a sha256 mismatch, nothing installed
     const path = '/tiny-sd/vae/diffusion_pytorch_model.safetensors';

@@ -58,6 +58,8 @@ export interface ModelEntry {
   /** Storage still needed to finish (0 when installed): compare with StorageInfo.availableBytes. */
   needBytes: number;
   installedAt: number | null;
+  /** The commit the Hub resolved the revision to when it was installed (null: not from the Hub, or unread). */
+  hubCommit: string | null;
   notes: string[];
   /**
    * Installed models: the device bytes each loaded part takes at each precision (precision.ts deviceBytesOf), with

@@ -98,6 +98,9 @@ function ModelCard({ model: m }: { model: ModelEntry }) {
   const { installModel, pauseInstall, resumeInstall, cancelInstall, verifyModel, deleteModel } = useStudio.getState();
   const short = available !== null && m.needBytes > available;
   const state = install ? (install.state === 'paused' ? 'paused' : 'installing') : m.state;
+  // a Hugging Face model installs the manifest's revision, or a branch / tag / commit typed here
+  const [revision, setRevision] = useState('');
+  const fromHub = m.source.startsWith('hf:');
   return (
     <li className="model" data-testid={`model-${m.id}`} data-state={state} aria-label={m.name}>
       <div className="model-main">
@@ -110,6 +113,7 @@ function ModelCard({ model: m }: { model: ModelEntry }) {
           <span data-testid={`size-${m.id}`}>{m.sizesExact ? '' : '≈ '}{formatBytes(m.downloadBytes)} download · {formatBytes(m.storedBytes)} stored</span>
           <span>{m.files} files</span>
           <span className="source" title={m.source}>{m.builtin ? 'built in' : m.source}</span>
+          {m.hubCommit && <span data-testid={`commit-${m.id}`} title={m.hubCommit}>commit {m.hubCommit.slice(0, 10)}</span>}
         </div>
         {m.deviceBytes && <DeviceBytes model={m} />}
         {m.state === 'partial' && !install && (
@@ -134,8 +138,12 @@ function ModelCard({ model: m }: { model: ModelEntry }) {
         {verification && <VerifyResult id={m.id} v={verification} />}
       </div>
       <div className="model-actions" role="group" aria-label={`Actions for ${m.name}`}>
+        {!install && m.state !== 'installed' && fromHub && m.state === 'missing' && (
+          <input className="revision" value={revision} onChange={(e) => setRevision(e.target.value.trim())} placeholder={m.source.split('@')[1] ?? 'main'}
+            aria-label={`Revision of ${m.name} (branch, tag or commit)`} title="Branch, tag or commit to install" data-testid={`revision-${m.id}`} />
+        )}
         {!install && m.state !== 'installed' && (
-          <button type="button" className="primary" onClick={() => void installModel(m.id)} data-testid={`install-${m.id}`}>
+          <button type="button" className="primary" onClick={() => void installModel(m.id, revision ? { revision } : undefined)} data-testid={`install-${m.id}`}>
             {m.state === 'partial' ? 'Resume' : 'Install'}
           </button>
         )}

@@ -51,7 +51,7 @@ async function entryOf(m: ModelManifest, installer: WeightsInstaller): Promise<M
     storedBytes: record?.storedBytes ?? storedBytesEstimate(m),
     state: status.installed ? 'installed' : started ? 'partial' : 'missing',
     filesDone, committedBytes: status.files.reduce((a, f) => a + f.committedBytes, 0), needBytes,
-    installedAt: record?.installedAt ?? null, notes: m.notes ?? [],
+    installedAt: record?.installedAt ?? null, hubCommit: record?.hubCommit ?? null, notes: m.notes ?? [],
     ...(status.installed ? await deviceSizing(m) : { deviceBytes: null, storedError: null }),
   };
 }
