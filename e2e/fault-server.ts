@@ -20,7 +20,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
@@ -51,6 +52,13 @@ export class FaultServer {
   url = '';
   /** Hub mode (see above). */
   signing = false;
+  /**
+   * Hugging Face repos this server answers for, as the Hub does (repo → folder under the root):
+   * `/{repo}/resolve/{revision}/{path}` serves the folder's file, `/api/models/{repo}/revision/{revision}` its record
+   * (`sha` = `commit`, every file with its sha256 as LFS).
+   */
+  readonly hubRepos = new Map<string, string>();
+  readonly commit = 'c0ffee0123456789abcdef0123456789abcdef01';
   private signatureGeneration = 0;
 
   expireSignedUrls(): void {
@@ -75,6 +83,18 @@ export class FaultServer {
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** The Hub's record of a repo's revision, from its folder. */
+  private async revisionRecord(repo: string, folder: string): Promise<unknown> {
+    const dir = path.join(this.root, folder);
+    const names = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
+    const siblings = await Promise.all(names.map(async (d) => {
+      const bytes = await readFile(path.join(d.parentPath, d.name));
+      const rfilename = path.relative(dir, path.join(d.parentPath, d.name)).split(path.sep).join('/');
+      return { rfilename, size: bytes.byteLength, lfs: { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.byteLength } };
+    }));
+    return { id: repo, sha: this.commit, siblings };
   }
 
   /** Queues a fault for requests of `urlPath` (e.g. "/tiny-sd/unet/diffusion_pytorch_model.safetensors"). */
@@ -116,11 +136,23 @@ export class FaultServer {
     }
     const entry: LoggedRequest = { path: urlPath, method: req.method ?? 'GET', range: req.headers.range, status: 0, start: 0, sent: 0 };
     this.log.push(entry);
+    const api = /^\/api\/models\/(.+)\/revision\/[^/]+$/.exec(urlPath);
+    if (api && this.hubRepos.has(api[1]!)) {
+      const body = JSON.stringify(await this.revisionRecord(api[1]!, this.hubRepos.get(api[1]!)!));
+      entry.status = 200;
+      res.writeHead(200, { ...cors, 'Content-Type': 'application/json' });
+      return void res.end(body);
+    }
+    const resolve = /^\/([^/]+\/[^/]+)\/resolve\/[^/]+\/(.+)$/.exec(urlPath);
+    if (resolve && this.hubRepos.has(resolve[1]!)) {
+      urlPath = `/${this.hubRepos.get(resolve[1]!)}/${resolve[2]}`;
+      entry.path = urlPath;
+    }
     if (this.signing) {
       if (!urlPath.startsWith('/cdn/')) {
         const port = (this.server!.address() as AddressInfo).port;
         entry.status = 302;
-        res.writeHead(302, { ...cors, Location: `http://localhost:${port}/cdn${url.pathname}?X-Amz-Signature=${this.signatureGeneration}-${Math.random().toString(16).slice(2)}` });
+        res.writeHead(302, { ...cors, Location: `http://localhost:${port}/cdn${urlPath.split('/').map(encodeURIComponent).join('/')}?X-Amz-Signature=${this.signatureGeneration}-${Math.random().toString(16).slice(2)}` });
         return void res.end();
       }
       urlPath = urlPath.slice('/cdn'.length);

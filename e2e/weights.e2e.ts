@@ -141,6 +141,27 @@ test.describe('weights', () => {
     await expect(page.getByTestId('verify-result-tiny-clip')).toHaveAttribute('data-ok', 'true');
   });
 
+  test('a Hub mirror: CLIP-L from the catalog (no sha256 pinned) is checked against the Hub\'s digests — a corrupted byte fails naming the file; Resume installs; the commit is shown', async ({ page, consoleProblems }) => {
+    void consoleProblems;
+    server.hubRepos.set('openai/clip-vit-large-patch14', 'tiny-clip'); // the tiny CLIP stands in for the real one
+    await openModels(page);
+    await page.getByTestId('hub-endpoint').fill(server.url);
+    await page.getByTestId('hub-endpoint-save').click();
+    await expect(page.getByTestId('hub-endpoint-current')).toContainText(server.url);
+    server.fault(CLIP_MODEL, { kind: 'corrupt', at: 3 * MiB });
+    await page.getByTestId('install-clip-vit-l14').click();
+    const error = page.getByTestId('error-clip-vit-l14');
+    await expect(error).toContainText(/model\.safetensors: sha256 mismatch/, { timeout: 60_000 });
+    await expect(card(page, 'clip-vit-l14')).not.toHaveAttribute('data-state', 'installed');
+    await page.getByTestId('install-clip-vit-l14').click(); // "Resume"
+    await expect(card(page, 'clip-vit-l14')).toHaveAttribute('data-state', 'installed', { timeout: 60_000 });
+    await expect(page.getByTestId('commit-clip-vit-l14')).toContainText(server.commit.slice(0, 10));
+    expect(server.log.some((r) => r.path === '/api/models/openai/clip-vit-large-patch14/revision/main')).toBe(true);
+    expect(server.requestsFor(CLIP_MODEL).length).toBeGreaterThanOrEqual(2); // through the resolve route, mapped
+    await page.getByTestId('verify-clip-vit-l14').click();
+    await expect(page.getByTestId('verify-result-clip-vit-l14')).toHaveAttribute('data-ok', 'true');
+  });
+
   test('fault: a corrupted byte is a clear error, nothing installed, completed files kept; Resume then installs', async ({ page, consoleProblems }) => {
     void consoleProblems;
     await openModels(page);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CSP_DIRECTIVES, bundleUrlProblem } from './csp';
+import { CSP_DIRECTIVES, fetchableUrlProblem } from './csp';
 
 describe('connect-src and bundle URLs', () => {
   it('lets fetch reach any https origin while scripts, workers and styles stay same-origin', () => {
@@ -10,11 +10,11 @@ describe('connect-src and bundle URLs', () => {
   });
 
   it('accepts https anywhere and http on this machine; names the fix otherwise', () => {
-    expect(bundleUrlProblem('https://models.example.org/tiny/manifest.json')).toBeNull();
-    expect(bundleUrlProblem(' http://127.0.0.1:8000/b/ ')).toBeNull();
-    expect(bundleUrlProblem('http://localhost:9/x')).toBeNull();
-    expect(bundleUrlProblem('http://models.example.org/b/')).toMatch(/only on this machine.*serve models\.example\.org over https/);
-    expect(bundleUrlProblem('ftp://x/y')).toMatch(/ftp: URLs cannot be fetched/);
-    expect(bundleUrlProblem('models/tiny')).toMatch(/full https:\/\/ URL/);
+    expect(fetchableUrlProblem('https://models.example.org/tiny/manifest.json')).toBeNull();
+    expect(fetchableUrlProblem(' http://127.0.0.1:8000/b/ ')).toBeNull();
+    expect(fetchableUrlProblem('http://localhost:9/x')).toBeNull();
+    expect(fetchableUrlProblem('http://models.example.org/b/')).toMatch(/only on this machine.*serve models\.example\.org over https/);
+    expect(fetchableUrlProblem('ftp://x/y')).toMatch(/ftp: URLs cannot be fetched/);
+    expect(fetchableUrlProblem('models/tiny')).toMatch(/full https:\/\/ URL/);
   });
 });

@@ -35,10 +35,10 @@ export function cspString(directives: Record<string, string[]> = CSP_DIRECTIVES)
 }
 
 /**
- * Why the app cannot fetch a bundle / mirror URL under connect-src (null: it can): https anywhere, plain http only
+ * Why the app cannot fetch a URL (a bundle, a mirror, a Hub endpoint) under connect-src (null: it can): https anywhere, plain http only
  * from this machine (an https page may not fetch http from elsewhere either).
  */
-export function bundleUrlProblem(raw: string): string | null {
+export function fetchableUrlProblem(raw: string): string | null {
   let u: URL;
   try {
     u = new URL(raw.trim());

@@ -1,5 +1,5 @@
 import type { FetchFn } from './download';
-import { HF_URL_PATTERN, type ModelManifest } from './manifest';
+import { hubUrlPattern, type ModelManifest } from './manifest';
 
 /**
  * The Hub's own record of a revision: its commit id and, per file, the size and (for LFS files, i.e. every weight
@@ -19,10 +19,10 @@ interface RevisionJson {
 }
 
 /** The API URL of a Hugging Face source's revision (on the host its file URLs use). */
-export function hubRevisionUrl(manifest: ModelManifest, revision?: string): string | null {
+export function hubRevisionUrl(manifest: ModelManifest, revision?: string, hubEndpoint?: string): string | null {
   const src = manifest.source;
   if (src.type !== 'huggingface') return null;
-  const origin = new URL((src.urlPattern ?? HF_URL_PATTERN).replaceAll('{repo}', 'r').replaceAll('{revision}', 'r').replaceAll('{path}', 'p')).origin;
+  const origin = new URL(hubUrlPattern(src, hubEndpoint).replaceAll('{repo}', 'r').replaceAll('{revision}', 'r').replaceAll('{path}', 'p')).origin;
   return `${origin}/api/models/${src.repo}/revision/${encodeURIComponent(revision ?? src.revision)}?blobs=true`;
 }
 

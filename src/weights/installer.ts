@@ -39,6 +39,8 @@ export interface StorageEstimateLike {
 export interface InstallOptions {
   /** Overrides the manifest's HF revision (pin a commit). */
   revision?: string;
+  /** The Hub's address for Hugging Face sources (default https://huggingface.co): a mirror. */
+  hubEndpoint?: string;
   /** Base URL for relative static sources (default: the page/worker location). */
   base?: string;
   /** Fetch the files from this base URL (a mirror or bundle following the manifest paths) instead of the manifest's source. */
@@ -114,10 +116,10 @@ export class WeightsInstaller {
     const o = { ...this.defaults, ...opts };
     validateManifest(manifest, manifest?.id);
     const fetchFn: FetchFn = o.fetch ?? ((u, i) => fetch(u, i));
-    const revisionUrl = o.baseUrl === undefined && manifest.files.some((f) => f.sha256 === null) ? hubRevisionUrl(manifest, o.revision) : null;
+    const revisionUrl = o.baseUrl === undefined && manifest.files.some((f) => f.sha256 === null) ? hubRevisionUrl(manifest, o.revision, o.hubEndpoint) : null;
     const hub = revisionUrl ? (signal: AbortSignal) => fetchHubRevision(revisionUrl, fetchFn, signal) : undefined;
     return this.start(manifest, o, hub, (file) => {
-      const url = resolveFileUrl(manifest, file, { revision: o.revision, base: o.base, baseUrl: o.baseUrl });
+      const url = resolveFileUrl(manifest, file, { revision: o.revision, hubEndpoint: o.hubEndpoint, base: o.base, baseUrl: o.baseUrl });
       return {
         id: url,
         drive: async (f, ingest, sink, signal) => {
@@ -282,9 +284,9 @@ async function run(storage: WeightsStorage, manifest: ModelManifest, o: InstallO
     const rec = await storage.getFileRecord(manifest.id, f.path);
     if (rec && fileRecordCurrent(rec, f, sources.get(f.path)!.id)) records.set(f.path, rec);
   }
-  await checkQuota(storage, manifest, records, o, emit);
+  await checkQuota(storage, { ...manifest, files: expected }, records, o, emit); // with the Hub's sizes where the manifest has none
 
-  const meter = new ProgressMeter(manifest, records, o.progressIntervalMs ?? 250, emit);
+  const meter = new ProgressMeter({ ...manifest, files: expected }, records, o.progressIntervalMs ?? 250, emit);
   for (const f of expected) {
     if (records.has(f.path)) continue;
     await job.gate();

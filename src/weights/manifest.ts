@@ -22,7 +22,13 @@ export type ModelKind = (typeof MODEL_KINDS)[number];
 export const MODEL_SETS = ['tiny', 'sd15'] as const;
 export type ModelSet = (typeof MODEL_SETS)[number];
 
-export const HF_URL_PATTERN = 'https://huggingface.co/{repo}/resolve/{revision}/{path}';
+export const HF_ENDPOINT = 'https://huggingface.co';
+export const HF_URL_PATTERN = `${HF_ENDPOINT}/{repo}/resolve/{revision}/{path}`;
+
+/** The file URL pattern of a Hugging Face source: its own, else the Hub's at `endpoint` (a mirror, like HF_ENDPOINT). */
+export function hubUrlPattern(src: { urlPattern?: string }, endpoint?: string): string {
+  return src.urlPattern ?? (endpoint ? `${endpoint.replace(/\/+$/, '')}/{repo}/resolve/{revision}/{path}` : HF_URL_PATTERN);
+}
 
 export type ManifestSource =
   | {
@@ -221,6 +227,8 @@ export async function loadManifest(url: string, fetchImpl: typeof fetch = fetch)
 export interface ResolveOptions {
   /** Overrides the manifest's revision (HF sources). */
   revision?: string;
+  /** The Hub's address for HF sources without a urlPattern (default https://huggingface.co): a mirror. */
+  hubEndpoint?: string;
   /**
    * Fetches the files from this base URL instead of the manifest's source (a mirror or a self-hosted bundle whose
    * files follow the manifest paths). Absolute, or relative to `base`.
@@ -236,7 +244,7 @@ export function resolveFileUrl(manifest: ModelManifest, file: ManifestFile, opts
     ? { type: 'static', baseUrl: opts.baseUrl.endsWith('/') ? opts.baseUrl : opts.baseUrl + '/' } : manifest.source;
   const encodedPath = file.path.split('/').map(encodeURIComponent).join('/');
   if (src.type === 'huggingface') {
-    return (src.urlPattern ?? HF_URL_PATTERN)
+    return hubUrlPattern(src, opts.hubEndpoint)
       .replaceAll('{repo}', src.repo)
       .replaceAll('{revision}', encodeURIComponent(opts.revision ?? src.revision))
       .replaceAll('{path}', encodedPath);

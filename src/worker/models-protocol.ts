@@ -82,6 +82,8 @@ export interface InstallParams {
   baseUrl?: string;
   /** Pin a Hugging Face revision (commit sha, tag or branch). */
   revision?: string;
+  /** The Hugging Face Hub's address (a mirror); default https://huggingface.co. */
+  hubEndpoint?: string;
   /** No bytes for this long (ms) counts as a dropped connection and is retried; default 30 s. */
   stallTimeoutMs?: number;
 }

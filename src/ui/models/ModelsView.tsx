@@ -1,5 +1,5 @@
 import { useEffect, useId, useState } from 'react';
-import { bundleUrlProblem } from '../../pwa/csp';
+import { fetchableUrlProblem } from '../../pwa/csp';
 import { useStudio } from '../store';
 import type { ModelEntry } from '../../worker/models-protocol';
 import type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../../worker/studio-protocol';
@@ -221,7 +221,7 @@ function ImportPanel({ models }: { models: ModelEntry[] }) {
   const { importModelFiles, installModel, installBundle } = useStudio.getState();
   const installFromUrl = () => {
     const u = url.trim();
-    const problem = bundleUrlProblem(u);
+    const problem = fetchableUrlProblem(u);
     if (problem) return setUrlError(problem);
     setUrlError('');
     void installModel(target, { baseUrl: u });
@@ -250,15 +250,42 @@ function ImportPanel({ models }: { models: ModelEntry[] }) {
               onChange={(e) => setUrl(e.target.value)} onKeyDown={(e) => { if (e.key === 'Enter') installFromUrl(); }} data-testid="bundle-url" />
             <button type="button" disabled={busy || !url.trim()} onClick={installFromUrl} data-testid="bundle-install">Install from URL</button>
             <button type="button" disabled={!url.trim()} data-testid="bundle-add"
-              onClick={() => { const u = url.trim(); const problem = bundleUrlProblem(u); if (problem) return setUrlError(problem); setUrlError(''); void installBundle(u); }}>
+              onClick={() => { const u = url.trim(); const problem = fetchableUrlProblem(u); if (problem) return setUrlError(problem); setUrlError(''); void installBundle(u); }}>
               Add bundle (manifest.json)
             </button>
           </div>
           <span className="field-help">"Install from URL" fetches the selected model's files from a mirror; "Add bundle" reads a bundle made by tools/convert (its manifest.json) and installs that model.</span>
           {urlError && <span className="error-inline" role="alert">{urlError}</span>}
         </div>
+        <HubEndpointField />
       </div>
     </section>
+  );
+}
+
+/** The Hugging Face Hub's address for every Hugging Face model (a mirror, as HF_ENDPOINT does for huggingface_hub). */
+function HubEndpointField() {
+  const saved = useStudio((s) => s.hubEndpoint);
+  const [value, setValue] = useState(saved);
+  const [error, setError] = useState('');
+  const save = () => {
+    const v = value.trim().replace(/\/+$/, '');
+    const problem = v ? fetchableUrlProblem(v) : null;
+    if (problem) return setError(problem);
+    setError('');
+    useStudio.getState().setHubEndpoint(v);
+  };
+  return (
+    <div className="field">
+      <label className="field-label" htmlFor="hub-endpoint">Hugging Face endpoint</label>
+      <div className="row">
+        <input id="hub-endpoint" className="grow" type="url" placeholder="https://huggingface.co" value={value}
+          onChange={(e) => setValue(e.target.value)} onKeyDown={(e) => { if (e.key === 'Enter') save(); }} data-testid="hub-endpoint" />
+        <button type="button" disabled={value.trim().replace(/\/+$/, '') === saved} onClick={save} data-testid="hub-endpoint-save">Use</button>
+      </div>
+      <span className="field-help" data-testid="hub-endpoint-current">Hugging Face models install from {saved || 'https://huggingface.co'} (a mirror of the Hub's resolve and API routes works too).</span>
+      {error && <span className="error-inline" role="alert">{error}</span>}
+    </div>
   );
 }
 

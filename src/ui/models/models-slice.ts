@@ -12,6 +12,15 @@ import { formatBytes } from '../../weights/format-bytes';
 import type { PrecisionInfo, PrecisionPolicy } from '../../worker/studio-protocol';
 
 const PRECISION_KEY = 'ipgo-precision-policy';
+const HUB_ENDPOINT_KEY = 'ipgo.hub-endpoint';
+
+function savedHubEndpoint(): string {
+  try {
+    return localStorage.getItem(HUB_ENDPOINT_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
 
 /** The policy saved by an earlier visit (the worker checks it; a bad value is reported, not applied). */
 function savedPrecision(): Partial<PrecisionPolicy> {
@@ -55,6 +64,9 @@ export interface InstallSource {
 
 export interface ModelsSlice {
   models: ModelEntry[];
+  /** The Hugging Face Hub's address installs use ('' = https://huggingface.co), saved across reloads. */
+  hubEndpoint: string;
+  setHubEndpoint(url: string): void;
   /** The device precision policy the worker loads models with (null until the worker answered). */
   precision: PrecisionInfo | null;
   /** Sends the saved policy to the worker (on start) or changes one component; saved across reloads. */
@@ -188,6 +200,14 @@ export const createModelsSlice: Slice<ModelsSlice> = (set, get) => {
 
   return {
     models: [],
+    hubEndpoint: savedHubEndpoint(),
+    setHubEndpoint(url) {
+      set({ hubEndpoint: url });
+      try {
+        if (url) localStorage.setItem(HUB_ENDPOINT_KEY, url);
+        else localStorage.removeItem(HUB_ENDPOINT_KEY);
+      } catch { /* storage disabled: the endpoint lasts for this session */ }
+    },
     storage: null,
     modelsStatus: 'idle',
     precision: null,
@@ -220,7 +240,8 @@ export const createModelsSlice: Slice<ModelsSlice> = (set, get) => {
     installModel(id, source) {
       const src = source ?? recallSource(id);
       rememberSource(id, src);
-      return runInstallJob(id, () => engine.start('modelInstall', { id, ...src }, { onProgress: onProgress(id) }));
+      const hubEndpoint = get().hubEndpoint || undefined;
+      return runInstallJob(id, () => engine.start('modelInstall', { id, ...src, ...(hubEndpoint ? { hubEndpoint } : {}) }, { onProgress: onProgress(id) }));
     },
 
     async installBundle(url) {

@@ -3,6 +3,7 @@
  * WeightsInstaller (resumable across sessions: committed progress lives in IndexedDB); their events are forwarded
  * as progress; pause/resume arrive as control actions, cancel through the protocol's cancel.
  */
+import { fetchableUrlProblem } from '../../pwa/csp';
 import { appBase } from '../app-base';
 import { JobError, type JobContext, type JobHandlers } from '../protocol';
 import type { DevicePart, InstallResult, ModelEntry, ModelJobs, StorageInfo } from '../models-protocol';
@@ -173,11 +174,12 @@ export const modelHandlers: JobHandlers<ModelJobs> = {
 
   async modelInstall(params, ctx) {
     const m = await manifestOrThrow(params.id);
-    if (params.baseUrl !== undefined && !/^https?:\/\//i.test(params.baseUrl)) {
-      throw new JobError('invalid-input', `bundle URL must start with http:// or https://, got "${params.baseUrl}"`);
+    for (const [what, u] of [['bundle URL', params.baseUrl], ['Hub endpoint', params.hubEndpoint]] as const) {
+      const problem = u === undefined ? null : fetchableUrlProblem(u);
+      if (problem) throw new JobError('invalid-input', `${what} "${u}": ${problem}`);
     }
     return runInstall(m.id, ctx, (installer) => installer.install(m, {
-      baseUrl: params.baseUrl, revision: params.revision, stallTimeoutMs: params.stallTimeoutMs,
+      baseUrl: params.baseUrl, revision: params.revision, hubEndpoint: params.hubEndpoint, stallTimeoutMs: params.stallTimeoutMs,
       base: appBase(),
     }));
   },
