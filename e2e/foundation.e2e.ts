@@ -20,8 +20,9 @@ test.describe('foundation', () => {
 
   test('the custom kernels match their reference ops in the browser (WebGPU, and wasm by ?backend=wasm)', async ({ page, consoleProblems }) => {
     void consoleProblems;
-    // WebGPU adds the fused attention (4 cases × forward, dq, dk, dv) to the 46 packed-weight checks
-    for (const [query, backend, count] of [['', 'webgpu', '62'], ['?backend=wasm', 'wasm', '46']] as const) {
+    // WebGPU adds the fused attention (6 cases × forward, dq, dk, dv) to the 58 packed-weight checks
+    // (int8 and fp16 × (4 linear × 2 + 7 conv × 3)), as in src/model/kernels/packed-ops.webgpu.test.ts
+    for (const [query, backend, count] of [['', 'webgpu', '82'], ['?backend=wasm', 'wasm', '58']] as const) {
       await page.goto(`/${query}#/diagnostics`);
       expect(await waitForBackend(page)).toBe(backend);
       await page.getByTestId('kernel-check-run').click();
