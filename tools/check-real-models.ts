@@ -27,17 +27,11 @@ interface Shapes {
 }
 
 const listingOnly = (listing: KeyShape[]): WeightSource => ({ listing, read: async () => { throw new Error('dry bind: no weights'); } });
-/**
- * Strict here even where the app's load is not (a config with too few layers would otherwise bind a prefix of the
- * checkpoint): every stored key must be claimed, except under the prefixes a partial bind leaves on purpose.
- */
-const problemsOf = (what: string, binding: ModelBinding<unknown>, listing: KeyShape[], leftOnPurpose: string[] = []): string[] => {
-  const kept = listing.filter((k) => !leftOnPurpose.some((p) => k.key.startsWith(p)));
-  const p = bindProblems(declaredParams(binding.build), kept, { ...binding.opts, strict: true }, 8);
+/** The dry bind every load starts with, under the binding's own rules (strict but for what it leaves on purpose). */
+const problemsOf = (what: string, binding: ModelBinding<unknown>, listing: KeyShape[]): string[] => {
+  const p = bindProblems(declaredParams(binding.build), listing, binding.opts, 8);
   return p ? [`${what}: ${p}`] : [];
 };
-/** The VAE is loaded decoder-only (IPGO never encodes). */
-const VAE_ENCODER = ['encoder.', 'quant_conv.'];
 
 /** The manifest's files as the SD loader sees them: its configs stood in for, its weights as key listings. */
 function sdFiles(m: Manifest, sd15: Shapes['sd15']): ModelFiles {
@@ -66,7 +60,7 @@ async function checkSd(m: Manifest, shapes: Shapes): Promise<string[]> {
   const files = sdFiles(m, shapes.sd15);
   const plan = await stableDiffusionPlan(files, DEFAULT_PRECISION);
   for (const [name, c] of [['text encoder', plan.textEncoder], ['unet', plan.unet], ['vae', plan.vae]] as const) {
-    problems.push(...problemsOf(`${name} (${c.path})`, c.binding as ModelBinding<unknown>, (await files.weights(c.path)).listing, name === 'vae' ? VAE_ENCODER : []));
+    problems.push(...problemsOf(`${name} (${c.path})`, c.binding as ModelBinding<unknown>, (await files.weights(c.path)).listing));
   }
   return problems;
 }

@@ -218,6 +218,8 @@ export function formatBindReport(r: BindReport, max = 5, strict = true): string 
 export interface LoadOptions {
   /** Keys of the checkpoint that the model does not declare are an error too (torch strict=True). */
   strict?: boolean;
+  /** Key prefixes of the checkpoint this binding leaves on purpose (a tower not bound, the VAE's encoder). */
+  leaves?: string[];
   /** Declared key → another name a checkpoint may use for it. */
   aliases?: Record<string, string>;
   /** What the device holds for Linear / Conv2d weights (default fp32). */
@@ -246,7 +248,8 @@ export interface WeightSource {
  * shapes, and under `strict` unexpected keys), as one line; '' when it binds. The dry bind every load starts with.
  */
 export function bindProblems(specs: ParamSpec[], listing: KeyShape[], opts: LoadOptions, max = 5): string {
-  const report = compareKeys(specs, listing, opts.aliases);
+  const leaves = opts.leaves ?? [];
+  const report = compareKeys(specs, listing.filter((k) => !leaves.some((p) => k.key.startsWith(p))), opts.aliases);
   const strict = opts.strict ?? false;
   return report.missing.length || report.wrongShape.length || (strict && report.unexpected.length) ? formatBindReport(report, max, strict) : '';
 }

@@ -43,7 +43,7 @@ export function loadAestheticHead(ws: WeightStore | WeightScope, inDim = 768): A
 
 /** The head's checkpoint binding (a few small Linears: always float32). */
 export function aestheticBinding(inDim = 768): ModelBinding<AestheticHead> {
-  return { build: (src) => buildAestheticHead(src, inDim), opts: {} };
+  return { build: (src) => buildAestheticHead(src, inDim), opts: { strict: true } };
 }
 
 /** [B, inDim] normalised embeddings → scores [B]. */

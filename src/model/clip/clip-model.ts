@@ -90,7 +90,9 @@ export function loadClipModel(ws: WeightStore | WeightScope, config: ClipModelCo
 
 /** CLIPModel's checkpoint binding for the chosen towers. */
 export function clipBinding(config: ClipModelConfig, towers: ClipTower[] = ['vision', 'text'], precision: WeightPrecision = 'fp32'): ModelBinding<ClipModel> {
-  return { build: (src) => buildClipModel(src, config, towers), opts: { precision } };
+  // strict: every key of the checkpoint is claimed, but those of a tower not asked for
+  const leaves = [...(towers.includes('text') ? [] : ['text_model.', 'text_projection.']), ...(towers.includes('vision') ? [] : ['vision_model.', 'visual_projection.'])];
+  return { build: (src) => buildClipModel(src, config, towers), opts: { precision, strict: true, leaves } };
 }
 
 /** Normalised pixel values NHWC [B, S, S, 3] → `image_embeds` [B, E] (HF `get_image_features`, unnormalised). */

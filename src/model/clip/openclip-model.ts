@@ -120,7 +120,10 @@ export function loadOpenClipModel(ws: WeightStore | WeightScope, config: OpenCli
 
 /** open_clip CLIP's checkpoint binding for the chosen towers. */
 export function openClipBinding(config: OpenClipModelCfg, towers: OpenClipTower[] = ['vision', 'text'], precision: WeightPrecision = 'fp32'): ModelBinding<OpenClipModel> {
-  return { build: (src) => buildOpenClipModel(src, config, towers), opts: { precision } };
+  // strict: a config that does not describe the checkpoint (fewer layers, say) must not bind a part of it
+  const leaves = [...(towers.includes('text') ? [] : ['token_embedding.', 'positional_embedding', 'transformer.', 'ln_final.', 'text_projection']),
+    ...(towers.includes('vision') ? [] : ['visual.'])];
+  return { build: (src) => buildOpenClipModel(src, config, towers), opts: { precision, strict: true, leaves } };
 }
 
 /** Normalised pixel values NHWC [B, S, S, 3] → `encode_image` [B, E] (unnormalised). */

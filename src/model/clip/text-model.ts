@@ -72,7 +72,7 @@ export function loadClipTextModel(ws: WeightStore | WeightScope, config: ClipTex
 
 /** CLIPTextModel's checkpoint binding (`text_model.*` keys). */
 export function clipTextBinding(config: ClipTextConfig, precision: WeightPrecision = 'fp32'): ModelBinding<ClipTextModel> {
-  return { build: (src) => buildClipText(src.sub('text_model.'), config), opts: { precision } };
+  return { build: (src) => buildClipText(src.sub('text_model.'), config), opts: { precision, strict: true } };
 }
 
 /** ids: int32 [B, L], 1 ≤ L ≤ max_position_embeddings. */

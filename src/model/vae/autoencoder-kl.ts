@@ -120,7 +120,9 @@ export class AutoencoderKL {
 /** The VAE's checkpoint binding: diffusers or legacy attention names, not strict (decoder-only leaves keys). */
 export function vaeBinding(config: VaeConfigJson | VaeConfig, opts: VaeLoadOptions = {}): ModelBinding<AutoencoderKL> {
   const c = isResolved(config) ? config : parseVaeConfig(config);
-  return { build: (src) => AutoencoderKL.fromSource(c, src, opts), opts: { aliases: vaeLegacyKeyMap(c), precision: opts.precision } };
+  // strict; a decoder-only load leaves the encoder's keys (IPGO never encodes)
+  const leaves = opts.decoderOnly ? ['encoder.', 'quant_conv.'] : [];
+  return { build: (src) => AutoencoderKL.fromSource(c, src, opts), opts: { aliases: vaeLegacyKeyMap(c), precision: opts.precision, strict: true, leaves } };
 }
 
 export interface ExpectedKeysOptions {
