@@ -121,7 +121,8 @@ tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
 console.log(`IPGO update benchmark on tfjs-${backend}, LMS ${STEPS} steps, K = ${KS.join(', ')}`);
 
 { // tiny model
-  const models = await loadIpgoModels(BUILTIN_TINY, BUILTIN_TINY, { aesthetic: 1 });
+  const set = await loadIpgoModels(BUILTIN_TINY, BUILTIN_TINY, { aesthetic: 1 });
+  const models = set.models;
   const shape: BoundaryShape = { numTokens: 10, rank: 3, textDim: 32, bound: 1, rotation: 'intended' };
   const rc: RewardContext = { models: models.rewards, text: {} };
   const s: Setup = {
@@ -133,7 +134,7 @@ console.log(`IPGO update benchmark on tfjs-${backend}, LMS ${STEPS} steps, K = $
   await oneUpdate(s, 1); // warm-up (kernel setup)
   await benchAll(s, '');
   tf.dispose([s.promptStates, s.uncond, s.noise]);
-  models.dispose();
+  set.dispose();
   notes.tiny = 'built-in tiny SD (64² images, 8² latents), aesthetic, n=10 r=3 D=32, LMS 4 steps';
 }
 

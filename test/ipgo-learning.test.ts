@@ -19,22 +19,26 @@ import { basisWidth, promptWiseConfig } from '../src/ipgo/config';
 import { orthonormalityErrorHost } from '../src/ipgo/orthonormal';
 import { readParams, sideHost, sideParams, type Side } from '../src/ipgo/params';
 import type { IpgoModels } from '../src/ipgo/prompt-context';
-import { disposeRun, freshRun, IpgoTrainer } from '../src/ipgo/trainer';
+import { IpgoTrainer } from '../src/ipgo/trainer';
+import { disposeRun, freshRun } from '../src/ipgo/run-state';
 import { loadIpgoModels } from '../tools/lib/ipgo-models';
+import type { LoadedModelSet } from '../src/ipgo/model-set';
 import { makeTinyModel } from '../tools/make-tiny-model';
 
 let root: string;
-let models: IpgoModels & { dispose(): void };
+let set: LoadedModelSet;
+let models: IpgoModels;
 const mix = { aesthetic: 1, clip: 1 };
 
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'ipgo-learning-'));
   makeTinyModel(root);
-  models = await loadIpgoModels(path.join(root, 'tiny-sd'), root, mix);
+  set = await loadIpgoModels(path.join(root, 'tiny-sd'), root, mix);
+  models = set.models;
 });
 
 afterAll(() => {
-  models.dispose();
+  set.dispose();
   fs.rmSync(root, { recursive: true, force: true });
 });
 

@@ -9,25 +9,28 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyTokensToPrompt } from '../src/ipgo/apply-tokens';
+import { applyPrepared } from '../src/ipgo/session';
 import { promptWiseConfig } from '../src/ipgo/config';
 import { float32ToBase64 } from '../src/ipgo/float32-base64';
 import { PARAM_NAMES, readParams } from '../src/ipgo/params';
 import type { IpgoModels } from '../src/ipgo/prompt-context';
 import { textEncoderFingerprint, type TextEncoderFingerprint } from '../src/ipgo/text-encoder-fingerprint';
 import { exportTokens, parseTokensFile, TOKENS_FILE_KEYS, type IpgoTokensFile } from '../src/ipgo/tokens-json';
-import { disposeRun, freshRun, IpgoTrainer, tokensOf, type EpochRecord, type SamplingSetup } from '../src/ipgo/trainer';
+import { IpgoTrainer, tokensOf, type EpochRecord, type SamplingSetup } from '../src/ipgo/trainer';
+import { disposeRun, freshRun } from '../src/ipgo/run-state';
 import { clipTextExpectedKeys, loadClipTextModel } from '../src/model/clip/text-model';
 import { disposeParams } from '../src/model/nn';
 import { storeFromHost } from '../src/model/weights';
 import { parseSafetensors, serializeSafetensors } from '../src/weights/safetensors';
 import { loadIpgoModels } from '../tools/lib/ipgo-models';
+import type { LoadedModelSet } from '../src/ipgo/model-set';
 import { makeTinyModel, randomWeights } from '../tools/make-tiny-model';
 import { TEXT_ENCODER_CONFIG } from '../tools/tiny-model-configs';
 import { checkAgainstSchema } from './json-schema-check';
 
 let root: string;
-let models: IpgoModels & { dispose(): void };
+let set: LoadedModelSet;
+let models: IpgoModels;
 let fp: TextEncoderFingerprint;
 let otherFp: TextEncoderFingerprint;
 const sampling: SamplingSetup = { scheduler: 'lms', height: 32, width: 32, noiseSeed: 5 };
@@ -39,7 +42,8 @@ const schema = JSON.parse(fs.readFileSync(path.resolve('schema/ipgo-tokens.schem
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'ipgo-tokens-'));
   makeTinyModel(root);
-  models = await loadIpgoModels(path.join(root, 'tiny-sd'), root, { aesthetic: 1 });
+  set = await loadIpgoModels(path.join(root, 'tiny-sd'), root, { aesthetic: 1 });
+  models = set.models;
   fp = await textEncoderFingerprint(models.sd);
   // Another text encoder of the same width (other random weights): what "tokens from another model" looks like.
   const store = storeFromHost(parseSafetensors(serializeSafetensors(randomWeights(clipTextExpectedKeys(TEXT_ENCODER_CONFIG), 77), { format: 'pt' })));
@@ -50,7 +54,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  models.dispose();
+  set.dispose();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -89,7 +93,9 @@ describe('ipgo-tokens v1 with the tiny model', () => {
     expect(imported.sampling).toEqual(sampling);
     expect(imported.history.map((r) => r.loss)).toEqual(history.map((r) => r.loss));
 
-    const applied = await applyTokensToPrompt(trainer, imported, newPrompt);
+    const applyCtx = trainer.prepare(newPrompt);
+    const applied = await applyPrepared(trainer, imported, applyCtx);
+    applyCtx.dispose();
     expect(applied.tuned.image.data).toEqual(refTuned.image.data);
     expect(applied.tuned.rewards).toEqual(refTuned.rewards);
     expect(applied.raw.image.data).toEqual(refRaw.image.data);

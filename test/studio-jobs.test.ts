@@ -91,12 +91,44 @@ describe('studio worker jobs (tiny model, fake IndexedDB)', () => {
     await expect(studioHandlers.applyTokens({ tokens: { format: 'nope' }, prompt: 'x', settings: settings() }, context<'applyTokens'>([]))).rejects.toMatchObject({ code: 'invalid-input' });
   }, 60_000);
 
-  it('batch fills the evaluation table for each reward of the mix', async () => {
-    const events: unknown[] = [];
-    const r = await studioHandlers.batch({ train: ['a cat', 'a dog', 'a bird'], heldout: ['a fish'], settings: settings({ epochs: 1, mix: { clip: 1, hps: 0.5 } }) }, context<'batch'>(events));
-    expect(Object.keys(r.table).sort()).toEqual(['clip', 'hps']);
-    expect(Number.isFinite(r.table.clip!.raw.mean) && Number.isFinite(r.table.clip!.tuned.mean)).toBe(true);
-    expect(r.rows).toHaveLength(4);
-    expect(r.winRate).toBeGreaterThanOrEqual(0);
+  it('batch: the table is computed on the held-out prompt, per reward and weighted; a paused batch resumes to the same tokens', async () => {
+    const prompts = ['a cat', 'a dog', 'a bird', 'a fish'];
+    const batchSettings = settings({ epochs: 2, mix: { clip: 1, hps: 0.5 }, gradAccumulation: 2 });
+    const r = await studioHandlers.batch({ prompts, heldOut: 1, settings: batchSettings }, context<'batch'>([]));
+    expect(r.status).toBe('done');
+    expect(r.rows.map((row) => row.split)).toEqual(['train', 'train', 'train', 'heldout']);
+    // One held-out row: its raw and tuned values are the table's means, and the win-rates are its comparisons.
+    const held = r.rows[3]!;
+    const table = r.evaluation!;
+    expect(table.rows).toBe(1);
+    expect(Object.keys(table.rewards).sort()).toEqual(['clip', 'hps']);
+    for (const id of ['clip', 'hps']) {
+      expect(table.rewards[id]!.raw!.mean).toBe(held.raw!.rewards[id]);
+      expect(table.rewards[id]!.tuned!.mean).toBe(held.tuned!.rewards[id]);
+      expect(table.winRateByReward.tuned![id]).toBe(held.tuned!.rewards[id]! > held.raw!.rewards[id]! ? 1 : 0);
+    }
+    expect(table.winRate.tuned).toBe(held.tuned!.weightedReward > held.raw!.weightedReward ? 1 : 0);
+    expect(held.raw!.weightedReward).toBeCloseTo(held.raw!.rewards.clip! + 0.5 * held.raw!.rewards.hps!, 6);
+
+    // Pause after the first epoch's last record, then resume from the returned state: the same tokens as the run above.
+    const control: { handler?: (a: string) => void } = {};
+    const ctx = context<'batch'>([], control);
+    let records = 0;
+    ctx.progress = (p) => {
+      if (p.kind === 'record' && ++records === prompts.length - 1) control.handler?.('pause');
+    };
+    const paused = await studioHandlers.batch({ prompts, heldOut: 1, settings: batchSettings }, ctx);
+    expect(paused.status).toBe('paused');
+    expect(paused.evaluation).toBeNull();
+    expect(paused.history).toHaveLength(3);
+    const resumed = await studioHandlers.batch({ prompts, heldOut: 1, settings: batchSettings,
+      resume: { checkpoint: paused.checkpoint, rows: paused.rows, history: paused.history } }, context<'batch'>([]));
+    expect(resumed.status).toBe('done');
+    expect(resumed.history.map((h) => h.loss)).toEqual(r.history.map((h) => h.loss));
+    expect(resumed.tokens.params).toEqual(r.tokens.params);
+    expect(resumed.evaluation).toEqual(table);
+    await expect(studioHandlers.batch({ prompts: ['a cat', 'a dog'], heldOut: 1, settings: batchSettings,
+      resume: { checkpoint: paused.checkpoint, rows: paused.rows, history: paused.history } }, context<'batch'>([]))).rejects.toMatchObject({ code: 'invalid-input' });
+    await expect(studioHandlers.batch({ prompts: ['a cat'], heldOut: 1, settings: batchSettings }, context<'batch'>([]))).rejects.toMatchObject({ code: 'invalid-input' });
   }, 180_000);
 });

@@ -19,20 +19,20 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { applyTokensToPrompt } from '../src/ipgo/apply-tokens';
 import type { IpgoConfig } from '../src/ipgo/config';
-import { evaluationTable, formatEvaluationTable, type EvaluationRow, type EvaluationTable } from '../src/ipgo/evaluation';
-import { readParams } from '../src/ipgo/params';
-import { textEncoderFingerprint } from '../src/ipgo/text-encoder-fingerprint';
-import { epochRecordToJson, exportTokens, parseTokensFile, type EpochRecordJson } from '../src/ipgo/tokens-json';
-import { disposeRun, freshRun, IpgoTrainer, type EpochRecord, type Evaluated, type RgbaImage } from '../src/ipgo/trainer';
+import { evaluatedRows, evaluationTable, formatEvaluationTable, type EvaluationRow, type EvaluationTable } from '../src/ipgo/evaluation';
+import { splitHeldOut } from '../src/lib/held-out-split';
+import type { LoadedModelSet } from '../src/ipgo/model-set';
+import type { RgbaImage } from '../src/ipgo/rgba-image';
+import { applyPrepared, batchPrepared, tunePrepared, withSession, type SessionSetup } from '../src/ipgo/session';
+import { epochRecordToJson, parseTokensFile, type EpochRecordJson } from '../src/ipgo/tokens-json';
+import type { Evaluated } from '../src/ipgo/trainer';
 import { mixIds } from '../src/rewards/registry';
-import { offloadTextTowers } from '../src/ipgo/prompt-context';
 import { PhaseMemory } from '../src/model/gpu-memory';
 import { loadIpgoModels } from './lib/ipgo-models';
 import { encodePng } from './lib/png';
 import { parseShard, readPromptsFile, shardIndices } from './lib/prompts-file';
-import { readRunConfig, resolveIpgoConfig, splitHeldOut, type RunConfig } from './lib/run-config';
+import { readRunConfig, resolveIpgoConfig, type RunConfig } from './lib/run-config';
 import { initNodeBackend } from './lib/tf-node';
 
 export const RUN_FORMAT = 'ipgo-run';
@@ -69,7 +69,9 @@ export interface RunFile {
   createdAt: string;
 }
 
-const log = (msg: string) => process.stderr.write(`[ipgo-run] ${msg}\n`);
+const log = (msg: string): void => {
+  process.stderr.write(`[ipgo-run] ${msg}\n`);
+};
 const pad = (i: number) => String(i).padStart(4, '0');
 const orNull = (v: number) => (Number.isFinite(v) ? v : null);
 
@@ -83,7 +85,7 @@ function scored(e: Evaluated | { rewards: Record<string, number>; weightedReward
 /** Evaluation rows from results (prompt mode: best and final; others: tuned; batch: held-out rows when present). */
 export function evaluationOf(run: Pick<RunFile, 'mode' | 'prompts'>, rewardIds: string[]): EvaluationTable {
   const ok = run.prompts.filter((p) => p.raw && !p.error);
-  const pool = run.mode === 'batch' && ok.some((p) => p.split === 'heldout') ? ok.filter((p) => p.split === 'heldout') : ok;
+  const pool = run.mode === 'batch' ? evaluatedRows(ok) : ok;
   const num = (s: Scored) => ({ rewards: Object.fromEntries(Object.entries(s.rewards).map(([k, v]) => [k, v ?? NaN])), weightedReward: s.weightedReward ?? NaN });
   const rows: EvaluationRow[] = pool.map((p) => {
     const tuned: EvaluationRow['tuned'] = {};
@@ -102,7 +104,90 @@ function writeImage(outDir: string, cfg: RunConfig, name: string, img: RgbaImage
 }
 
 export const RUNNER_BACKENDS = ['wasm', 'webgpu'] as const;
-export type RunnerBackend = (typeof RUNNER_BACKENDS)[number];
+
+const fmt = (x: number) => x.toFixed(4);
+const setupOf = (set: LoadedModelSet, cfg: RunConfig, config: IpgoConfig): SessionSetup => ({ set, config, sampling: cfg.sampling, mix: cfg.rewards, modelId: cfg.modelId });
+
+/** Each prompt with the trained tokens of a tokens.json (nothing trained); the text towers stay on the device. */
+async function applyMode(set: LoadedModelSet, cfg: RunConfig, runFile: RunFile, all: string[], indices: number[], outDir: string): Promise<void> {
+  const imported = parseTokensFile(fs.readFileSync(cfg.tokens!, 'utf8'), { textDim: set.info.textDim, modelId: cfg.modelId, textEncoder: set.fingerprint });
+  imported.warnings.forEach((w) => log(`warning: ${w}`));
+  runFile.ipgo = { ...runFile.ipgo, tokens: imported.shape };
+  const prompts = indices.map((i) => all[i]!);
+  await withSession(setupOf(set, cfg, runFile.ipgo), prompts, { log, skipInvalidPrompts: true }, async (trainer, prepared) => {
+    for (const [k, p] of prepared.entries()) {
+      const index = indices[k]!;
+      const r: PromptResult = { index, prompt: p.prompt, split: 'prompt' };
+      runFile.prompts.push(r);
+      const tag = `prompt ${k + 1}/${prepared.length} (#${index})`;
+      if (!p.ctx) {
+        r.error = p.error;
+        log(`${tag}: skipped: ${r.error}`);
+        continue;
+      }
+      const { raw, tuned } = await applyPrepared(trainer, imported, p.ctx);
+      r.raw = scored(raw, writeImage(outDir, cfg, `${pad(index)}-raw`, raw.image));
+      r.tuned = scored(tuned, writeImage(outDir, cfg, `${pad(index)}-tuned`, tuned.image));
+      log(`${tag}: raw ${fmt(raw.weightedReward)} → tuned ${fmt(tuned.weightedReward)}`);
+    }
+  });
+}
+
+/** Prompt-wise IPGO on each prompt; every prompt is prepared first, so the text towers leave the GPU once. */
+async function promptMode(set: LoadedModelSet, cfg: RunConfig, runFile: RunFile, all: string[], indices: number[], outDir: string): Promise<void> {
+  const setup = setupOf(set, cfg, runFile.ipgo);
+  const prompts = indices.map((i) => all[i]!);
+  await withSession(setup, prompts, { log, offloadTextTowers: true, skipInvalidPrompts: true }, async (trainer, prepared) => {
+    for (const [k, p] of prepared.entries()) {
+      const index = indices[k]!;
+      const r: PromptResult = { index, prompt: p.prompt, split: 'prompt' };
+      runFile.prompts.push(r);
+      const tag = `prompt ${k + 1}/${prepared.length} (#${index})`;
+      if (!p.ctx) {
+        r.error = p.error;
+        log(`${tag}: skipped: ${r.error}`);
+        continue;
+      }
+      const out = await tunePrepared(setup, trainer, p.ctx, {
+        memory: new PhaseMemory(),
+        onRaw: (_prompt, raw) => {
+          r.raw = scored(raw, writeImage(outDir, cfg, `${pad(index)}-raw`, raw.image));
+        },
+        onEpochDone: (rec) => log(`${tag} epoch ${rec.epoch + 1}/${setup.config.epochs}: reward ${fmt(rec.weightedReward)}, loss ${fmt(rec.loss)}, `
+          + `${(rec.ms / 1000).toFixed(1)} s${rec.applied ? '' : ` [${rec.skippedReason ?? 'skipped'}]`}`),
+      });
+      r.records = out.records.map(epochRecordToJson);
+      if (out.best) r.best = scored(out.best, writeImage(outDir, cfg, `${pad(index)}-best`, out.best.image), out.best.epoch);
+      if (out.final) r.final = scored(out.final, writeImage(outDir, cfg, `${pad(index)}-final`, out.final.image), out.final.epoch);
+      if (out.tokens) {
+        r.tokens = `tokens/${pad(index)}.json`;
+        fs.mkdirSync(path.join(outDir, 'tokens'), { recursive: true });
+        fs.writeFileSync(path.join(outDir, r.tokens), JSON.stringify(out.tokens));
+      }
+    }
+  });
+}
+
+/** One token set over the training prompts, then every prompt evaluated with it (held-out split: evaluation.ts). */
+async function batchMode(set: LoadedModelSet, cfg: RunConfig, runFile: RunFile, all: string[], outDir: string): Promise<void> {
+  const setup = setupOf(set, cfg, runFile.ipgo);
+  const { train } = splitHeldOut(all.length, cfg.heldOut);
+  const out = await withSession(setup, all, { log, offloadTextTowers: true }, (trainer, prepared) => batchPrepared(setup, trainer, prepared.map((p) => p.ctx!), train, {
+    memory: new PhaseMemory(),
+    onRow: (i, row) => log(`${row.tuned ? 'tuned' : 'raw'} ${i + 1}/${all.length} (${row.split}): ${fmt((row.tuned ?? row.raw)!.weightedReward)}`),
+    onRecord: (rec) => log(`epoch ${rec.epoch + 1}/${setup.config.epochs} "${rec.prompt}": reward ${fmt(rec.weightedReward)}, loss ${fmt(rec.loss)}${rec.applied ? ' (update)' : ''}`),
+  }));
+  for (const [i, row] of out.rows.entries()) {
+    runFile.prompts.push({
+      index: i, prompt: row.prompt, split: row.split,
+      raw: scored(row.raw!, writeImage(outDir, cfg, `${pad(i)}-raw`, row.raw!.image)),
+      tuned: scored(row.tuned!, writeImage(outDir, cfg, `${pad(i)}-tuned`, row.tuned!.image)),
+    });
+  }
+  runFile.history = out.history.map(epochRecordToJson);
+  runFile.tokens = 'tokens.json';
+  fs.writeFileSync(path.join(outDir, runFile.tokens), JSON.stringify(out.tokens));
+}
 
 export async function runCommand(configFile: string, opts: { shard?: string; out?: string; backend?: string } = {}): Promise<RunFile> {
   const backend = opts.backend ?? process.env.TF_BACKEND ?? 'wasm';
@@ -118,121 +203,20 @@ export async function runCommand(configFile: string, opts: { shard?: string; out
   const indices = shard ? shardIndices(all.length, shard.index, shard.count) : all.map((_, i) => i);
   log(`backend ${await initNodeBackend(backend)}`);
   log(`${cfg.mode} mode, ${indices.length} of ${all.length} prompts${shard ? ` (shard ${shard.index}/${shard.count})` : ''}; loading ${cfg.model}`);
-  const models = await loadIpgoModels(cfg.model, cfg.rewardModels, cfg.rewards, log);
-  const textDim = models.sd.textEncoder.config.hidden_size;
-  const imported = cfg.mode === 'apply'
-    ? parseTokensFile(fs.readFileSync(cfg.tokens!, 'utf8'), { textDim, modelId: cfg.modelId, textEncoder: await textEncoderFingerprint(models.sd) })
-    : null;
-  imported?.warnings.forEach((w) => log(`warning: ${w}`));
-  const ipgo = imported ? { ...resolveIpgoConfig(cfg, textDim), tokens: imported.shape } : resolveIpgoConfig(cfg, textDim);
-  const fingerprint = await textEncoderFingerprint(models.sd);
-  const trainer = new IpgoTrainer(models, ipgo, cfg.sampling, cfg.rewards);
-  fs.mkdirSync(outDir, { recursive: true });
-  const results: PromptResult[] = [];
+  const set = await loadIpgoModels(cfg.model, cfg.rewardModels, cfg.rewards, log);
   const ids = mixIds(cfg.rewards);
-  const split = cfg.mode === 'batch' ? splitHeldOut(all.length, cfg.heldOut) : null;
-  const runFile: RunFile = {
-    format: RUN_FORMAT, version: 1, mode: cfg.mode, shard, runConfig: (({ outDir: _o, ...rest }) => rest)(cfg), ipgo, modelId: cfg.modelId,
-    totalPrompts: all.length, prompts: results, evaluation: evaluationTable([], ids), evaluationMarkdown: '', createdAt: new Date().toISOString(),
-  };
-  const fmt = (x: number) => x.toFixed(4);
+  let runFile: RunFile;
   try {
-    if (cfg.mode === 'prompt' || cfg.mode === 'apply') {
-      for (const [k, index] of indices.entries()) {
-        const prompt = all[index]!;
-        const r: PromptResult = { index, prompt, split: 'prompt' };
-        results.push(r);
-        const tag = `prompt ${k + 1}/${indices.length} (#${index})`;
-        if (imported) {
-          try {
-            const { raw, tuned } = await applyTokensToPrompt(trainer, imported, prompt);
-            r.raw = scored(raw, writeImage(outDir, cfg, `${pad(index)}-raw`, raw.image));
-            r.tuned = scored(tuned, writeImage(outDir, cfg, `${pad(index)}-tuned`, tuned.image));
-            log(`${tag}: raw ${fmt(raw.weightedReward)} → tuned ${fmt(tuned.weightedReward)}`);
-          } catch (e) {
-            r.error = (e as Error).message;
-            log(`${tag}: skipped: ${r.error}`);
-          }
-          continue;
-        }
-        let ctx;
-        try {
-          ctx = trainer.prepare(prompt);
-        } catch (e) {
-          r.error = (e as Error).message;
-          log(`${tag}: skipped: ${r.error}`);
-          continue;
-        }
-        const run = freshRun(ipgo);
-        const away = await offloadTextTowers(models);
-        try {
-          const raw = await trainer.raw(ctx);
-          r.raw = scored(raw, writeImage(outDir, cfg, `${pad(index)}-raw`, raw.image));
-          let bestImage: RgbaImage | null = null, lastImage: RgbaImage | null = null;
-          const records: EpochRecord[] = [];
-          const { best, final } = await trainer.trainPrompt(run, ctx, {
-            memory: new PhaseMemory(),
-            onEpoch: (rec, image, isBest) => {
-              records.push(rec);
-              lastImage = image;
-              if (isBest) bestImage = image;
-              log(`${tag} epoch ${rec.epoch + 1}/${ipgo.epochs}: reward ${fmt(rec.weightedReward)} (raw ${fmt(raw.weightedReward)}), loss ${fmt(rec.loss)}, ${(rec.ms / 1000).toFixed(1)} s${rec.applied ? '' : ` [${rec.skippedReason ?? 'skipped'}]`}`);
-            },
-          });
-          r.records = records.map(epochRecordToJson);
-          if (best && bestImage) r.best = scored(best, writeImage(outDir, cfg, `${pad(index)}-best`, bestImage), best.epoch);
-          if (final && lastImage) r.final = scored(final, writeImage(outDir, cfg, `${pad(index)}-final`, lastImage), final.epoch);
-          if (run.best) {
-            r.tokens = `tokens/${pad(index)}.json`;
-            fs.mkdirSync(path.join(outDir, 'tokens'), { recursive: true });
-            fs.writeFileSync(path.join(outDir, r.tokens), JSON.stringify(exportTokens({
-              params: run.best.params, config: ipgo, sampling: cfg.sampling, modelId: cfg.modelId, textEncoder: fingerprint,
-              prompts: [prompt], rewardWeights: cfg.rewards as Record<string, number>, history: records, reward: run.best.reward,
-            })));
-          }
-        } finally {
-          disposeRun(run);
-          ctx.dispose();
-          away.restore();
-        }
-      }
-    } else {
-      const contexts = all.map((p) => trainer.prepare(p)); // every prompt checked (length) before any work
-      const run = freshRun(ipgo);
-      const away = await offloadTextTowers(models);
-      try {
-        all.forEach((prompt, index) => results.push({ index, prompt, split: index < split!.train ? 'train' : 'heldout' }));
-        for (const [i, ctx] of contexts.entries()) {
-          const raw = await trainer.raw(ctx);
-          results[i]!.raw = scored(raw, writeImage(outDir, cfg, `${pad(i)}-raw`, raw.image));
-          log(`raw ${i + 1}/${contexts.length}: ${fmt(raw.weightedReward)}`);
-        }
-        const history = await trainer.trainBatch(run, contexts.slice(0, split!.train), {
-          memory: new PhaseMemory(),
-          onEpoch: (rec) => {
-            log(`epoch ${rec.epoch + 1}/${ipgo.epochs} "${rec.prompt}": reward ${fmt(rec.weightedReward)}, loss ${fmt(rec.loss)}${rec.applied ? ' (update)' : ''}`);
-          },
-        });
-        runFile.history = history.map(epochRecordToJson);
-        for (const [i, ctx] of contexts.entries()) {
-          const tuned = await trainer.tuned(run, ctx);
-          results[i]!.tuned = scored(tuned, writeImage(outDir, cfg, `${pad(i)}-tuned`, tuned.image));
-          log(`tuned ${i + 1}/${contexts.length} (${results[i]!.split}): ${fmt(tuned.weightedReward)}`);
-        }
-        runFile.tokens = 'tokens.json';
-        fs.writeFileSync(path.join(outDir, runFile.tokens), JSON.stringify(exportTokens({
-          params: await readParams(run.params), config: ipgo, sampling: cfg.sampling, modelId: cfg.modelId, textEncoder: fingerprint,
-          prompts: all.slice(0, split!.train), rewardWeights: cfg.rewards as Record<string, number>, history,
-        })));
-      } finally {
-        disposeRun(run);
-        contexts.forEach((c) => c.dispose());
-        away.restore();
-      }
-    }
+    runFile = {
+    format: RUN_FORMAT, version: 1, mode: cfg.mode, shard, runConfig: (({ outDir: _o, ...rest }) => rest)(cfg), ipgo: resolveIpgoConfig(cfg, set.info.textDim),
+    modelId: cfg.modelId, totalPrompts: all.length, prompts: [], evaluation: evaluationTable([], ids), evaluationMarkdown: '', createdAt: new Date().toISOString(),
+  };
+    fs.mkdirSync(outDir, { recursive: true });
+    if (cfg.mode === 'apply') await applyMode(set, cfg, runFile, all, indices, outDir);
+    else if (cfg.mode === 'prompt') await promptMode(set, cfg, runFile, all, indices, outDir);
+    else await batchMode(set, cfg, runFile, all, outDir);
   } finally {
-    trainer.dispose();
-    models.dispose();
+    set.dispose();
   }
   runFile.evaluation = evaluationOf(runFile, ids);
   runFile.evaluationMarkdown = formatEvaluationTable(runFile.evaluation);

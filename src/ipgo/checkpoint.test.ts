@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { Adam } from './adam';
-import { decodeCheckpoint, restoreCheckpoint, runFromCheckpoint, saveCheckpoint, type RunState } from './checkpoint';
+import { decodeCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint';
+import { runFromCheckpoint, type RunState } from './run-state';
 import { promptWiseConfig } from './config';
 import { StepLR } from './lr-schedule';
 import { createParams, disposeIpgoParams, initHostParams, PARAM_NAMES, readParams, type ParamName } from './params';

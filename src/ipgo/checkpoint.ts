@@ -3,23 +3,18 @@
  * epoch, config, best-so-far), so a resumed run continues bit-exactly. Float32 data travels as base64.
  * Restoring validates the whole checkpoint first and assigns nothing on error.
  */
-import { Adam, type AdamHostState } from './adam';
+import type { AdamHostState } from './adam';
+import type { BestSoFar, RunState } from './run-state';
 import { validateBoundaryShape, type IpgoConfig } from './config';
 import { decodeTensor, encodeTensor, type EncodedTensor } from './float32-base64';
-import { StepLR, type StepLRState } from './lr-schedule';
-import { assignParams, createParams, paramShape, PARAM_NAMES, readParams, type HostParams, type IpgoParams, type ParamName } from './params';
+import type { StepLRState } from './lr-schedule';
+import { assignParams, paramShape, PARAM_NAMES, readParams, type HostParams, type ParamName } from './params';
 import { Rng, type RngState } from './rng';
 
 export const CHECKPOINT_FORMAT = 'ipgo-checkpoint';
 export const CHECKPOINT_VERSION = 1;
 
 type EncodedParams = Record<ParamName, EncodedTensor>;
-
-export interface BestSoFar {
-  reward: number;
-  epoch: number;
-  params: HostParams;
-}
 
 export interface RunCheckpoint {
   format: typeof CHECKPOINT_FORMAT;
@@ -32,17 +27,6 @@ export interface RunCheckpoint {
   scheduler: StepLRState;
   rng: RngState;
   best: { reward: number; epoch: number; params: EncodedParams } | null;
-}
-
-/** The live objects of a run. */
-export interface RunState {
-  config: IpgoConfig;
-  epoch: number;
-  params: IpgoParams;
-  adam: Adam<ParamName>;
-  scheduler: StepLR;
-  rng: Rng;
-  best: BestSoFar | null;
 }
 
 /** A validated checkpoint with host arrays, ready to apply. */
@@ -155,15 +139,4 @@ export function restoreCheckpoint(ckpt: DecodedCheckpoint, run: RunState): RunSt
   run.scheduler.setState(ckpt.scheduler);
   run.rng.setState(ckpt.rng);
   return { ...run, config: ckpt.config, epoch: ckpt.epoch, best: ckpt.best };
-}
-
-/** Builds fresh live objects from a decoded checkpoint (the caller disposes params and adam). */
-export function runFromCheckpoint(ckpt: DecodedCheckpoint): RunState {
-  const params = createParams(ckpt.params, ckpt.config.tokens);
-  const adam = new Adam<ParamName>(params, ckpt.config.adam);
-  adam.setState(ckpt.adam);
-  adam.lr = ckpt.adam.lr;
-  const scheduler = new StepLR(ckpt.config.adam.lr, ckpt.config.stepLR);
-  scheduler.setState(ckpt.scheduler);
-  return { config: ckpt.config, epoch: ckpt.epoch, params, adam, scheduler, rng: Rng.fromState(ckpt.rng), best: ckpt.best };
 }

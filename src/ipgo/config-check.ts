@@ -3,6 +3,7 @@
  * headless runner's config file): every field present, of the right type and range, nothing unknown. Messages
  * name the field by its path (e.g. `config.adam.lr`).
  */
+import { InvalidInputError } from '../lib/input-error';
 import { validateBoundaryShape, type IpgoConfig } from './config';
 import type { SamplingSetup } from './trainer';
 
@@ -17,11 +18,11 @@ const nonNegInt: Check = (v) => Number.isInteger(v) && (v as number) >= 0;
 const unit: Check = (v) => finite(v) && (v as number) >= 0 && (v as number) < 1;
 
 function checkFields(raw: unknown, where: string, spec: Record<string, [Check, string]>): Record<string, unknown> {
-  if (!isObj(raw)) throw new Error(`${where} must be an object`);
-  for (const k of Object.keys(spec)) if (!(k in raw)) throw new Error(`${where}.${k} is missing`);
-  for (const k of Object.keys(raw)) if (!(k in spec)) throw new Error(`${where}.${k} is not a known field`);
+  if (!isObj(raw)) throw new InvalidInputError(`${where} must be an object`);
+  for (const k of Object.keys(spec)) if (!(k in raw)) throw new InvalidInputError(`${where}.${k} is missing`);
+  for (const k of Object.keys(raw)) if (!(k in spec)) throw new InvalidInputError(`${where}.${k} is not a known field`);
   for (const [k, [ok, what]] of Object.entries(spec)) {
-    if (!ok(raw[k])) throw new Error(`${where}.${k} must be ${what}, got ${JSON.stringify(raw[k])}`);
+    if (!ok(raw[k])) throw new InvalidInputError(`${where}.${k} must be ${what}, got ${JSON.stringify(raw[k])}`);
   }
   return raw;
 }
@@ -44,10 +45,10 @@ export function checkIpgoConfig(raw: unknown, where = 'config'): IpgoConfig {
   try {
     validateBoundaryShape(t as unknown as IpgoConfig['tokens']);
   } catch (e) {
-    throw new Error(`${where}.tokens: ${(e as Error).message}`);
+    throw new InvalidInputError(`${where}.tokens: ${(e as Error).message}`);
   }
   if ((c.gradLastK as number) > (c.inferenceSteps as number)) {
-    throw new Error(`${where}.gradLastK (${c.gradLastK}) exceeds ${where}.inferenceSteps (${c.inferenceSteps})`);
+    throw new InvalidInputError(`${where}.gradLastK (${c.gradLastK}) exceeds ${where}.inferenceSteps (${c.inferenceSteps})`);
   }
   return structuredClone(c) as unknown as IpgoConfig;
 }

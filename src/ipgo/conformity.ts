@@ -3,6 +3,7 @@
  * conformity penalty pen = (1/D) Σ_d |mean_t C[t, d] − mean_t H[t, d]|, which keeps the mean of the injected
  * sequence close to the prompt's.
  */
+import { InvalidInputError } from '../lib/input-error';
 import * as tf from '@tensorflow/tfjs';
 import { MAX_CONTEXT_LENGTH } from './config';
 
@@ -13,7 +14,7 @@ import { MAX_CONTEXT_LENGTH } from './config';
 export function checkContextLength(promptLength: number, numTokens: number, maxLength = MAX_CONTEXT_LENGTH): void {
   const total = promptLength + 2 * numTokens;
   if (total > maxLength) {
-    throw new Error(
+    throw new InvalidInputError(
       `prompt too long for IPGO: ${promptLength} tokens (with BOS/EOS) + 2 × ${numTokens} injected tokens = ${total} > ${maxLength}; ` +
       `shorten the prompt to at most ${maxLength - 2 * numTokens - 2} text tokens or use fewer injected tokens`,
     );

@@ -6,18 +6,17 @@
  */
 import type { PhaseMemory } from '../model/gpu-memory';
 import * as tf from '@tensorflow/tfjs';
-import { decodeLatents, sampleLatents } from '../model/pipeline';
+import { decodeLatents, sampleLatents, seededNoise } from '../model/pipeline';
 import type { SchedulerName } from '../model/schedulers';
 import type { RewardMix } from '../rewards/registry';
-import { Adam } from './adam';
 import { boundaryTokensHost } from './boundary-tokens';
-import { saveCheckpoint, runFromCheckpoint, type DecodedCheckpoint, type RunCheckpoint, type RunState } from './checkpoint';
+import type { RunState } from './run-state';
+import { imageToRgba, type RgbaImage } from './rgba-image';
+import { InvalidInputError } from '../lib/input-error';
 import type { IpgoConfig } from './config';
-import { StepLR } from './lr-schedule';
 import { evaluateObjective, type ObjectiveResult } from './objective';
-import { createParams, disposeIpgoParams, initHostParams, PARAM_NAMES, readParams, sideHost, type HostParams, type ParamName } from './params';
+import { PARAM_NAMES, readParams, sideHost, type HostParams, type ParamName } from './params';
 import { preparePrompt, rewardTermsFor, type IpgoModels, type PromptContext } from './prompt-context';
-import { Rng } from './rng';
 import { pureSteps, type PureSteps } from './sampler-steps';
 import { applyUpdate } from './update';
 
@@ -45,9 +44,6 @@ export interface EpochRecord {
   ms: number;
 }
 
-/** An image as 8-bit RGBA rows (what a canvas takes), copied off the device. */
-export interface RgbaImage { width: number; height: number; data: Uint8ClampedArray }
-
 export interface Evaluated { rewards: Record<string, number>; weightedReward: number; image: RgbaImage }
 
 export interface TrainerEvents {
@@ -64,39 +60,12 @@ export interface TrainerEvents {
 
 export interface BestResult extends Evaluated { epoch: number; params: HostParams; penalty: number }
 
-export async function imageToRgba(image: tf.Tensor4D): Promise<RgbaImage> {
-  const [, height, width] = image.shape;
-  const rgba = tf.tidy(() => {
-    const rgb = tf.mul(tf.squeeze(image, [0]), 255).round().clipByValue(0, 255);
-    return tf.concat([rgb, tf.fill([height, width, 1], 255)], 2).toInt();
-  });
-  const data = new Uint8ClampedArray(await rgba.data());
-  rgba.dispose();
-  return { width, height, data };
-}
-
-/** The live optimisation state: parameters, Adam, StepLR, RNG (a RunState that can be checkpointed). */
-export function freshRun(config: IpgoConfig): RunState {
-  const rng = new Rng(config.seed);
-  const params = createParams(initHostParams(config.tokens, rng), config.tokens);
-  return {
-    config, epoch: 0, params, rng, best: null,
-    adam: new Adam<ParamName>(params, config.adam),
-    scheduler: new StepLR(config.adam.lr, config.stepLR),
-  };
-}
-
-export function disposeRun(run: RunState): void {
-  disposeIpgoParams(run.params);
-  run.adam.dispose();
-}
-
 function noiseFor(models: IpgoModels, s: SamplingSetup): tf.Tensor4D {
   const f = models.sd.vaeScaleFactor;
   if (s.height % f || s.width % f || s.height < f || s.width < f) {
-    throw new Error(`image size must be a positive multiple of ${f}, got ${s.width}×${s.height}`);
+    throw new InvalidInputError(`image size must be a positive multiple of ${f}, got ${s.width}×${s.height}`);
   }
-  return tf.randomNormal([1, s.height / f, s.width / f, models.sd.latentChannels], 0, 1, 'float32', s.noiseSeed) as tf.Tensor4D;
+  return seededNoise([1, s.height / f, s.width / f, models.sd.latentChannels], s.noiseSeed);
 }
 
 /** One trainer = one model set, one config, one sampling setup; prompts come per call. */
@@ -105,7 +74,7 @@ export class IpgoTrainer {
   private readonly noise: tf.Tensor4D;
 
   constructor(readonly models: IpgoModels, readonly config: IpgoConfig, readonly sampling: SamplingSetup, readonly mix: RewardMix) {
-    if (Object.values(mix).every((w) => !w)) throw new Error('choose at least one reward with a non-zero weight');
+    if (Object.values(mix).every((w) => !w)) throw new InvalidInputError('choose at least one reward with a non-zero weight');
     this.steps = pureSteps(sampling.scheduler, models.sd.schedulerConfig, config.inferenceSteps);
     this.noise = noiseFor(models, sampling);
   }
@@ -256,20 +225,3 @@ export function tokensOf(params: HostParams, config: IpgoConfig): { prefix: Floa
     suffix: boundaryTokensHost(sideHost(params, 'suffix'), config.tokens),
   };
 }
-
-export interface RewardStats { mean: number; std: number; n: number }
-
-/** mean ± sample std (n − 1), as the paper's tables. */
-export function stats(xs: number[]): RewardStats {
-  const n = xs.length;
-  const mean = n ? xs.reduce((a, b) => a + b, 0) / n : NaN;
-  const std = n > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
-  return { mean, std, n };
-}
-
-/** Share of prompts whose tuned (weighted) reward beats the raw one. */
-export function winRate(pairs: { raw: number; tuned: number }[]): number {
-  return pairs.length ? pairs.filter((p) => p.tuned > p.raw).length / pairs.length : NaN;
-}
-
-export { saveCheckpoint, runFromCheckpoint, type RunCheckpoint, type DecodedCheckpoint };

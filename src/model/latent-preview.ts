@@ -4,7 +4,7 @@
  * spaces (or random-weight models) it is only a rough visual of the progress.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { RgbaImage } from '../ipgo/trainer';
+import type { RgbaImage } from '../ipgo/rgba-image';
 
 const LATENT_RGB: number[][] = [
   [0.3512, 0.2297, 0.3227],

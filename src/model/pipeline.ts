@@ -58,9 +58,13 @@ export function guidedNoise(unet: UNet2DConditionModel, scaledLatents: tf.Tensor
   });
 }
 
-/** Standard-normal initial noise [1, h, w, C] from a seed (our seeded generator; NHWC). */
+/** tfjs takes a seed of 0 as "no seed" (a Math.random stream); shifted, every integer seed ≥ 0 is one fixed stream. */
+const TFJS_SEED_OFFSET = 2 ** 32;
+
+/** Standard-normal initial noise [1, h, w, C] (NHWC), the same for the same seed on every run and backend. */
 export function seededNoise(shape: [number, number, number, number], seed: number): tf.Tensor4D {
-  return tf.randomNormal(shape, 0, 1, 'float32', seed) as tf.Tensor4D;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`a noise seed must be a whole number ≥ 0, got ${seed}`);
+  return tf.randomNormal(shape, 0, 1, 'float32', seed + TFJS_SEED_OFFSET) as tf.Tensor4D;
 }
 
 export interface SampleOptions {

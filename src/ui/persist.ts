@@ -2,24 +2,39 @@
  * What the UI keeps across reloads, in its own IndexedDB database (weights live in another, owned by the worker):
  * run history (config, curves, images, the latest checkpoint for resuming) and saved token sets.
  */
-import { createStore, del, entries, get, set, type UseStore } from 'idb-keyval';
-import type { EpochRecord, Evaluation, IpgoTokensFile, RunCheckpoint, TuneSettings } from '../worker/studio-protocol';
+import { createStore, del, entries, set, type UseStore } from 'idb-keyval';
+import type { BatchProgressRow, EpochRecord, Evaluation, EvaluationTable, IpgoTokensFile, RunCheckpoint, TuneSettings } from '../worker/studio-protocol';
 
-export interface RunRecord {
+interface RunBase {
   id: string;
-  kind: 'prompt';
-  prompt: string;
   settings: TuneSettings;
   createdAt: string;
   updatedAt: string;
   status: 'running' | 'paused' | 'done' | 'failed' | 'interrupted';
   records: EpochRecord[];
-  raw: Evaluation | null;
-  best: (Evaluation & { epoch: number }) | null;
   /** Latest checkpoint: a paused or interrupted run resumes from here. */
   checkpoint: RunCheckpoint | null;
   error?: string;
 }
+
+/** A prompt-wise run (the Tune view). */
+export interface PromptRunRecord extends RunBase {
+  kind: 'prompt';
+  prompt: string;
+  raw: Evaluation | null;
+  best: (Evaluation & { epoch: number }) | null;
+}
+
+/** A batch-wise run (the Batch view): its prompts, their raw (and, when done, tuned) results and the table. */
+export interface BatchRunRecord extends RunBase {
+  kind: 'batch';
+  prompts: string[];
+  heldOut: number;
+  rows: BatchProgressRow[];
+  evaluation: EvaluationTable | null;
+}
+
+export type RunRecord = PromptRunRecord | BatchRunRecord;
 
 export interface SavedTokens {
   id: string;
@@ -42,7 +57,6 @@ export async function listRuns(): Promise<RunRecord[]> {
   return all.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
-export const getRun = (id: string): Promise<RunRecord | undefined> => get<RunRecord>(id, db().runs);
 export const deleteRun = (id: string): Promise<void> => del(id, db().runs);
 
 export async function saveTokens(t: SavedTokens): Promise<void> {

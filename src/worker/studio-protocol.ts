@@ -3,23 +3,17 @@
  * held-out evaluation, and apply saved tokens to a new prompt. Images cross the boundary as RGBA bytes.
  */
 import type { JobSpec } from './protocol';
-import type { EpochRecord, RgbaImage } from '../ipgo/trainer';
+import type { EpochRecord, Evaluated } from '../ipgo/trainer';
+import type { RgbaImage } from '../ipgo/rgba-image';
+import type { BatchOutcome, BatchResume, BatchRow } from '../ipgo/session';
+import type { EvaluationTable, RewardStats } from '../ipgo/evaluation';
+import type { ModelSelection, TuneSettings } from '../ipgo/settings';
 import type { RunCheckpoint } from '../ipgo/checkpoint';
 import type { IpgoTokensFile } from '../ipgo/tokens-json';
-import type { RotationMode } from '../ipgo/config';
-import type { RewardId, RewardMix } from '../rewards/registry';
+import type { RewardId } from '../rewards/registry';
 import type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../model/precision';
 
-export type { EpochRecord, RgbaImage, RunCheckpoint, IpgoTokensFile };
-
-/** Installed model ids (weights-manifest ids) the studio runs on. */
-export interface ModelSelection {
-  sd: string;
-  /** Reward towers by role; only those the reward mix needs are loaded. */
-  clip?: string;
-  aesthetic?: string;
-  hps?: string;
-}
+export type { EpochRecord, RgbaImage, RunCheckpoint, IpgoTokensFile, ModelSelection, TuneSettings, BatchResume, EvaluationTable, RewardStats };
 
 export interface LoadedModels {
   selection: ModelSelection;
@@ -35,31 +29,8 @@ export interface LoadedModels {
   residentBytes: number;
 }
 
-/** Everything a tuning run needs; defaults are the paper's (see src/ui/tune/defaults.ts). */
-export interface TuneSettings {
-  models: ModelSelection;
-  mix: RewardMix;
-  numTokens: number;
-  rank: number;
-  bound: number;
-  rotation: RotationMode;
-  steps: number;
-  guidance: number;
-  scheduler: 'lms' | 'euler' | 'ddim';
-  gradLastK: number;
-  /** Initial-noise seed (the same noise every epoch) and the token-initialisation seed. */
-  seed: number;
-  lr: number;
-  epochs: number;
-  penaltyWeight: number;
-  height: number;
-  width: number;
-  stepLR: { stepSize: number; gamma: number };
-  maxGradNorm: number;
-  gradAccumulation: number;
-}
-
-export interface Evaluation { rewards: Record<string, number>; weightedReward: number; image: RgbaImage }
+/** A scored image: each reward's raw value, their weighted sum, and the image. */
+export type Evaluation = Evaluated;
 
 export type TuneProgress =
   | { kind: 'stage'; stage: string }
@@ -78,7 +49,7 @@ export interface TuneResult {
   checkpoint: RunCheckpoint;
 }
 
-export interface BatchProgressRow { prompt: string; split: 'train' | 'heldout'; raw?: Evaluation; tuned?: Evaluation }
+export type BatchProgressRow = BatchRow;
 
 export type BatchProgress =
   | { kind: 'stage'; stage: string }
@@ -86,16 +57,8 @@ export type BatchProgress =
   | { kind: 'record'; record: EpochRecord; image: RgbaImage }
   | { kind: 'row'; index: number; row: BatchProgressRow };
 
-export interface RewardSummary { raw: { mean: number; std: number }; tuned: { mean: number; std: number } }
-
-export interface BatchResult {
-  status: 'done' | 'paused';
-  /** Held-out evaluation: per reward id, raw vs tuned mean ± std (the paper's table form). */
-  table: Record<string, RewardSummary>;
-  winRate: number;
-  rows: BatchProgressRow[];
-  tokens: IpgoTokensFile;
-}
+/** A batch run's result; `evaluation` is the paper's table (evaluation.ts), null while paused. */
+export type BatchResult = BatchOutcome;
 
 export type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../model/precision';
 
@@ -130,7 +93,8 @@ export interface StudioJobs {
   /** With `budgetBytes` on WebGPU, refuses (out-of-memory, with advice) a run whose preflight is over budget. */
   tune: JobSpec<{ prompt: string; settings: TuneSettings; budgetBytes?: number; resume?: { checkpoint: RunCheckpoint; raw: Evaluation; best: (Evaluation & { epoch: number }) | null; records: EpochRecord[] } },
     TuneProgress, TuneResult, 'pause'>;
-  batch: JobSpec<{ train: string[]; heldout: string[]; settings: TuneSettings }, BatchProgress, BatchResult, 'pause'>;
+  /** `heldOut`: the last prompts held out, a fraction in [0, 1) or a count (evaluation.ts splitHeldOut). */
+  batch: JobSpec<{ prompts: string[]; heldOut: number; settings: TuneSettings; resume?: BatchResume }, BatchProgress, BatchResult, 'pause'>;
   applyTokens: JobSpec<{ tokens: unknown; prompt: string; settings: TuneSettings },
     TuneProgress, { raw: Evaluation; tuned: Evaluation; warnings: string[] }>;
 }

@@ -1,16 +1,13 @@
 /**
- * Loading everything IPGO needs in Node: a Stable Diffusion folder (diffusers layout), the reward towers a mix
- * needs, and open_clip's tokenizer variant (built from the SD tokenizer files: the same BPE). The built-in tiny
+ * Loading everything IPGO needs in Node (src/ipgo/model-set.ts) from a Stable Diffusion folder (diffusers layout)
+ * and the reward towers' folders. The built-in tiny
  * model is generated on demand (tools/make-tiny-model) into a cache folder, so a fresh clone runs it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { IpgoModels } from '../../src/ipgo/prompt-context';
-import { loadStableDiffusion } from '../../src/model/load-pipeline';
-import { disposeStableDiffusion } from '../../src/model/pipeline';
-import { ClipTokenizer } from '../../src/model/tokenizer/clip-tokenizer';
-import { disposeRewardModels, loadRewardModels, mixIds, type RewardMix, type RewardModelId } from '../../src/rewards/registry';
+import { loadModelSet, type LoadedModelSet } from '../../src/ipgo/model-set';
+import { mixIds, type RewardMix, type RewardModelId } from '../../src/rewards/registry';
 import { makeTinyModel, TINY_MODEL_VERSION } from '../make-tiny-model';
 import { BUILTIN_REWARD_DIRS, fsModelFiles, fsRewardModelFiles } from './fs-model-files';
 import { fetchBundle, isUrl } from './bundle-cache';
@@ -60,18 +57,12 @@ function rewardDir(spec: RewardFolders, m: RewardModelId): string {
 /** A model folder, or the local copy of a bundle given by the URL of its manifest.json. */
 const folderOf = async (spec: string, log: (m: string) => void): Promise<string> => (isUrl(spec) ? fetchBundle(spec, { log }) : spec);
 
-export async function loadIpgoModels(sdDir: string, rewards: RewardFolders, mix: RewardMix, log: (m: string) => void = () => {}): Promise<IpgoModels & { dispose(): void }> {
+/** The model set of a run: SD from a folder, bundle URL or BUILTIN_TINY, and the reward models `mix` needs. */
+export async function loadIpgoModels(sdDir: string, rewards: RewardFolders, mix: RewardMix, log: (m: string) => void = () => {}): Promise<LoadedModelSet> {
   const dir = sdDir === BUILTIN_TINY ? path.join(builtinModelsRoot(), 'tiny-sd') : await folderOf(sdDir, log);
   if (!fs.existsSync(path.join(dir, 'unet'))) throw new Error(`${dir} is not a diffusers Stable Diffusion folder (no unet/)`);
-  const files = fsModelFiles(dir);
-  const sd = await loadStableDiffusion(files);
-  const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
-  const rewardModels = await loadRewardModels(mixIds(mix), async (m) => fsRewardModelFiles(m, await folderOf(rewardDir(rewards, m), log)));
-  return {
-    sd, rewards: rewardModels, openClipTokenizer,
-    dispose() {
-      disposeStableDiffusion(sd);
-      disposeRewardModels(rewardModels);
-    },
-  };
+  return loadModelSet({
+    sd: async () => fsModelFiles(dir),
+    rewardModel: async (m) => fsRewardModelFiles(m, await folderOf(rewardDir(rewards, m), log)),
+  }, mixIds(mix));
 }

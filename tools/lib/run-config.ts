@@ -137,10 +137,3 @@ export function resolveIpgoConfig(rc: RunConfig, textDim: number): IpgoConfig {
   }
   return checkIpgoConfig(merged, 'ipgo');
 }
-
-/** Splits prompts into training and held-out (the last ones), per `heldOut`. */
-export function splitHeldOut(n: number, heldOut: number): { train: number; heldOut: number } {
-  const h = heldOut >= 1 ? heldOut : Math.round(n * heldOut);
-  if (h >= n) throw new Error(`heldOut ${heldOut} leaves no training prompts out of ${n}`);
-  return { train: n - h, heldOut: h };
-}

@@ -3,17 +3,18 @@ import { describeError } from '../store';
 import { engine } from '../engine';
 import { JobError } from '../../worker/protocol';
 import type { RunningJob } from '../../worker/client';
-import type { BatchProgressRow, BatchResult, EpochRecord } from '../../worker/studio-protocol';
-import { parsePromptFile, splitHeldout } from './prompt-files';
+import type { BatchResult } from '../../worker/studio-protocol';
+import { newId, saveRun, type BatchRunRecord } from '../persist';
+import { parsePromptFile } from './prompt-files';
 
 export interface BatchState {
   promptsText: string;
   heldoutFraction: number;
   epochs: number;
-  status: 'idle' | 'running' | 'done' | 'failed';
+  status: 'idle' | 'running' | 'pausing' | 'paused' | 'done' | 'failed';
   stage: string;
-  rows: BatchProgressRow[];
-  records: EpochRecord[];
+  /** The run shown (and saved after every record): rows, records, checkpoint, evaluation. */
+  run: BatchRunRecord | null;
   result: BatchResult | null;
   fileError: string | null;
 }
@@ -23,7 +24,9 @@ export interface BatchSlice {
   batch: BatchState;
   setBatch(p: Partial<BatchState>): void;
   loadPromptFile(name: string, text: string): void;
-  startBatch(): Promise<void>;
+  /** Starts a new run from the form, or continues a paused / interrupted one. */
+  startBatch(resume?: BatchRunRecord): Promise<void>;
+  pauseBatch(): void;
   stopBatch(): void;
 }
 
@@ -31,10 +34,17 @@ let job: RunningJob<'batch'> | null = null;
 
 export const createBatchSlice: Slice<BatchSlice> = (set, get) => {
   const patch = (p: Partial<BatchState>) => set((s) => ({ batch: { ...s.batch, ...p } }));
+  const patchRun = (p: Partial<BatchRunRecord>) => {
+    const run = get().batch.run;
+    if (!run) return;
+    const next = { ...run, ...p, updatedAt: new Date().toISOString() };
+    patch({ run: next });
+    void saveRun(next);
+  };
   return {
     batch: {
       promptsText: 'a cat on a windowsill\na bowl of ramen\na lighthouse at dusk\na red bicycle in the rain',
-      heldoutFraction: 0.25, epochs: 2, status: 'idle', stage: '', rows: [], records: [], result: null, fileError: null,
+      heldoutFraction: 0.25, epochs: 2, status: 'idle', stage: '', run: null, result: null, fileError: null,
     },
     setBatch: patch,
     loadPromptFile(name, text) {
@@ -44,33 +54,50 @@ export const createBatchSlice: Slice<BatchSlice> = (set, get) => {
         patch({ fileError: `${name}: ${(e as Error).message}` });
       }
     },
-    async startBatch() {
+    async startBatch(resume) {
       if (job) return;
-      const prompts = get().batch.promptsText.split('\n').map((p) => p.trim()).filter(Boolean);
-      const { train, heldout } = splitHeldout(prompts, get().batch.heldoutFraction);
-      const settings = { ...get().tune.settings, epochs: get().batch.epochs, stepLR: { stepSize: 15, gamma: 0.95 } };
-      patch({ status: 'running', stage: 'starting', rows: [], records: [], result: null });
-      job = engine.start('batch', { train, heldout, settings }, {
+      const now = new Date().toISOString();
+      const b = get().batch;
+      const run: BatchRunRecord = resume ? { ...resume, status: 'running', error: undefined } : {
+        id: newId(), kind: 'batch', prompts: b.promptsText.split('\n').map((p) => p.trim()).filter(Boolean), heldOut: b.heldoutFraction,
+        settings: { ...get().tune.settings, epochs: b.epochs, stepLR: { stepSize: 15, gamma: 0.95 } },
+        createdAt: now, updatedAt: now, status: 'running', records: [], rows: [], evaluation: null, checkpoint: null,
+      };
+      patch({ status: 'running', stage: 'starting', run, result: null });
+      void saveRun(run);
+      const canResume = resume?.checkpoint && resume.rows.length === resume.prompts.length && resume.rows.every((r) => r?.raw);
+      job = engine.start('batch', {
+        prompts: run.prompts, heldOut: run.heldOut, settings: run.settings,
+        resume: canResume ? { checkpoint: resume.checkpoint!, rows: resume.rows, history: resume.records } : undefined,
+      }, {
         onProgress: (p) => {
           if (p.kind === 'stage') patch({ stage: p.stage });
-          else if (p.kind === 'record') patch({ records: [...get().batch.records, p.record] });
+          else if (p.kind === 'record') patchRun({ records: [...(get().batch.run?.records ?? []), p.record] });
           else if (p.kind === 'row') {
-            const rows = [...get().batch.rows];
+            const rows = [...(get().batch.run?.rows ?? [])];
             rows[p.index] = p.row;
-            patch({ rows });
+            patchRun({ rows });
           }
         },
       });
       try {
         const result = await job.result;
-        patch({ status: 'done', stage: 'finished', result, rows: result.rows });
+        patchRun({ status: result.status, rows: result.rows, records: result.history, checkpoint: result.checkpoint, evaluation: result.evaluation });
+        patch({ status: result.status, stage: result.status === 'done' ? 'finished' : 'paused', result });
       } catch (e) {
         const cancelled = e instanceof JobError && e.code === 'cancelled';
-        patch({ status: cancelled ? 'idle' : 'failed', stage: cancelled ? 'stopped' : 'failed' });
+        const resumable = e instanceof JobError && e.code === 'device-lost';
+        patchRun({ status: cancelled || resumable ? 'paused' : 'failed', error: cancelled ? undefined : (e as Error).message });
+        patch({ status: cancelled || resumable ? 'paused' : 'failed', stage: cancelled ? 'stopped' : 'failed' });
         if (!cancelled) get().pushError(describeError(e, 'Batch run failed'));
       } finally {
         job = null;
       }
+    },
+    pauseBatch() {
+      if (!job) return;
+      job.control('pause');
+      patch({ status: 'pausing', stage: 'pausing after this epoch' });
     },
     stopBatch() {
       job?.cancel();

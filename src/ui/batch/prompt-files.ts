@@ -53,13 +53,3 @@ function fromDelimited(text: string, sep: string): string[] {
   if (col < 0) throw new Error(`no "prompt" column in the header (${(header ?? []).join(', ')})`);
   return rows.map((r) => (r[col] ?? '').trim()).filter(Boolean);
 }
-
-/** Deterministic split: every k-th prompt (k = round(1 / fraction)) goes to held-out. */
-export function splitHeldout(prompts: string[], fraction: number): { train: string[]; heldout: string[] } {
-  if (!(fraction > 0)) return { train: prompts, heldout: [] };
-  const k = Math.max(2, Math.round(1 / Math.min(fraction, 0.5)));
-  return {
-    train: prompts.filter((_, i) => i % k !== k - 1),
-    heldout: prompts.filter((_, i) => i % k === k - 1),
-  };
-}

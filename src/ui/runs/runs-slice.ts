@@ -11,8 +11,8 @@ export interface RunsSlice {
 export const createRunsSlice: Slice<RunsSlice> = (set, get) => ({
   runs: [],
   async refreshRuns() {
-    const active = get().tune.run?.id;
-    const runs = (await listRuns()).map((r) => (r.status === 'running' && r.id !== active ? { ...r, status: 'interrupted' as const } : r));
+    const active = [get().tune.run?.id, get().batch.run?.id];
+    const runs = (await listRuns()).map((r) => (r.status === 'running' && !active.includes(r.id) ? { ...r, status: 'interrupted' as const } : r));
     set({ runs });
   },
   async removeRun(id) {

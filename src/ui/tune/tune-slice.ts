@@ -5,7 +5,7 @@ import { JobError } from '../../worker/protocol';
 import type { RunningJob } from '../../worker/client';
 import type { EpochRecord, Evaluation, IpgoTokensFile, PreflightReport, RgbaImage, TuneSettings } from '../../worker/studio-protocol';
 import { MODEL_SETS } from './defaults';
-import { newId, saveRun, saveTokens, type RunRecord } from '../persist';
+import { newId, saveRun, saveTokens, type PromptRunRecord } from '../persist';
 
 export type TuneStatus = 'idle' | 'running' | 'pausing' | 'paused' | 'done' | 'failed';
 
@@ -15,7 +15,7 @@ export interface TuneState {
   settings: TuneSettings;
   status: TuneStatus;
   stage: string;
-  run: RunRecord | null;
+  run: PromptRunRecord | null;
   preview: RgbaImage | null;
   step: { phase: string; step: number; total: number } | null;
   current: RgbaImage | null;
@@ -34,7 +34,7 @@ export interface TuneSlice {
   setPrompt(prompt: string): void;
   updateSettings(patch: Partial<TuneSettings>): void;
   chooseModelSet(id: string): void;
-  startTune(resume?: RunRecord): Promise<void>;
+  startTune(resume?: PromptRunRecord): Promise<void>;
   pauseTune(): void;
   stopTune(): void;
   saveTunedTokens(name: string): Promise<void>;
@@ -71,7 +71,7 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
     patch(p);
     saveForm(get().tune);
   };
-  const patchRun = (p: Partial<RunRecord>) => {
+  const patchRun = (p: Partial<PromptRunRecord>) => {
     const run = get().tune.run;
     if (!run) return;
     const next = { ...run, ...p, updatedAt: new Date().toISOString() };
@@ -97,7 +97,7 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
       if (job) return;
       const { prompt, settings } = resume ? { prompt: resume.prompt, settings: resume.settings } : get().tune;
       const now = new Date().toISOString();
-      const run: RunRecord = resume
+      const run: PromptRunRecord = resume
         ? { ...resume, status: 'running', error: undefined }
         : { id: newId(), kind: 'prompt', prompt, settings, createdAt: now, updatedAt: now, status: 'running', records: [], raw: null, best: null, checkpoint: null };
       set((s) => ({ tune: { ...s.tune, prompt, settings, status: 'running', stage: 'starting', run, preview: null, step: null, current: null, tokens: null } }));
