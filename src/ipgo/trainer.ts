@@ -7,7 +7,7 @@
 import type { PhaseMemory } from '../model/gpu-memory';
 import * as tf from '@tensorflow/tfjs';
 import { decodeLatents, sampleLatents } from '../model/pipeline';
-import type { SchedulerName } from '../model/schedulers';
+import { samplerSteps, type SamplerSteps, type SchedulerName } from '../model/schedulers';
 import type { RewardMix } from '../rewards/registry';
 import { Adam } from './adam';
 import { boundaryTokensHost } from './boundary-tokens';
@@ -18,7 +18,6 @@ import { evaluateObjective, type ObjectiveResult } from './objective';
 import { createParams, disposeIpgoParams, initHostParams, PARAM_NAMES, readParams, sideHost, type HostParams, type ParamName } from './params';
 import { preparePrompt, rewardTermsFor, type IpgoModels, type PromptContext } from './prompt-context';
 import { Rng } from './rng';
-import { pureSteps, type PureSteps } from './sampler-steps';
 import { applyUpdate } from './update';
 
 export interface SamplingSetup {
@@ -101,12 +100,12 @@ function noiseFor(models: IpgoModels, s: SamplingSetup): tf.Tensor4D {
 
 /** One trainer = one model set, one config, one sampling setup; prompts come per call. */
 export class IpgoTrainer {
-  private readonly steps: PureSteps;
+  private readonly steps: SamplerSteps;
   private readonly noise: tf.Tensor4D;
 
   constructor(readonly models: IpgoModels, readonly config: IpgoConfig, readonly sampling: SamplingSetup, readonly mix: RewardMix) {
     if (Object.values(mix).every((w) => !w)) throw new Error('choose at least one reward with a non-zero weight');
-    this.steps = pureSteps(sampling.scheduler, models.sd.schedulerConfig, config.inferenceSteps);
+    this.steps = samplerSteps(sampling.scheduler, models.sd.schedulerConfig, config.inferenceSteps);
     this.noise = noiseFor(models, sampling);
   }
 
