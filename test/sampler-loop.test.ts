@@ -106,7 +106,8 @@ it('IPGO’s gradient through DPM-Solver++(2M) steps matches central finite diff
   const numeric = ((await lossAt(eps)) - (await lossAt(-eps))) / (2 * eps);
   console.info(`DPM-Solver++(2M) directional derivative: analytic ${analytic}, central difference ${numeric}`);
   expect(Math.abs(numeric)).toBeGreaterThan(1e-4);
-  expect(Math.abs(analytic - numeric)).toBeLessThan(0.05 * Math.abs(numeric));
+  // 1% is tight enough to fail when the gradient through the history item (the previous x̂₀) is left out
+  expect(Math.abs(analytic - numeric)).toBeLessThan(0.01 * Math.abs(numeric));
   disposeRun(run);
   disposeSetup(setup);
   expect(tf.memory().numTensors).toBe(before);
