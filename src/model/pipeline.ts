@@ -109,7 +109,8 @@ export interface DenoiseRecord {
 
 /**
  * The sampling loop shared by every sampler in the app (raw baseline, previews, IPGO's forward pass): for each step,
- * ε_i = predictNoise(scale(z_i)), then z_{i+1}, item_i = step_i(z_i, ε_i, items so far). No gradient is recorded.
+ * ε_i = predictNoise(scale(z_i)), then z_{i+1}, item_i = step_i(z_i, ε_i, items so far). Every step's item is kept
+ * (the backward pass replays steps with theirs); z_i and ε_i only where `keepInputs` asks.
  */
 export async function denoise(o: DenoiseOptions): Promise<DenoiseRecord> {
   const { steps } = o;
