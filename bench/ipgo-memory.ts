@@ -21,7 +21,7 @@ import { promptWiseConfig, type BoundaryShape } from '../src/ipgo/config';
 import { evaluateObjective } from '../src/ipgo/objective';
 import { createParams, disposeIpgoParams, initHostParams, PARAM_NAMES } from '../src/ipgo/params';
 import { Rng } from '../src/ipgo/rng';
-import { pureSteps } from '../src/ipgo/sampler-steps';
+import { samplerSteps } from '../src/model/schedulers';
 import { type ClipModelConfig, clipBinding } from '../src/model/clip/clip-model';
 import { type OpenClipModelCfg, openClipBinding } from '../src/model/clip/openclip-model';
 import { PhaseMemory, releaseBufferPool, type UpdatePhase } from '../src/model/gpu-memory';
@@ -109,7 +109,7 @@ async function measure(reward: RewardId, size: number, models: RewardModels, tex
   const phases: Partial<Record<UpdatePhase, number>> = {};
   const r = await evaluateObjective({
     sd, promptStates: promptStates as tf.Tensor3D, uncond: uncond as tf.Tensor3D, initNoise: noise as tf.Tensor4D,
-    steps: pureSteps('lms', sd.schedulerConfig, K), guidance: config.guidance, gradLastK: K, penaltyWeight: config.penaltyWeight,
+    steps: samplerSteps('lms', sd.schedulerConfig, K), guidance: config.guidance, gradLastK: K, penaltyWeight: config.penaltyWeight,
     shape, rewards: (img, cache) => ({ [reward]: getReward(reward).score(img, rc, cache) }), weights: { [reward]: 1 },
   }, params, {
     withGradient: true,

@@ -27,7 +27,7 @@ import { promptWiseConfig, type BoundaryShape } from '../src/ipgo/config';
 import { evaluateObjective, type RewardTerms } from '../src/ipgo/objective';
 import { createParams, disposeIpgoParams, initHostParams, PARAM_NAMES, type ParamName } from '../src/ipgo/params';
 import { Rng } from '../src/ipgo/rng';
-import { pureSteps } from '../src/ipgo/sampler-steps';
+import { samplerSteps } from '../src/model/schedulers';
 import { applyUpdate } from '../src/ipgo/update';
 import type { KeyShape } from '../src/model/params';
 import type { StableDiffusion } from '../src/model/pipeline';
@@ -59,7 +59,7 @@ async function oneUpdate(s: Setup, k: number) {
   const config = promptWiseConfig(s.shape.textDim, { tokens: s.shape, inferenceSteps: STEPS, gradLastK: k });
   const params = createParams(initHostParams(s.shape, new Rng(0)), s.shape);
   const adam = new Adam<ParamName>(params, config.adam);
-  const steps = pureSteps('lms', s.sd.schedulerConfig, STEPS);
+  const steps = samplerSteps('lms', s.sd.schedulerConfig, STEPS);
   const phases: Record<string, number> = {};
   const t0 = performance.now();
   const peakBytes = await peakBytesDuring(async () => {

@@ -113,7 +113,7 @@ describe('ipgo-tokens v1 with the tiny model', () => {
     const bad = JSON.parse(text);
     bad.config.adam.extra = 1;
     bad.sampling.scheduler = 'pndm';
-    expect(checkAgainstSchema(bad, schema)).toEqual(['config.adam.extra: not allowed', 'sampling.scheduler: not one of ["lms","euler","ddim"]']);
+    expect(checkAgainstSchema(bad, schema)).toEqual(['config.adam.extra: not allowed', 'sampling.scheduler: not one of ["lms","euler","ddim","dpmpp-2m","dpmpp-2m-karras"]']);
   });
 
   const edit = (patch: (o: any) => void): string => {

@@ -11,9 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadStableDiffusion } from '../src/model/load-pipeline';
 import { disposeStableDiffusion, encodeIds, guidedNoise, promptIds, seededNoise, type StableDiffusion } from '../src/model/pipeline';
-import { createScheduler } from '../src/model/schedulers';
-import { lmsStep } from '../src/model/schedulers/lms';
-import type { LMSDiscreteScheduler } from '../src/model/schedulers/lms';
+import { samplerSteps } from '../src/model/schedulers';
 import { makeTinyModel } from '../tools/make-tiny-model';
 import { fsModelFiles } from '../tools/lib/fs-model-files';
 
@@ -39,10 +37,8 @@ it('d(sum of image)/d(conditioning) through the last step matches central finite
   const uncond = encodeIds(sd, promptIds(sd, '', ids.length));
   // 'trailing' spacing ends at t = 333 instead of t = 0, so the last step has σ ≈ 0.6 and a sizeable effect of C on
   // the image (with 'linspace' σ_last ≈ 0.03 and the derivative is drowned in float32 noise of Σ image).
-  const scheduler = createScheduler('lms', { ...sd.schedulerConfig, timestep_spacing: 'trailing' }) as LMSDiscreteScheduler;
-  scheduler.setTimesteps(3);
+  const scheduler = samplerSteps('lms', { ...sd.schedulerConfig, timestep_spacing: 'trailing' }, 3);
   const n = scheduler.timesteps.length;
-  const sigmas = scheduler.sigmas;
 
   // Steps 0 … n−2 without gradients; keep z_{n−1} and the LMS derivative history.
   let z = tf.tidy(() => tf.mul(seededNoise([1, 8, 8, sd.latentChannels], 5), scheduler.initNoiseSigma)) as tf.Tensor4D;
@@ -50,9 +46,9 @@ it('d(sum of image)/d(conditioning) through the last step matches central finite
   for (let i = 0; i < n - 1; i++) {
     const t = scheduler.timesteps[i]!;
     const [next, derivative] = tf.tidy(() => {
-      const eps = guidedNoise(sd.unet, tf.div(z, Math.sqrt(sigmas[i]! ** 2 + 1)) as tf.Tensor4D, t, uncond, cond, guidance);
-      const out = lmsStep({ sample: z, modelOutput: eps, sigma: sigmas[i]!, history, coeffs: scheduler.coefficientsAt(i) });
-      return [out.prevSample, out.derivative];
+      const eps = guidedNoise(sd.unet, scheduler.scale(i, z) as tf.Tensor4D, t, uncond, cond, guidance);
+      const out = scheduler.step(i, z, eps, history);
+      return [out.next, out.item!];
     });
     z.dispose();
     history.push(derivative!);
@@ -62,8 +58,8 @@ it('d(sum of image)/d(conditioning) through the last step matches central finite
   // The last step as a function of the conditioning.
   const last = n - 1;
   const image = (c: tf.Tensor) => tf.tidy(() => {
-    const eps = guidedNoise(sd.unet, tf.div(z, Math.sqrt(sigmas[last]! ** 2 + 1)) as tf.Tensor4D, scheduler.timesteps[last]!, uncond, c as tf.Tensor3D, guidance);
-    const zN = lmsStep({ sample: z, modelOutput: eps, sigma: sigmas[last]!, history, coeffs: scheduler.coefficientsAt(last) }).prevSample;
+    const eps = guidedNoise(sd.unet, scheduler.scale(last, z) as tf.Tensor4D, scheduler.timesteps[last]!, uncond, c as tf.Tensor3D, guidance);
+    const zN = scheduler.step(last, z, eps, history).next;
     const raw = sd.vae.decode(tf.div(zN, sd.vae.scalingFactor) as tf.Tensor4D);
     return tf.add(tf.div(raw, 2), 0.5);
   });
@@ -93,6 +89,5 @@ it('d(sum of image)/d(conditioning) through the last step matches central finite
   tf.dispose([own, random]);
 
   tf.dispose([grad, cond, uncond, z, ...history]);
-  scheduler.dispose();
   expect(tf.memory().numTensors).toBe(before);
 });

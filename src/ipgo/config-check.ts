@@ -5,6 +5,7 @@
  */
 import { InvalidInputError } from '../lib/input-error';
 import { validateBoundaryShape, type IpgoConfig } from './config';
+import { SCHEDULERS } from '../model/schedulers';
 import type { SamplingSetup } from './trainer';
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -53,7 +54,9 @@ export function checkIpgoConfig(raw: unknown, where = 'config'): IpgoConfig {
   return structuredClone(c) as unknown as IpgoConfig;
 }
 
-export const IPGO_SCHEDULERS = ['lms', 'euler', 'ddim'] as const;
+/** Every registered scheduler but PNDM, which IPGO's SamplingSetup leaves out. */
+export const IPGO_SCHEDULERS: readonly SamplingSetup['scheduler'][] = SCHEDULERS.map((s) => s.name)
+  .filter((name): name is SamplingSetup['scheduler'] => name !== 'pndm');
 
 /** Throws unless `raw` is a complete, valid SamplingSetup (size checked against the VAE factor at run time). */
 export function checkSampling(raw: unknown, where = 'sampling'): SamplingSetup {

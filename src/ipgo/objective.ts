@@ -19,14 +19,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { PhaseMemory } from '../model/gpu-memory';
-import { guidedNoise, decodeLatents, type StableDiffusion } from '../model/pipeline';
+import { denoise, guidedNoise, decodeLatents, SamplingCancelled, type StableDiffusion } from '../model/pipeline';
 import { leanGrads } from '../model/lean-grad';
 import { stagedValueAndGrad } from '../model/staged-vjp';
 import type { BoundaryShape } from './config';
 import { boundaryTokens } from './boundary-tokens';
 import { buildConditioning, conformityPenalty } from './conformity';
 import { PARAM_NAMES, sideParams, type ParamName } from './params';
-import type { PureSteps } from './sampler-steps';
+import type { SamplerSteps } from '../model/schedulers';
 
 /**
  * Raw reward values [1] by id, differentiable in the image. `cache` memoises image features shared by several
@@ -42,7 +42,7 @@ export interface ObjectiveSetup {
   uncond: tf.Tensor3D;
   /** Unit-normal initial noise [1, h, w, C], the same every epoch. */
   initNoise: tf.Tensor4D;
-  steps: PureSteps;
+  steps: SamplerSteps;
   guidance: number;
   /** K: UNet calls that carry gradient (1 ≤ K ≤ N). */
   gradLastK: number;
@@ -89,10 +89,6 @@ export function conditioningOf(params: Params, promptStates: tf.Tensor3D, shape:
 
 const dot = (a: tf.Tensor, b: tf.Tensor): tf.Scalar => tf.sum(tf.mul(a, b));
 
-class Cancelled extends Error {
-  override name = 'Cancelled';
-}
-
 export async function evaluateObjective(setup: ObjectiveSetup, params: Params, opts: { withGradient: boolean } & ObjectiveHooks): Promise<ObjectiveResult> {
   const { sd, steps, shape } = setup;
   const n = steps.timesteps.length;
@@ -100,15 +96,8 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
   const first = n - k; // first step whose UNet call carries gradient
   const cond = tf.keep(conditioningOf(params, setup.promptStates, shape));
   const kept: tf.Tensor[] = [cond];
-  const keep = <T extends tf.Tensor>(t: T): T => {
-    kept.push(t);
-    return tf.keep(t);
-  };
   try {
     // ---- forward: the sampler, storing only what the backward pass replays.
-    const zIn: tf.Tensor4D[] = [];
-    const epsIn: tf.Tensor4D[] = [];
-    const items: (tf.Tensor | null)[] = [];
     opts.memory?.begin();
     let phaseStart = performance.now();
     const phaseDone = (phase: 'sampling' | 'reward' | 'backward') => {
@@ -117,27 +106,15 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
       opts.onPhase?.(phase, now - phaseStart);
       phaseStart = now;
     };
-    let z = tf.keep(tf.mul(setup.initNoise, steps.initNoiseSigma) as tf.Tensor4D);
-    try {
-      for (let i = 0; i < n; i++) {
-        if (opts.isCancelled?.()) throw new Cancelled('cancelled');
-        const t = steps.timesteps[i]!;
-        const eps = tf.keep(tf.tidy(() => guidedNoise(sd.unet, steps.scale(i, z) as tf.Tensor4D, t, setup.uncond, cond, setup.guidance)));
-        const { next, item } = steps.step(i, z, eps, items.filter((x): x is tf.Tensor => x !== null));
-        items.push(item ? keep(item) : null);
-        if (i >= first) {
-          zIn[i] = keep(z);
-          epsIn[i] = keep(eps);
-        } else {
-          z.dispose();
-          eps.dispose();
-        }
-        z = tf.keep(next as tf.Tensor4D);
-        await opts.onStep?.(i, n, z);
-      }
-    } finally {
-      keep(z); // the final latents (or the last good ones, on error) are freed with the rest
-    }
+    const forward = await denoise({
+      steps, initNoise: setup.initNoise,
+      predictNoise: (scaled, t) => guidedNoise(sd.unet, scaled, t, setup.uncond, cond, setup.guidance),
+      keepInputs: (i) => i >= first,
+      isCancelled: opts.isCancelled,
+      onStep: (i, total, _t, latents) => opts.onStep?.(i, total, latents),
+    });
+    const { inputs: zIn, noises: epsIn, items, latents: z } = forward;
+    kept.push(z, ...zIn.filter(Boolean), ...epsIn.filter(Boolean), ...items.filter((x): x is tf.Tensor => x !== null));
     phaseDone('sampling');
 
     // ---- the tail: decode + rewards, with ∂loss/∂z_N when training.
@@ -186,7 +163,7 @@ export async function evaluateObjective(setup: ObjectiveSetup, params: Params, o
     const lambdaItem = new Map<number, tf.Tensor>();
     try {
       for (let i = n - 1; i >= first; i--) {
-        if (opts.isCancelled?.()) throw new Cancelled('cancelled');
+        if (opts.isCancelled?.()) throw new SamplingCancelled();
         const history = items.slice(0, i).filter((x): x is tf.Tensor => x !== null);
         const histIndex = items.slice(0, i).map((x, j) => (x ? j : -1)).filter((j) => j >= 0);
         const used = histIndex.slice(histIndex.length - steps.historyUsed(i)).filter((j) => j >= first);
@@ -259,5 +236,5 @@ function parameterGrads(params: Params, setup: ObjectiveSetup, lambdaC: tf.Tenso
 }
 
 export function isCancellation(e: unknown): boolean {
-  return e instanceof Cancelled;
+  return e instanceof SamplingCancelled;
 }

@@ -7,7 +7,7 @@
 import type { PhaseMemory } from '../model/gpu-memory';
 import * as tf from '@tensorflow/tfjs';
 import { decodeLatents, sampleLatents, seededNoise } from '../model/pipeline';
-import type { SchedulerName } from '../model/schedulers';
+import { samplerSteps, type SamplerSteps, type SchedulerName } from '../model/schedulers';
 import type { RewardMix } from '../rewards/registry';
 import { boundaryTokensHost } from './boundary-tokens';
 import type { RunState } from './run-state';
@@ -17,7 +17,6 @@ import type { IpgoConfig } from './config';
 import { evaluateObjective, type ObjectiveResult } from './objective';
 import { PARAM_NAMES, readParams, sideHost, type HostParams, type ParamName } from './params';
 import { preparePrompt, rewardTermsFor, type IpgoModels, type PromptContext } from './prompt-context';
-import { pureSteps, type PureSteps } from './sampler-steps';
 import { applyUpdate } from './update';
 
 export interface SamplingSetup {
@@ -70,12 +69,12 @@ function noiseFor(models: IpgoModels, s: SamplingSetup): tf.Tensor4D {
 
 /** One trainer = one model set, one config, one sampling setup; prompts come per call. */
 export class IpgoTrainer {
-  private readonly steps: PureSteps;
+  private readonly steps: SamplerSteps;
   private readonly noise: tf.Tensor4D;
 
   constructor(readonly models: IpgoModels, readonly config: IpgoConfig, readonly sampling: SamplingSetup, readonly mix: RewardMix) {
     if (Object.values(mix).every((w) => !w)) throw new InvalidInputError('choose at least one reward with a non-zero weight');
-    this.steps = pureSteps(sampling.scheduler, models.sd.schedulerConfig, config.inferenceSteps);
+    this.steps = samplerSteps(sampling.scheduler, models.sd.schedulerConfig, config.inferenceSteps);
     this.noise = noiseFor(models, sampling);
   }
 

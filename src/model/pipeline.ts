@@ -9,7 +9,7 @@ import type { ClipTokenizer } from './tokenizer/clip-tokenizer';
 import { clipTextForward, type ClipTextModel } from './clip/text-model';
 import type { UNet2DConditionModel } from './unet/unet';
 import { latentsToImage01, type AutoencoderKL } from './vae/autoencoder-kl';
-import { createScheduler, type Scheduler, type SchedulerConfigJson, type SchedulerName } from './schedulers';
+import { samplerSteps, type SamplerSteps, type SchedulerConfigJson, type SchedulerName } from './schedulers';
 import { disposeParams } from './nn';
 
 export interface StableDiffusion {
@@ -81,36 +81,94 @@ export interface SampleOptions {
   isCancelled?: () => boolean;
 }
 
-export function makeScheduler(sd: StableDiffusion, name: SchedulerName, steps: number): Scheduler {
-  const s = createScheduler(name, sd.schedulerConfig);
-  s.setTimesteps(steps);
-  return s;
+export class SamplingCancelled extends Error {
+  override name = 'Cancelled';
+  constructor() {
+    super('sampling cancelled');
+  }
 }
 
-/** The denoising loop without gradients; returns the final latents (caller disposes). */
+export interface DenoiseOptions {
+  steps: SamplerSteps;
+  /** Unit-normal noise [1, h, w, C]; multiplied by the scheduler's init_noise_sigma. */
+  initNoise: tf.Tensor4D;
+  /** The noise prediction for step i's scaled latents (e.g. the guided UNet). */
+  predictNoise: (scaledLatents: tf.Tensor4D, timestep: number) => tf.Tensor4D;
+  /** Keep step i's input latents and noise prediction for the caller (IPGO's backward pass replays those steps). */
+  keepInputs?: (i: number) => boolean;
+  onStep?: (step: number, total: number, timestep: number, latents: tf.Tensor4D) => void | Promise<void>;
+  /** Checked before each step; when true the loop stops with SamplingCancelled. */
+  isCancelled?: () => boolean;
+}
+
+/** What the loop leaves to the caller, who disposes every tensor in it. */
+export interface DenoiseRecord {
+  latents: tf.Tensor4D;
+  /** z_i and ε_i of the steps `keepInputs` selected (sparse arrays). */
+  inputs: tf.Tensor4D[];
+  noises: tf.Tensor4D[];
+  /** Each step's history item (null where the step adds none). */
+  items: (tf.Tensor | null)[];
+}
+
+/**
+ * The sampling loop shared by every sampler in the app (raw baseline, previews, IPGO's forward pass): for each step,
+ * ε_i = predictNoise(scale(z_i)), then z_{i+1}, item_i = step_i(z_i, ε_i, items so far). Every step's item is kept
+ * (the backward pass replays steps with theirs); z_i and ε_i only where `keepInputs` asks.
+ */
+export async function denoise(o: DenoiseOptions): Promise<DenoiseRecord> {
+  const { steps } = o;
+  const n = steps.timesteps.length;
+  const record: DenoiseRecord = { latents: tf.keep(tf.mul(o.initNoise, steps.initNoiseSigma)) as tf.Tensor4D, inputs: [], noises: [], items: [] };
+  const history: tf.Tensor[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      if (o.isCancelled?.()) throw new SamplingCancelled();
+      const t = steps.timesteps[i]!;
+      const z = record.latents;
+      const eps = tf.keep(tf.tidy(() => o.predictNoise(steps.scale(i, z) as tf.Tensor4D, t)));
+      let result;
+      try {
+        result = steps.step(i, z, eps, history);
+      } catch (e) {
+        eps.dispose();
+        throw e;
+      }
+      record.items.push(result.item ? tf.keep(result.item) : null);
+      if (result.item) history.push(result.item);
+      if (o.keepInputs?.(i)) {
+        record.inputs[i] = z;
+        record.noises[i] = eps;
+      } else {
+        z.dispose();
+        eps.dispose();
+      }
+      record.latents = tf.keep(result.next as tf.Tensor4D);
+      await o.onStep?.(i, n, t, record.latents);
+    }
+    return record;
+  } catch (e) {
+    disposeRecord(record);
+    throw e;
+  }
+}
+
+export function disposeRecord(r: DenoiseRecord): void {
+  tf.dispose([r.latents, ...r.inputs.filter(Boolean), ...r.noises.filter(Boolean), ...r.items.filter((x): x is tf.Tensor => x !== null)]);
+}
+
+/** The denoising loop with classifier-free guidance; returns the final latents (caller disposes). */
 export async function sampleLatents(sd: StableDiffusion, o: SampleOptions): Promise<tf.Tensor4D> {
   validateSampleOptions(sd, o);
-  const scheduler = makeScheduler(sd, o.scheduler, o.steps);
-  let latents = tf.keep(tf.mul(o.initNoise, scheduler.initNoiseSigma)) as tf.Tensor4D;
-  try {
-    for (let i = 0; i < scheduler.timesteps.length; i++) {
-      if (o.isCancelled?.()) throw new Error('sampling cancelled');
-      const t = scheduler.timesteps[i]!;
-      const next = tf.tidy(() => {
-        const eps = guidedNoise(sd.unet, scheduler.scaleModelInput(latents, t) as tf.Tensor4D, t, o.uncond, o.cond, o.guidanceScale);
-        return scheduler.step(eps, t, latents).prevSample as tf.Tensor4D;
-      });
-      latents.dispose();
-      latents = tf.keep(next);
-      await o.onStep?.({ step: i, total: scheduler.timesteps.length, timestep: t, latents });
-    }
-    return latents;
-  } catch (e) {
-    latents.dispose();
-    throw e;
-  } finally {
-    scheduler.dispose();
-  }
+  const record = await denoise({
+    steps: samplerSteps(o.scheduler, sd.schedulerConfig, o.steps),
+    initNoise: o.initNoise,
+    predictNoise: (scaled, t) => guidedNoise(sd.unet, scaled, t, o.uncond, o.cond, o.guidanceScale),
+    isCancelled: o.isCancelled,
+    onStep: (step, total, timestep, latents) => o.onStep?.({ step, total, timestep, latents }),
+  });
+  tf.dispose(record.items.filter((x): x is tf.Tensor => x !== null));
+  return record.latents;
 }
 
 function validateSampleOptions(sd: StableDiffusion, o: SampleOptions): void {

@@ -12,7 +12,7 @@ import { disposeStableDiffusion, encodeIds, type StableDiffusion } from '../../s
 import { nchwToNhwc, nhwcToNchw } from '../../src/model/nn';
 import { disposeRewardModels, disposeRewardText, encodeRewardText, getReward, loadRewardModels, type RewardContext, type RewardId, type RewardModelId, type RewardModels } from '../../src/rewards/registry';
 import { evaluateObjective } from '../../src/ipgo/objective';
-import { pureSteps } from '../../src/ipgo/sampler-steps';
+import { samplerSteps } from '../../src/model/schedulers';
 import { PARAM_NAMES } from '../../src/ipgo/params';
 import type { BoundaryShape } from '../../src/ipgo/config';
 import { fsModelFiles, safetensorsFileSource } from '../../tools/lib/fs-model-files';
@@ -73,7 +73,7 @@ describeGolden('IPGO objective and gradients (6g)', [GOLDEN, JSON_FILE, SD, ...O
       const text = encodeRewardText(models, ids);
       tf.dispose([ids.clip, ids.hps]);
       const ctx: RewardContext = { models, text };
-      const steps = pureSteps('lms', sd.schedulerConfig, cfg.steps);
+      const steps = samplerSteps('lms', sd.schedulerConfig, cfg.steps);
       const latentErr: number[] = [];
       const r = await evaluateObjective({
         sd, promptStates, uncond, initNoise, steps, guidance: cfg.guidance, gradLastK: c.grad_last_k,

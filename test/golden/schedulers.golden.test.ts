@@ -5,14 +5,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import {
-  createScheduler,
-  DIFFUSERS_CLASS,
-  LMSDiscreteScheduler,
   resolveSchedulerConfig,
+  samplerSteps,
   SCHEDULER_JSON_KEYS,
+  SCHEDULERS,
   trainSchedule,
   unsupportedSettings,
-  type Scheduler,
+  type SamplerSteps,
   type SchedulerConfigJson,
   type SchedulerName,
 } from '../../src/model/schedulers';
@@ -76,8 +75,8 @@ function expectTensor(what: string, got: tf.Tensor, ref: number[]): number {
   return e;
 }
 
-const nameOf = (cls: string): SchedulerName | undefined =>
-  (Object.keys(DIFFUSERS_CLASS) as SchedulerName[]).find((n) => DIFFUSERS_CLASS[n] === cls);
+/** The first registered scheduler reproducing diffusers class `cls` (its plain variant). */
+const nameOf = (cls: string): SchedulerName | undefined => SCHEDULERS.find((s) => s.diffusersClass === cls)?.name;
 
 /** "timestep_spacing=leading,steps=10" → overrides + step count (values parsed as JSON when possible). */
 function parseVariant(key: string): { overrides: SchedulerConfigJson; steps: number } {
@@ -93,11 +92,14 @@ function parseVariant(key: string): { overrides: SchedulerConfigJson; steps: num
   return { overrides, steps };
 }
 
-function checkSchedule(s: Scheduler, rec: ScheduleRecord): void {
+/** Schedule details some schedulers expose (σ-based ones their sigmas, LMS its coefficients, DDIM its ᾱ). */
+type Details = Partial<{ sigmas: Float32Array; coefficients: number[][]; alphas: { alphaProdT: number; alphaProdTPrev: number }[] }>;
+
+function checkSchedule(s: SamplerSteps & Details, rec: ScheduleRecord): void {
   expectScalars('timesteps', s.timesteps, rec.timesteps);
   if (rec.timesteps_dtype === 'int64') expect(s.timesteps.every(Number.isInteger)).toBe(true);
   expectScalars('init_noise_sigma', [s.initNoiseSigma], [rec.init_noise_sigma]);
-  if (rec.sigmas) expectScalars('sigmas', (s as LMSDiscreteScheduler).sigmas, rec.sigmas);
+  if (rec.sigmas) expectScalars('sigmas', s.sigmas!, rec.sigmas);
 }
 
 describeGolden('schedulers', [FILE], () => {
@@ -116,7 +118,7 @@ describeGolden('schedulers', [FILE], () => {
       it.skip(`${cls}: no port of this scheduler class`, () => {});
       continue;
     }
-    const build = (overrides: SchedulerConfigJson = {}) => createScheduler(name, source, overrides);
+    const build = (steps: number, overrides: SchedulerConfigJson = {}): SamplerSteps & Details => samplerSteps(name, source, steps, overrides);
 
     it(`${cls} effective_config`, () => {
       const cfg = resolveSchedulerConfig(name, source) as unknown as Record<string, unknown>;
@@ -128,60 +130,55 @@ describeGolden('schedulers', [FILE], () => {
 
     for (const [steps, sched] of Object.entries(rec.schedules ?? {})) {
       it(`${cls} schedule steps=${steps}`, () => {
-        const s = build();
-        s.setTimesteps(Number(steps));
-        checkSchedule(s, sched);
-        s.dispose();
+        checkSchedule(build(Number(steps)), sched);
       });
     }
 
     for (const [key, variant] of Object.entries(rec.variants ?? {})) {
       it(`${cls} variant ${key}`, () => {
         const { overrides, steps } = parseVariant(key);
-        const s = build(overrides);
-        s.setTimesteps(steps);
-        checkSchedule(s, variant);
-        s.dispose();
+        checkSchedule(build(steps, overrides), variant);
       });
     }
 
     for (const [steps, seq] of Object.entries(rec.step_sequences ?? {})) {
       it(`${cls} step_sequence steps=${steps}`, () => {
         const before = tf.memory().numTensors;
-        const s = build();
-        s.setTimesteps(Number(steps));
+        const s = build(Number(steps));
         expectScalars('init_noise_sigma', [s.initNoiseSigma], [seq.init_noise_sigma]);
         expect(s.timesteps.length).toBe(seq.steps.length);
         let sample = tf.tidy(() => tf.mul(tf.tensor(seq.noise, seq.shape), s.initNoiseSigma));
+        const history: tf.Tensor[] = [];
         const errs: number[] = [];
         for (const st of seq.steps) {
           expectScalars(`step ${st.i} timestep`, [s.timesteps[st.i]!], [st.timestep]);
           errs.push(expectTensor(`step ${st.i} sample`, sample, st.sample));
-          if (st.sigma !== undefined && 'sigmas' in s) {
-            const sig = (s as { sigmas: Float32Array }).sigmas;
-            expectScalars(`step ${st.i} sigma`, [sig[st.i]!, sig[st.i + 1]!], [st.sigma!, st.sigma_next!]);
-          }
-          if (st.lms_coeffs_exact && s instanceof LMSDiscreteScheduler) {
-            const c = s.coefficientsAt(st.i);
+          if (st.sigma !== undefined) expectScalars(`step ${st.i} sigma`, [s.sigmas![st.i]!, s.sigmas![st.i + 1]!], [st.sigma!, st.sigma_next!]);
+          if (st.lms_coeffs_exact) {
+            const c = s.coefficients![st.i]!;
             expect(c.length).toBe(st.lms_order);
             expectScalars(`step ${st.i} lms_coeffs_exact`, c, st.lms_coeffs_exact);
             expectScalars(`step ${st.i} lms_coeffs_diffusers`, c, st.lms_coeffs_diffusers!);
           }
-          if (st.alpha_prod_t !== undefined && 'alphasAt' in s) {
-            const a = (s as unknown as { alphasAt(t: number): { alphaProdT: number; alphaProdTPrev: number } }).alphasAt(st.timestep);
+          if (st.alpha_prod_t !== undefined) {
+            const a = s.alphas![st.i]!;
             expectScalars(`step ${st.i} alphas`, [a.alphaProdT, a.alphaProdTPrev], [st.alpha_prod_t, st.alpha_prod_t_prev!]);
           }
           const eps = tf.tensor(st.model_output, seq.shape);
-          const scaled = s.scaleModelInput(sample, st.timestep);
+          const scaled = s.scale(st.i, sample);
           errs.push(expectTensor(`step ${st.i} scaled_model_input`, scaled, st.scaled_model_input));
-          const out = s.step(eps, st.timestep, sample);
-          errs.push(expectTensor(`step ${st.i} prev_sample`, out.prevSample, st.prev_sample));
-          if (st.pred_original_sample) errs.push(expectTensor(`step ${st.i} pred_original_sample`, out.predOriginalSample, st.pred_original_sample));
-          tf.dispose([eps, scaled, sample, out.predOriginalSample]);
-          sample = out.prevSample;
+          const { next, item } = s.step(st.i, sample, eps, history);
+          errs.push(expectTensor(`step ${st.i} prev_sample`, next, st.prev_sample));
+          if (st.pred_original_sample) {
+            const x0 = s.predictOriginal!(st.i, sample, eps);
+            errs.push(expectTensor(`step ${st.i} pred_original_sample`, x0, st.pred_original_sample));
+            x0.dispose();
+          }
+          if (item) history.push(item);
+          tf.dispose([eps, scaled, sample]);
+          sample = next;
         }
-        sample.dispose();
-        s.dispose();
+        tf.dispose([sample, ...history]);
         expect(tf.memory().numTensors).toBe(before);
         console.log(`${cls} steps=${steps}: max rel L2 ${Math.max(...errs).toExponential(2)}`);
       });

@@ -48,3 +48,10 @@ export function trainSchedule(cfg: SchedulerConfig): TrainSchedule {
   const sigmas = alphasCumprod.map((a) => f32(Math.sqrt(f32(f32(1 - a) / a))));
   return { betas, alphasCumprod, sigmas };
 }
+
+/** ᾱ at training timestep t; past the last step (t < 0) 1 with set_alpha_to_one, else ᾱ_0 (DDIM, PNDM). */
+export function alphaCumprodAt(train: TrainSchedule, cfg: SchedulerConfig, t: number): number {
+  if (t >= train.alphasCumprod.length) throw new Error(`timestep ${t} is past the training schedule (${train.alphasCumprod.length} steps)`);
+  if (t >= 0) return train.alphasCumprod[t]!;
+  return cfg.setAlphaToOne ? 1 : train.alphasCumprod[0]!;
+}

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { trainSchedule, type TrainSchedule } from './betas';
-import { resolveSchedulerConfig, type PredictionType, type SchedulerConfig, type SchedulerConfigJson } from './config';
+import { alphaCumprodAt, trainSchedule } from './betas';
+import { resolveConfig, type PredictionType, type SchedulerClassSpec, type SchedulerConfig, type SchedulerConfigJson } from './config';
 import { f32 } from './float32';
 import { inferenceTimesteps } from './timesteps';
-import type { Scheduler, SchedulerStepOutput } from './types';
+import type { SamplerSteps } from './types';
 
 export interface DdimStepInput {
   sample: tf.Tensor;
@@ -19,11 +19,16 @@ export interface DdimStepInput {
   varianceNoise?: tf.Tensor;
 }
 
+export interface DdimStepOutput {
+  prevSample: tf.Tensor;
+  predOriginalSample: tf.Tensor;
+}
+
 /**
  * One DDIM step (diffusers 0.25 formula 12 of the DDIM paper) as a pure, differentiable function:
  * x_prev = sqrt(ᾱ_prev)·x̂₀ + sqrt(1 − ᾱ_prev − σ_t²)·ε̂ (+ σ_t·z when η > 0).
  */
-export function ddimStep(input: DdimStepInput): SchedulerStepOutput {
+export function ddimStep(input: DdimStepInput): DdimStepOutput {
   const { sample, modelOutput, alphaProdT: a, alphaProdTPrev: aPrev, predictionType = 'epsilon', eta = 0 } = input;
   if (eta > 0 && !input.varianceNoise) throw new Error('ddimStep: eta > 0 needs varianceNoise');
   const b = f32(1 - a);
@@ -58,70 +63,40 @@ export function ddimStep(input: DdimStepInput): SchedulerStepOutput {
   });
 }
 
-/** DDIMScheduler (diffusers 0.25), η = 0 by default; integer timesteps, prev t = t − N // n. */
-export class DDIMScheduler implements Scheduler {
-  readonly name = 'ddim' as const;
-  readonly config: SchedulerConfig;
-  readonly train: TrainSchedule;
-  readonly initNoiseSigma = 1.0;
-  /** ᾱ past the last step: 1 with set_alpha_to_one, else ᾱ_0. */
-  readonly finalAlphaCumprod: number;
-  timesteps: number[] = [];
-  numInferenceSteps = 0;
-  stepIndex: number | null = null;
+/** DDIMScheduler's own defaults (diffusers 0.25). */
+export const DDIM_CLASS: SchedulerClassSpec = { defaults: { timestepSpacing: 'leading', clipSample: true, setAlphaToOne: true } };
 
-  constructor(config: SchedulerConfig, readonly eta = 0) {
-    this.config = config;
-    this.train = trainSchedule(config);
-    this.finalAlphaCumprod = config.setAlphaToOne ? 1 : this.train.alphasCumprod[0]!;
-    this.timesteps = Array.from({ length: config.numTrainTimesteps }, (_, i) => config.numTrainTimesteps - 1 - i);
-  }
+export interface DdimSteps extends SamplerSteps {
+  /** ᾱ_t and ᾱ_{t_prev} of each step. */
+  readonly alphas: readonly { alphaProdT: number; alphaProdTPrev: number }[];
+}
 
-  static fromConfig(json: SchedulerConfigJson, overrides: Partial<SchedulerConfig> | SchedulerConfigJson = {}): DDIMScheduler {
-    return new DDIMScheduler(resolveSchedulerConfig('ddim', json, overrides));
-  }
-
-  setTimesteps(numInferenceSteps: number): void {
-    const c = this.config;
-    this.timesteps = inferenceTimesteps(c.timestepSpacing, c.numTrainTimesteps, numInferenceSteps, c.stepsOffset, true);
-    this.numInferenceSteps = numInferenceSteps;
-    this.reset();
-  }
-
-  /** ᾱ_t and ᾱ_prev used by the step at timestep t. */
-  alphasAt(timestep: number): { alphaProdT: number; alphaProdTPrev: number } {
-    if (this.numInferenceSteps === 0) throw new Error('DDIM: call setTimesteps first');
-    const prev = timestep - Math.floor(this.config.numTrainTimesteps / this.numInferenceSteps);
-    const ac = this.train.alphasCumprod;
-    return { alphaProdT: ac[timestep]!, alphaProdTPrev: prev >= 0 ? ac[prev]! : this.finalAlphaCumprod };
-  }
-
-  /** DDIM does not scale the model input (a copy, so the caller may dispose input and output independently). */
-  scaleModelInput(sample: tf.Tensor): tf.Tensor {
-    return sample.clone();
-  }
-
-  step(modelOutput: tf.Tensor, timestep: number, sample: tf.Tensor, opts: { varianceNoise?: tf.Tensor } = {}): SchedulerStepOutput {
-    const t = Math.round(timestep);
-    if (t < 0 || t >= this.config.numTrainTimesteps) throw new Error(`DDIM: timestep ${timestep} out of range`);
-    const out = ddimStep({
-      sample,
-      modelOutput,
-      ...this.alphasAt(t),
-      predictionType: this.config.predictionType,
-      clipSampleRange: this.config.clipSample ? this.config.clipSampleRange : null,
-      eta: this.eta,
-      varianceNoise: opts.varianceNoise,
-    });
-    this.stepIndex = (this.stepIndex ?? this.timesteps.indexOf(t)) + 1;
-    return out;
-  }
-
-  reset(): void {
-    this.stepIndex = null;
-  }
-
-  dispose(): void {
-    this.reset();
-  }
+/** DDIMScheduler (diffusers 0.25), η = 0: integer timesteps, t_prev = t − N // n; no history. */
+export function ddimSteps(json: SchedulerConfigJson, numInferenceSteps: number,
+  overrides: Partial<SchedulerConfig> | SchedulerConfigJson = {}): DdimSteps {
+  const config = resolveConfig('ddim', DDIM_CLASS, json, overrides);
+  const train = trainSchedule(config);
+  const timesteps = inferenceTimesteps(config.timestepSpacing, config.numTrainTimesteps, numInferenceSteps, config.stepsOffset, true);
+  const ratio = Math.floor(config.numTrainTimesteps / numInferenceSteps);
+  const alphas = timesteps.map((t) => ({ alphaProdT: alphaCumprodAt(train, config, t), alphaProdTPrev: alphaCumprodAt(train, config, t - ratio) }));
+  const stepInput = (i: number, z: tf.Tensor, eps: tf.Tensor): DdimStepInput => ({
+    sample: z, modelOutput: eps, ...alphas[i]!, predictionType: config.predictionType,
+    clipSampleRange: config.clipSample ? config.clipSampleRange : null,
+  });
+  return {
+    config, timesteps, alphas,
+    initNoiseSigma: 1.0,
+    scale: (_i, z) => z.clone(),
+    step: (i, z, eps) => {
+      const out = ddimStep(stepInput(i, z, eps));
+      out.predOriginalSample.dispose();
+      return { next: out.prevSample, item: null };
+    },
+    historyUsed: () => 0,
+    predictOriginal: (i, z, eps) => {
+      const out = ddimStep(stepInput(i, z, eps));
+      out.prevSample.dispose();
+      return out.predOriginalSample;
+    },
+  };
 }

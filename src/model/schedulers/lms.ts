@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { resolveSchedulerConfig, type PredictionType, type SchedulerConfig, type SchedulerConfigJson } from './config';
+import { resolveConfig, type PredictionType, type SchedulerClassSpec, type SchedulerConfig, type SchedulerConfigJson } from './config';
 import { f32 } from './float32';
 import { lmsCoefficients } from './lms-coefficients';
-import { SigmaScheduler } from './sigma-scheduler';
-import { odeDerivative, predictOriginalFromSigma } from './sigma-step';
-import type { Scheduler, SchedulerStepOutput } from './types';
+import { odeDerivative, predictOriginalFromSigma, scaleBySigma, sigmaSchedule } from './sigma-step';
+import { newestItems, type SamplerSteps } from './types';
 
 export interface LmsStepInput {
   sample: tf.Tensor;
@@ -18,7 +17,9 @@ export interface LmsStepInput {
   predictionType?: PredictionType;
 }
 
-export interface LmsStepOutput extends SchedulerStepOutput {
+export interface LmsStepOutput {
+  prevSample: tf.Tensor;
+  predOriginalSample: tf.Tensor;
   /** d_i = (x − x̂₀)/σ_i, to append to the history of the next step. */
   derivative: tf.Tensor;
 }
@@ -29,12 +30,12 @@ export interface LmsStepOutput extends SchedulerStepOutput {
  */
 export function lmsStep({ sample, modelOutput, sigma, history, coeffs, predictionType = 'epsilon' }: LmsStepInput): LmsStepOutput {
   const order = coeffs.length;
-  if (history.length < order - 1) throw new Error(`LMS order ${order} needs ${order - 1} past derivatives, got ${history.length}`);
+  const past = newestItems(history, order - 1, `LMS order ${order}`);
   return tf.tidy(() => {
     const predOriginalSample = predictOriginalFromSigma(sample, modelOutput, sigma, predictionType);
     const derivative = odeDerivative(sample, predOriginalSample, sigma);
     // newest first: d_i, d_{i−1}, …
-    const ds = [derivative, ...history.slice(history.length - (order - 1)).reverse()].slice(0, order);
+    const ds = [derivative, ...[...past].reverse()];
     let update: tf.Tensor = tf.mul(f32(coeffs[0]!), ds[0]!);
     for (let k = 1; k < order; k++) update = tf.add(update, tf.mul(f32(coeffs[k]!), ds[k]!));
     const prevSample = tf.add(sample, update);
@@ -42,42 +43,34 @@ export function lmsStep({ sample, modelOutput, sigma, history, coeffs, predictio
   });
 }
 
-/** LMSDiscreteScheduler (diffusers 0.25, k-diffusion's `sample_lms`), default order 4. */
-export class LMSDiscreteScheduler extends SigmaScheduler implements Scheduler {
-  readonly name = 'lms' as const;
-  private derivatives: tf.Tensor[] = [];
-  /** Derivatives dropped from the window; freed on reset so a gradient tape that still refers to them stays valid. */
-  private retired: tf.Tensor[] = [];
+/** LMSDiscreteScheduler's own defaults (diffusers 0.25). */
+export const LMS_CLASS: SchedulerClassSpec = { defaults: { timestepSpacing: 'linspace' } };
 
-  constructor(config: SchedulerConfig, readonly order = 4) {
-    super(config);
-    this.setTimesteps(config.numTrainTimesteps);
-  }
+export interface LmsSteps extends SamplerSteps {
+  readonly sigmas: Float32Array;
+  /** The coefficients of each step (order min(i + 1, 4)). */
+  readonly coefficients: readonly number[][];
+}
 
-  static fromConfig(json: SchedulerConfigJson, overrides: Partial<SchedulerConfig> | SchedulerConfigJson = {}): LMSDiscreteScheduler {
-    return new LMSDiscreteScheduler(resolveSchedulerConfig('lms', json, overrides));
-  }
-
-  /** The LMS coefficients used at step `i` (order min(i + 1, this.order)). */
-  coefficientsAt(i: number): number[] {
-    return lmsCoefficients(this.sigmas, i, Math.min(i + 1, this.order));
-  }
-
-  step(modelOutput: tf.Tensor, timestep: number, sample: tf.Tensor): SchedulerStepOutput {
-    const i = this.indexFor(timestep);
-    if (i >= this.timesteps.length) throw new Error(`LMS: step ${i} is past the last of ${this.timesteps.length} steps`);
-    const coeffs = this.coefficientsAt(i);
-    const out = lmsStep({ sample, modelOutput, sigma: this.sigmas[i]!, history: this.derivatives, coeffs, predictionType: this.config.predictionType });
-    this.derivatives.push(tf.keep(out.derivative));
-    if (this.derivatives.length > this.order) this.retired.push(this.derivatives.shift()!);
-    this.stepIndex = i + 1;
-    return { prevSample: out.prevSample, predOriginalSample: out.predOriginalSample };
-  }
-
-  reset(): void {
-    for (const t of [...this.derivatives, ...this.retired]) t.dispose();
-    this.derivatives = [];
-    this.retired = [];
-    this.stepIndex = null;
-  }
+/**
+ * LMSDiscreteScheduler (diffusers 0.25, k-diffusion's `sample_lms`), order 4; its history item is the ODE
+ * derivative d_i.
+ */
+export function lmsSteps(json: SchedulerConfigJson, numInferenceSteps: number,
+  overrides: Partial<SchedulerConfig> | SchedulerConfigJson = {}, order = 4): LmsSteps {
+  const config = resolveConfig('lms', LMS_CLASS, json, overrides);
+  const { timesteps, sigmas, initNoiseSigma } = sigmaSchedule(config, numInferenceSteps);
+  const coefficients = timesteps.map((_, i) => lmsCoefficients(sigmas, i, Math.min(i + 1, order)));
+  const predictionType = config.predictionType;
+  return {
+    config, timesteps, initNoiseSigma, sigmas, coefficients,
+    scale: (i, z) => scaleBySigma(z, sigmas[i]!),
+    step: (i, z, eps, history) => {
+      const out = lmsStep({ sample: z, modelOutput: eps, sigma: sigmas[i]!, history, coeffs: coefficients[i]!, predictionType });
+      out.predOriginalSample.dispose();
+      return { next: out.prevSample, item: out.derivative };
+    },
+    historyUsed: (i) => coefficients[i]!.length - 1,
+    predictOriginal: (i, z, eps) => predictOriginalFromSigma(z, eps, sigmas[i]!, predictionType),
+  };
 }

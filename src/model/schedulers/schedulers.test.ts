@@ -1,15 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
+import { denoise, SamplingCancelled } from '../pipeline';
 import {
-  createScheduler,
   ddimStep,
   eulerStep,
   inferenceTimesteps,
-  LMSDiscreteScheduler,
   lmsCoefficients,
   lmsStep,
   resolveSchedulerConfig,
+  samplerSteps,
+  SCHEDULERS,
   trainSchedule,
+  type SamplerSteps,
 } from './index';
 import { f32, fma32, interpOverArange, numpyArange, roundHalfEven, torchLinspaceF32 } from './float32';
 
@@ -63,8 +65,7 @@ describe('schedules from the SD1.5 config', () => {
     expect(resolveSchedulerConfig('lms', SD15, { timestep_spacing: 'leading' }).timestepSpacing).toBe('leading');
   });
   it('LMS 6 steps: the IPGO schedule (999, 799.2, …, 0; σ_max 14.614645)', () => {
-    const s = createScheduler('lms', SD15);
-    s.setTimesteps(6);
+    const s = samplerSteps('lms', SD15, 6);
     expect(s.timesteps).toEqual([999, f32(799.2), f32(599.4), f32(399.6), f32(199.8), 0]);
     expect(s.initNoiseSigma).toBeCloseTo(14.614645, 5);
   });
@@ -74,8 +75,10 @@ describe('schedules from the SD1.5 config', () => {
     expect(inferenceTimesteps('linspace', 1000, 4, 1, true)).toEqual([999, 666, 333, 0]);
   });
   it('rejects settings it does not implement', () => {
-    expect(() => createScheduler('euler', SD15, { use_karras_sigmas: true })).toThrow(/use_karras_sigmas/);
-    expect(() => createScheduler('lms', SD15, { timestep_spacing: 'karras' })).toThrow(/timestep_spacing/);
+    expect(() => samplerSteps('euler', SD15, 5, { use_karras_sigmas: true })).toThrow(/use_karras_sigmas/);
+    expect(() => samplerSteps('lms', SD15, 5, { timestep_spacing: 'karras' })).toThrow(/timestep_spacing/);
+    expect(() => samplerSteps('dpmpp-2m', SD15, 5, { solver_order: 3 })).toThrow(/solver_order=3/);
+    expect(() => samplerSteps('nope' as 'lms', SD15, 5)).toThrow(/unknown scheduler "nope": use lms, euler/);
   });
   it('ᾱ is decreasing and σ = sqrt((1 − ᾱ)/ᾱ)', () => {
     const t = trainSchedule(resolveSchedulerConfig('lms', SD15));
@@ -129,7 +132,7 @@ describe('pure steps are differentiable in sample and model output', () => {
   it('eulerStep and ddimStep gradients match their closed forms', () => {
     const before = tf.memory().numTensors;
     const [xs, es] = [x(), e()];
-    const ge = tf.grad((m: tf.Tensor) => tf.sum(eulerStep({ sample: xs, modelOutput: m, sigma: 2, sigmaNext: 0.5 }).prevSample))(es);
+    const ge = tf.grad((m: tf.Tensor) => tf.sum(eulerStep({ sample: xs, modelOutput: m, sigma: 2, sigmaNext: 0.5 })))(es);
     for (const v of ge.dataSync()) expect(v).toBeCloseTo(-1.5, 5);
     const a = 0.3, ap = 0.6;
     const [dx, de] = tf.grads((s: tf.Tensor, m: tf.Tensor) => tf.sum(ddimStep({ sample: s, modelOutput: m, alphaProdT: a, alphaProdTPrev: ap }).prevSample))([xs, es]);
@@ -140,30 +143,31 @@ describe('pure steps are differentiable in sample and model output', () => {
   });
 });
 
-describe('stateful schedulers', () => {
-  /** A fake "model": ε = tanh(0.3·x) + w, smooth in x and w. */
-  const model = (xx: tf.Tensor, w: tf.Tensor) => tf.add(tf.tanh(tf.mul(xx, 0.3)), w);
+/** Runs all steps synchronously with ε = model(scale(z)); returns z_N and disposes the history. */
+function runSteps(steps: SamplerSteps, z0: tf.Tensor, model: (x: tf.Tensor) => tf.Tensor): tf.Tensor {
+  const history: tf.Tensor[] = [];
+  let z = tf.mul(z0, steps.initNoiseSigma);
+  steps.timesteps.forEach((_, i) => {
+    const eps = model(steps.scale(i, z));
+    const { next, item } = steps.step(i, z, eps, history);
+    expect(z.isDisposed).toBe(false); // inputs are never disposed by a step
+    if (item) history.push(item);
+    z = next;
+  });
+  return z;
+}
 
-  function sample(s: LMSDiscreteScheduler, w: tf.Tensor, x0: tf.Tensor): tf.Tensor {
-    s.setTimesteps(7);
-    let xx = tf.mul(x0, s.initNoiseSigma);
-    for (const t of s.timesteps) {
-      const prev = xx;
-      const inp = s.scaleModelInput(xx, t);
-      const out = s.step(model(inp, w), t, xx);
-      xx = out.prevSample;
-      expect(prev.isDisposed).toBe(false); // inputs are never disposed by the scheduler
-    }
-    return xx;
-  }
+describe('the pure steps of every scheduler', () => {
+  /** A smooth stand-in for the UNet: ε = tanh(0.3·x) + w. */
+  const model = (w: tf.Tensor) => (xx: tf.Tensor) => tf.add(tf.tanh(tf.mul(xx, 0.3)), w);
 
-  it('LMS: tf.grad through all 7 steps (order-4 window, retired history) matches finite differences', () => {
-    const s = LMSDiscreteScheduler.fromConfig(SD15);
+  it('LMS: tf.grad through all 7 steps (order-4 window) matches finite differences', () => {
+    const steps = samplerSteps('lms', SD15, 7);
     const x0 = tf.tensor([[0.3, -0.8, 1.1, -0.2]]);
     const w0 = tf.tensor([[0.05, -0.1, 0.2, 0.0]]);
     const dir = tf.tensor([[0.4, -0.3, 0.5, 0.7]]);
     const before = tf.memory().numTensors;
-    const loss = (w: tf.Tensor) => tf.tidy(() => tf.sum(tf.mul(sample(s, w, x0), tf.tensor([[1, 2, -1, 0.5]]))));
+    const loss = (w: tf.Tensor) => tf.tidy(() => tf.sum(tf.mul(runSteps(steps, x0, model(w)), tf.tensor([[1, 2, -1, 0.5]]))));
     const g = tf.grad(loss)(w0);
     const analytic = tf.tidy(() => tf.sum(tf.mul(g, dir)).dataSync()[0]!);
     const h = 1e-2;
@@ -172,27 +176,51 @@ describe('stateful schedulers', () => {
     const numeric = (lp - lm) / (2 * h);
     expect(Math.abs(analytic - numeric) / Math.abs(numeric)).toBeLessThan(5e-3);
     g.dispose();
-    s.dispose();
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x0, w0, dir]);
   });
 
-  it('every scheduler runs a full loop without leaking and reset() frees its history', () => {
-    for (const name of ['lms', 'euler', 'ddim', 'pndm'] as const) {
+  it('every registered scheduler runs a full loop to finite latents without leaking', () => {
+    for (const { name } of SCHEDULERS) {
       const before = tf.memory().numTensors;
-      const s = createScheduler(name, SD15);
-      s.setTimesteps(5);
-      let xx = tf.tidy(() => tf.mul(tf.ones([1, 2, 2, 4]), s.initNoiseSigma));
-      for (const t of s.timesteps) {
-        const next = tf.tidy(() => s.step(tf.mul(s.scaleModelInput(xx, t), 0.1), t, xx).prevSample);
-        xx.dispose();
-        xx = next;
-      }
-      expect(Number.isFinite(xx.dataSync()[0]!)).toBe(true);
-      xx.dispose();
-      s.reset();
+      const steps = samplerSteps(name, SD15, 5);
+      const z = tf.tidy(() => runSteps(steps, tf.ones([1, 2, 2, 4]), (x) => tf.mul(x, 0.1)));
+      expect(Array.from(z.dataSync()).every(Number.isFinite), name).toBe(true);
+      z.dispose();
       expect(tf.memory().numTensors, name).toBe(before);
-      s.dispose();
     }
+  });
+
+  it('PNDM runs n + 1 UNet calls, repeating the second-to-last spaced timestep', () => {
+    // leading spacing, 4 steps: 751, 501, 251, 1 ascending-reversed, with 501 repeated (PLMS without PRK)
+    expect(samplerSteps('pndm', SD15, 4).timesteps).toEqual([751, 501, 501, 251, 1]);
+  });
+});
+
+describe('denoise: the one sampling loop', () => {
+  const predictNoise = (x: tf.Tensor4D) => tf.mul(tf.tanh(x), 0.5) as tf.Tensor4D;
+
+  it('equals the pure steps run by hand, keeps what it is asked to, and leaks nothing', async () => {
+    const before = tf.memory().numTensors;
+    const steps = samplerSteps('dpmpp-2m', SD15, 6);
+    const noise = tf.randomNormal([1, 2, 2, 4], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const record = await denoise({ steps, initNoise: noise, predictNoise, keepInputs: (i) => i >= 4 });
+    const byHand = tf.tidy(() => runSteps(steps, noise, (x) => predictNoise(x as tf.Tensor4D)));
+    expect(Array.from(record.latents.dataSync())).toEqual(Array.from(byHand.dataSync()));
+    expect(Object.keys(record.inputs)).toEqual(['4', '5']);
+    expect(Object.keys(record.noises)).toEqual(['4', '5']);
+    expect(record.items.length).toBe(6);
+    tf.dispose([byHand, noise, record.latents, ...record.inputs, ...record.noises, ...record.items.filter((x): x is tf.Tensor => x !== null)]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('stops with SamplingCancelled and frees what it holds', async () => {
+    const before = tf.memory().numTensors;
+    const noise = tf.ones([1, 2, 2, 4]) as tf.Tensor4D;
+    let calls = 0;
+    const run = denoise({ steps: samplerSteps('lms', SD15, 5), initNoise: noise, predictNoise, keepInputs: () => true, isCancelled: () => ++calls > 3 });
+    await expect(run).rejects.toBeInstanceOf(SamplingCancelled);
+    noise.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import type { PredictionType } from './config';
+import { trainSchedule } from './betas';
+import type { PredictionType, SchedulerConfig } from './config';
 import { f32 } from './float32';
+import { inferenceTimesteps, sigmasAtTimesteps } from './timesteps';
 
 /**
  * Shared math of the sigma-parameterised (k-diffusion) schedulers, LMS and Euler: x_σ = x₀ + σ·ε.
@@ -36,4 +38,24 @@ export function predictOriginalFromSigma(sample: tf.Tensor, modelOutput: tf.Tens
 /** The probability-flow ODE derivative d = (x − x̂₀)/σ. */
 export function odeDerivative(sample: tf.Tensor, predOriginal: tf.Tensor, sigma: number): tf.Tensor {
   return tf.tidy(() => tf.div(tf.sub(sample, predOriginal), sigma));
+}
+
+/** The σ-parameterized schedule of LMSDiscrete / EulerDiscrete for n inference steps. */
+export interface SigmaSchedule {
+  /** Fractional timesteps (float32 values). */
+  timesteps: number[];
+  /** σ per inference step plus a final 0 (float32 values). */
+  sigmas: Float32Array;
+  /** σ_max for linspace/trailing, sqrt(σ_max² + 1) for leading (float32). */
+  initNoiseSigma: number;
+}
+
+export function sigmaSchedule(cfg: SchedulerConfig, numInferenceSteps: number): SigmaSchedule {
+  const timesteps = inferenceTimesteps(cfg.timestepSpacing, cfg.numTrainTimesteps, numInferenceSteps, cfg.stepsOffset, false);
+  const sigmas = new Float32Array(timesteps.length + 1);
+  sigmas.set(sigmasAtTimesteps(timesteps, trainSchedule(cfg).sigmas));
+  let max = 0;
+  for (const s of sigmas) max = Math.max(max, s);
+  const initNoiseSigma = cfg.timestepSpacing === 'leading' ? f32(Math.sqrt(f32(f32(max * max) + 1))) : max;
+  return { timesteps, sigmas, initNoiseSigma };
 }
