@@ -20,7 +20,7 @@ import { disposeRun, freshRun, IpgoTrainer, tokensOf, type EpochRecord, type Sam
 import { clipTextExpectedKeys, loadClipTextModel } from '../src/model/clip/text-model';
 import { disposeParams } from '../src/model/nn';
 import { storeFromHost } from '../src/model/weights';
-import { parseSafetensors, serializeSafetensors } from '../src/weights/safetensors';
+import { parseSafetensors, serializeSafetensors } from '../src/weights/formats/safetensors';
 import { loadIpgoModels } from '../tools/lib/ipgo-models';
 import { makeTinyModel, randomWeights } from '../tools/make-tiny-model';
 import { TEXT_ENCODER_CONFIG } from '../tools/tiny-model-configs';

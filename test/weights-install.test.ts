@@ -5,14 +5,14 @@
  */
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelledError, QuotaError, WeightsInstaller, type InstallEvent, type InstallOptions } from '../src/weights/installer';
-import { IntegrityError } from '../src/weights/download';
-import type { ModelManifest } from '../src/weights/manifest';
-import { parseHeader, parseSafetensors, readHeaderLength, f32ToF16 } from '../src/weights/safetensors';
-import { MAX_CHUNK_BYTES, WeightsStorage } from '../src/weights/storage';
-import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint } from '../src/weights/torch-zip-writer';
+import { CancelledError, QuotaError, WeightsInstaller, type InstallEvent, type InstallOptions } from '../src/weights/install/installer';
+import { IntegrityError } from '../src/weights/install/download';
+import type { ModelManifest } from '../src/weights/catalog/manifest';
+import { parseHeader, parseSafetensors, readHeaderLength, f32ToF16 } from '../src/weights/formats/safetensors';
+import { MAX_CHUNK_BYTES, WeightsStorage } from '../src/weights/store/storage';
+import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint } from './torch-zip-writer';
 import * as tf from '@tensorflow/tfjs';
-import { installedModelFiles } from '../src/weights/installed-model-files';
+import { installedModelFiles } from '../src/weights/store/installed-model-files';
 import { fixturePath, missingReason } from './golden';
 import { pinnedFixtureManifest, readFixture } from './weights-fixtures';
 import { TestFileServer } from './weights-server';

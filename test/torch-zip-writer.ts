@@ -5,9 +5,9 @@
  * data is 64-byte aligned through an "FB" padding extra field; data descriptors; a zip64 end record. Used to make
  * test checkpoints without Python torch, and to check the reader against torch's layout.
  */
-import { DTYPE_BYTES, type SafetensorsDtype } from './safetensors';
-import { STORAGE_DTYPES } from './torch-zip';
-import { crc32 } from './zip';
+import { DTYPE_BYTES, type SafetensorsDtype } from '../src/weights/formats/safetensors';
+import { STORAGE_DTYPES } from '../src/weights/formats/torch-zip';
+import { crc32 } from '../src/weights/formats/zip';
 
 /** A storage: one `data/<key>` record. Tensors sharing a storage object share the record (views). */
 export interface TorchStorageData {

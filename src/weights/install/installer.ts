@@ -8,12 +8,12 @@
  */
 import { downloadToSink, type ByteSink, type DownloadEvent, type FetchFn, type RetryPolicy } from './download';
 import { importSourceId, matchLocalFiles, streamBlobInto, type LocalFiles } from './import';
-import { FileIngest } from './ingest';
-import type { UnitCodec } from './unit-codec';
-import { estimateStoredBytes, resolveFileUrl, validateManifest, type ManifestFile, type ModelManifest } from './manifest';
+import { FileIngest } from '../ingest/ingest';
+import type { UnitCodec } from '../ingest/unit-codec';
+import { estimateStoredBytes, resolveFileUrl, validateManifest, type ManifestFile, type ModelManifest } from '../catalog/manifest';
 import { convertStagedTorchZip } from './staged-checkpoint';
-import type { FileRecord, FileVerifiedBy, ModelRecord, WeightsStorage } from './storage';
-import { formatBytes } from './format-bytes';
+import type { FileRecord, FileVerifiedBy, ModelRecord, WeightsStorage } from '../store/storage';
+import { formatBytes } from '../../lib/format-bytes';
 import { fetchHubRevision, hubRevisionUrl, type HubRevision } from './hub-digests';
 
 export type InstallEvent =

@@ -12,8 +12,8 @@
  * its committed offset (`resumeFrom`); FileIngest feeds those bytes here only.
  */
 import { createSHA256, type IHasher } from 'hash-wasm';
-import { IntegrityError } from './download';
-import type { BlockDigests } from './manifest';
+import { IntegrityError } from '../install/download';
+import type { BlockDigests } from '../catalog/manifest';
 
 /** Blocks hashed concurrently before update() callers are asked to wait (each holds a copy in WebCrypto). */
 const MAX_PENDING_BLOCKS = 2;

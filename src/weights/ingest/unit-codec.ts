@@ -6,12 +6,12 @@
  * - WorkerCodecPool: a few dedicated workers (codec.worker.ts); the unit's buffer is transferred, not copied, so a
  *   unit costs the reading thread only a postMessage. Units are independent, so the pool scales with cores.
  */
-import type { SafetensorsDtype } from './safetensors';
+import type { SafetensorsDtype } from '../formats/safetensors';
 import type { SourceTensor } from './file-units';
-import type { StoragePrecision } from './manifest';
-import type { StoredTensor } from './storage';
-import { storedChecksum } from './stored-checksum';
-import { encodeForStorage } from './tensor-codec';
+import type { StoragePrecision } from '../catalog/manifest';
+import type { StoredTensor } from '../store/storage';
+import { storedChecksum } from '../store/stored-checksum';
+import { encodeForStorage } from '../store/tensor-codec';
 import { WorkerPool } from './worker-pool';
 
 export interface UnitCodec {

@@ -8,12 +8,12 @@
  *   tensors stay fp16); scales and error stats go into the record's `quant`.
  * Integer tensors (position_ids, …) are stored as they are ('raw', with their source dtype).
  */
-import { decodeTensorBytes, type HostTensor, type SafetensorsDtype } from './safetensors';
-import { dequantize, policyOf, quantizeTensor, scalesOf, type QuantizationError, type QuantizedTensor } from './quantize';
-import type { HostWeight } from '../model/precision';
-import type { StoragePrecision } from './manifest';
+import { decodeTensorBytes, type HostTensor, type SafetensorsDtype } from '../formats/safetensors';
+import { dequantize, policyOf, quantizeTensor, scalesOf, type QuantizationError, type QuantizedTensor } from '../formats/quantize';
+import type { HostWeight } from '../../model/precision';
+import type { StoragePrecision } from '../catalog/manifest';
 import type { StoredTensor, TensorRecord, TensorStorage } from './storage';
-import type { SourceTensor } from './file-units';
+import type { SourceTensor } from '../ingest/file-units';
 
 const FLOAT_DTYPES: ReadonlySet<SafetensorsDtype> = new Set(['F64', 'F32', 'F16', 'BF16']);
 

@@ -3,8 +3,8 @@
  * IndexedDB. A weight file is a WeightSource: the loader reads one tensor at a time (int8 tensors as their stored
  * codes), so the host never holds more than one tensor of a file.
  */
-import type { ModelFiles } from '../model/load-pipeline';
-import type { WeightSource } from '../model/params';
+import type { ModelFiles } from '../../model/load-pipeline';
+import type { WeightSource } from '../../model/params';
 import type { ModelReader } from './storage';
 import { storedToHostWeight } from './tensor-codec';
 

@@ -20,14 +20,14 @@
  * previous commit lands share one transaction, with the hash and reader state of the last unit's boundary, so
  * what is durable is always a state the sequential version passes through.
  */
-import type { ByteSink, RestartReason } from './download';
-import { IntegrityError } from './download';
+import type { ByteSink, RestartReason } from '../install/download';
+import { IntegrityError } from '../install/download';
 import { BlockVerifier } from './block-verifier';
 import { defaultSha256Stage, inlineSha256, sha256Digest, sha256Start, type HashedUnit, type Sha256Stage } from './sha256-stage';
 import { defaultCodec, spansOf, tensorsOf, type UnitCodec } from './unit-codec';
 import { createUnitReader, type Unit, type UnitReader } from './file-units';
-import { isTensorFormat, type ManifestFile } from './manifest';
-import type { FileRecord, ProgressRecord, StoredTensor, WeightsStorage } from './storage';
+import { isTensorFormat, type ManifestFile } from '../catalog/manifest';
+import type { FileRecord, ProgressRecord, StoredTensor, WeightsStorage } from '../store/storage';
 
 export interface IngestOptions {
   /** Identity of the byte source (URL, or "import:<name>:<size>:<mtime>"); progress from another source is dropped. */

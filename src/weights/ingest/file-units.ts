@@ -10,9 +10,9 @@
  *   descriptors), so entries cannot be delimited in a stream; the raw bytes are staged in storage and the
  *   checkpoint is parsed from there (random access via the central directory) once the file is verified.
  */
-import { dataSectionSize, parseHeader, readHeaderLength, SafetensorsError, type SafetensorsDtype, type SafetensorsHeader } from './safetensors';
-import { entriesInFileOrder } from './safetensors-stream';
-import type { FileFormat } from './manifest';
+import { dataSectionSize, parseHeader, readHeaderLength, SafetensorsError, type SafetensorsDtype, type SafetensorsHeader } from '../formats/safetensors';
+import { entriesInFileOrder } from '../formats/safetensors-stream';
+import type { FileFormat } from '../catalog/manifest';
 
 /** A tensor's raw little-endian bytes as the checkpoint stores them. */
 export interface SourceTensor {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobSource, httpRangeSource, memorySource } from './byte-source';
 import { loadTorchStateDict } from './torch-zip';
-import { contiguousTensor, writeTorchCheckpoint } from './torch-zip-writer';
+import { contiguousTensor, writeTorchCheckpoint } from '../../../test/torch-zip-writer';
 
 const floats = Float32Array.from({ length: 3000 }, (_, i) => i / 7);
 const file = writeTorchCheckpoint(new Map([['w', contiguousTensor('F32', [1000, 3], new Uint8Array(floats.buffer))]]));

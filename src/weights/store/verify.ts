@@ -7,7 +7,7 @@
  */
 import { createSHA256 } from 'hash-wasm';
 import { storedChecksum } from './stored-checksum';
-import { isTensorFormat } from './manifest';
+import { isTensorFormat } from '../catalog/manifest';
 import type { FileRecord, WeightsStorage } from './storage';
 
 export interface FileVerification {

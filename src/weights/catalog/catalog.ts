@@ -7,7 +7,7 @@ import { estimateStoredBytes, isTensorFormat, MODEL_SETS, validateManifest, type
 
 const KIND_ORDER: ModelKind[] = ['sd15-pipeline', 'clip', 'aesthetic-head', 'openclip'];
 
-const bundled = import.meta.glob<unknown>(['../../weights-manifest/*.json', '!../../weights-manifest/schema.json'], { eager: true, import: 'default' });
+const bundled = import.meta.glob<unknown>(['../../../weights-manifest/*.json', '!../../../weights-manifest/schema.json'], { eager: true, import: 'default' });
 
 function rank(m: ModelManifest): [number, number] {
   const set = m.set === undefined ? MODEL_SETS.length : MODEL_SETS.indexOf(m.set);

@@ -4,11 +4,11 @@
  * each tensor is converted to the storage precision and stored. Idempotent: a crash midway re-runs it, each
  * tensor overwriting its own keys. The staged blocks are deleted afterwards by the caller.
  */
-import { checkRange, type ByteSource } from './byte-source';
-import { encodeForStorage } from './tensor-codec';
-import type { ManifestFile } from './manifest';
-import type { WeightsStorage } from './storage';
-import { forEachTorchTensor } from './torch-zip';
+import { checkRange, type ByteSource } from '../formats/byte-source';
+import { encodeForStorage } from '../store/tensor-codec';
+import type { ManifestFile } from '../catalog/manifest';
+import type { WeightsStorage } from '../store/storage';
+import { forEachTorchTensor } from '../formats/torch-zip';
 
 export function stagedSource(storage: WeightsStorage, modelId: string, path: string, size: number): ByteSource {
   return {

@@ -3,14 +3,14 @@
  * readers' own errors carrying a message — never an engine error (TypeError, RangeError…), a hang or a crash.
  */
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../test/mulberry32';
+import { mulberry32 } from '../../../test/mulberry32';
 import { memorySource } from './byte-source';
 import { parseSafetensors, serializeSafetensorsRaw } from './safetensors';
 import { createSafetensorsStreamParser } from './safetensors-stream';
 import { loadTorchStateDict, unpickleCheckpoint } from './torch-zip';
 import {
   contiguousTensor, OrderedDictValue, writeTorchCheckpoint, type PickleWritable, type TorchStorageData,
-} from './torch-zip-writer';
+} from '../../../test/torch-zip-writer';
 
 const OUR_ERRORS = new Set(['SafetensorsError', 'ZipError', 'UnpicklingError', 'TorchCheckpointError', 'ByteSourceError']);
 

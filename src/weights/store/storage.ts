@@ -16,8 +16,8 @@
  */
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval';
 import { storedChecksum } from './stored-checksum';
-import type { FileFormat, ModelManifest, StoragePrecision } from './manifest';
-import type { HostTensor } from './safetensors';
+import type { FileFormat, ModelManifest, StoragePrecision } from '../catalog/manifest';
+import type { HostTensor } from '../formats/safetensors';
 import { decodeStoredTensor, type StoredQuant } from './tensor-codec';
 
 export const MAX_CHUNK_BYTES = 64 * 1024 * 1024;

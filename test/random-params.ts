@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ConvParams, EmbeddingTable, LinearParams, NormParams } from '../nn';
-import type { ParamSource } from '../params';
+import type { ConvParams, EmbeddingTable, LinearParams, NormParams } from '../src/model/nn';
+import type { ParamSource } from '../src/model/params';
 
 /**
  * Seeded random parameters, drawn like the fixtures' tiny models (weights N(0,1)/√fan_in, biases 0.05·N(0,1),

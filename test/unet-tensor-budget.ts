@@ -1,5 +1,5 @@
-import { queryRowsPerChunk } from './attention';
-import type { UNetConfig } from './config';
+import { queryRowsPerChunk } from '../src/model/unet/attention';
+import type { UNetConfig } from '../src/model/unet/config';
 
 /**
  * The largest tensors one UNet forward (+ backward) creates, computed from the config and the input shape without

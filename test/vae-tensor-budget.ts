@@ -1,9 +1,9 @@
-import { chunkCount } from './channel-chunks';
-import type { VaeConfig } from './config';
+import { chunkCount } from '../src/model/vae/channel-chunks';
+import type { VaeConfig } from '../src/model/vae/config';
 
 /**
  * The largest tensors one VAE decode (+ its vjp) creates, from the config and the latent shape without running the
- * model (see ../unet/tensor-budget.ts for why): channel chunks of every activation as channel-chunks.ts splits them
+ * model (see unet-tensor-budget.ts for why): channel chunks of every activation as channel-chunks.ts splits them
  * under `maxTensorBytes`, the mid attention's q/k/v and score blocks (query rows under `scoreBudgetBytes`), and the
  * image. Checked against an instrumented run in test/model-tensor-budget.test.ts.
  */

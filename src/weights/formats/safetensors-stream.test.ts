@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../test/mulberry32';
+import { mulberry32 } from '../../../test/mulberry32';
 import { blobSource, memorySource } from './byte-source';
 import { parseSafetensors, serializeSafetensorsRaw, SafetensorsError, type RawTensor, type SafetensorsEntry } from './safetensors';
 import { createSafetensorsStreamParser, readSafetensorsFrom, readSafetensorsHeader } from './safetensors-stream';

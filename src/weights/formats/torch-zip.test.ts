@@ -11,7 +11,7 @@ import {
 } from './torch-zip';
 import {
   contiguousTensor, OrderedDictValue, writeTorchCheckpoint, type PickleWritable, type TorchStorageData,
-} from './torch-zip-writer';
+} from '../../../test/torch-zip-writer';
 import { pickleAttributesOf } from './unpickle';
 
 /**
@@ -118,7 +118,7 @@ describe('torch zip checkpoints', () => {
 });
 
 const torchPython = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
-const tool = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../tools/torch-crosscheck.py');
+const tool = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../tools/torch-crosscheck.py');
 
 function torchLoad(file: string, ...keys: string[]): Record<string, { dtype: string; shape: number[]; sha256: string }> {
   const r = spawnSync('/usr/bin/python3', [tool, 'load', file, ...keys], { encoding: 'utf8' });

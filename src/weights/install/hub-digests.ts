@@ -1,5 +1,5 @@
 import type { FetchFn } from './download';
-import { hubUrlPattern, type ModelManifest } from './manifest';
+import { hubUrlPattern, type ModelManifest } from '../catalog/manifest';
 
 /**
  * The Hub's own record of a revision: its commit id and, per file, the size and (for LFS files, i.e. every weight

@@ -6,8 +6,8 @@
  * committed unit with `blob.slice(offset)`.
  */
 import type { ByteSink } from './download';
-import type { FileIngest } from './ingest';
-import type { ManifestFile, ModelManifest } from './manifest';
+import type { FileIngest } from '../ingest/ingest';
+import type { ManifestFile, ModelManifest } from '../catalog/manifest';
 
 /** File objects (from a folder or file picker) or an explicit manifest path → Blob map. */
 export type LocalFiles = Iterable<File> | Map<string, Blob>;

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memorySource, type ByteSource } from './byte-source';
-import { contiguousTensor, writeTorchCheckpoint } from './torch-zip-writer';
+import { contiguousTensor, writeTorchCheckpoint } from '../../../test/torch-zip-writer';
 import { crc32, readStoredRange, readZipDirectory, readZipEntry, ZipError } from './zip';
 
 const hasPython = spawnSync('python3', ['-c', 'import zipfile'], { encoding: 'utf8' }).status === 0;
