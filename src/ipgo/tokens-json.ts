@@ -20,6 +20,7 @@ import { orthonormalityErrorHost } from './orthonormal';
 import { assignParams, hostFromSides, sideHost, type HostParams, type IpgoParams, type Side } from './params';
 import { FINGERPRINT_METHOD, FINGERPRINT_TOLERANCE, fingerprintDistance, type TextEncoderFingerprint } from './text-encoder-fingerprint';
 import type { EpochRecord, SamplingSetup } from './trainer';
+import { isObj } from '../lib/json-object';
 
 export const TOKENS_FORMAT = 'ipgo-tokens';
 export const TOKENS_VERSION = 1;
@@ -174,7 +175,6 @@ export function exportTokens(input: TokensExportInput): IpgoTokensFile {
   return file;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const fail = (msg: string): never => {
   throw new TokensFileError(`ipgo-tokens: ${msg}`);
 };

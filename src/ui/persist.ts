@@ -2,7 +2,7 @@
  * What the UI keeps across reloads, in its own IndexedDB database (weights live in another, owned by the worker):
  * run history (config, curves, images, the latest checkpoint for resuming) and saved token sets.
  */
-import { createStore, del, entries, get, set, type UseStore } from 'idb-keyval';
+import { createStore, del, entries, set, type UseStore } from 'idb-keyval';
 import type { EpochRecord, Evaluation, IpgoTokensFile, RunCheckpoint, TuneSettings } from '../worker/studio-protocol';
 
 export interface RunRecord {
@@ -42,7 +42,6 @@ export async function listRuns(): Promise<RunRecord[]> {
   return all.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
-export const getRun = (id: string): Promise<RunRecord | undefined> => get<RunRecord>(id, db().runs);
 export const deleteRun = (id: string): Promise<void> => del(id, db().runs);
 
 export async function saveTokens(t: SavedTokens): Promise<void> {

@@ -2,7 +2,7 @@
  * Manifests the user added from a bundle URL (a folder made by tools/convert: manifest.json + the files it lists).
  * Kept in their own IndexedDB store, beside the bundled ones, so the model shows up and installs like any other.
  */
-import { createStore, del, entries, set, type UseStore } from 'idb-keyval';
+import { createStore, entries, set, type UseStore } from 'idb-keyval';
 import { validateManifest, type ModelManifest } from './manifest';
 
 let store: UseStore | null = null;
@@ -13,7 +13,6 @@ export async function addedManifests(): Promise<ModelManifest[]> {
 }
 
 export const saveAddedManifest = (m: ModelManifest): Promise<void> => set(m.id, m, db());
-export const forgetAddedManifest = (id: string): Promise<void> => del(id, db());
 
 /**
  * Fetches and validates a bundle's manifest: `url` is the manifest itself (…/manifest.json) or the bundle folder.

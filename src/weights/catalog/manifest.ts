@@ -12,7 +12,7 @@ export type FileFormat = (typeof FILE_FORMATS)[number];
 export const STORAGE_PRECISIONS = ['fp32', 'fp16', 'int8'] as const;
 export type StoragePrecision = (typeof STORAGE_PRECISIONS)[number];
 
-export const SOURCE_FLOAT_DTYPES = ['F32', 'F16', 'BF16'] as const;
+const SOURCE_FLOAT_DTYPES = ['F32', 'F16', 'BF16'] as const;
 export type SourceFloatDtype = (typeof SOURCE_FLOAT_DTYPES)[number];
 
 export const MODEL_KINDS = ['sd15-pipeline', 'clip', 'openclip', 'aesthetic-head'] as const;
@@ -23,7 +23,7 @@ export const MODEL_SETS = ['tiny', 'sd15'] as const;
 export type ModelSet = (typeof MODEL_SETS)[number];
 
 export const HF_ENDPOINT = 'https://huggingface.co';
-export const HF_URL_PATTERN = `${HF_ENDPOINT}/{repo}/resolve/{revision}/{path}`;
+const HF_URL_PATTERN = `${HF_ENDPOINT}/{repo}/resolve/{revision}/{path}`;
 
 /** The file URL pattern of a Hugging Face source: its own, else the Hub's at `endpoint` (a mirror, like HF_ENDPOINT). */
 export function hubUrlPattern(src: { urlPattern?: string }, endpoint?: string): string {
@@ -103,7 +103,7 @@ export class ManifestError extends Error {
   override name = 'ManifestError';
 }
 
-export const TENSOR_FORMATS: readonly FileFormat[] = ['safetensors', 'torch-zip'];
+const TENSOR_FORMATS: readonly FileFormat[] = ['safetensors', 'torch-zip'];
 
 export function isTensorFormat(format: FileFormat): boolean {
   return TENSOR_FORMATS.includes(format);
@@ -217,13 +217,6 @@ export function parseManifest(text: string, label = 'manifest'): ModelManifest {
   return validateManifest(json, label);
 }
 
-/** Fetches and validates a manifest (e.g. "./weights-manifest/tiny-sd.json"). */
-export async function loadManifest(url: string, fetchImpl: typeof fetch = fetch): Promise<ModelManifest> {
-  const res = await fetchImpl(url);
-  if (!res.ok) throw new ManifestError(`${url}: HTTP ${res.status} ${res.statusText}`);
-  return parseManifest(await res.text(), url);
-}
-
 export interface ResolveOptions {
   /** Overrides the manifest's revision (HF sources). */
   revision?: string;
@@ -257,7 +250,7 @@ export function resolveFileUrl(manifest: ModelManifest, file: ManifestFile, opts
 }
 
 /** Bytes per element of each storage precision. */
-export const PRECISION_BYTES: Record<StoragePrecision, number> = { fp32: 4, fp16: 2, int8: 1 };
+const PRECISION_BYTES: Record<StoragePrecision, number> = { fp32: 4, fp16: 2, int8: 1 };
 
 /**
  * Estimate of the bytes a file takes in storage, for the quota check: tensor files scale by storage precision

@@ -192,7 +192,7 @@ export function scalesOf(q: Pick<QuantizedTensor, 'scales' | 'scaleDtype'>): Flo
 }
 
 /** Bytes a record takes (data + scales). */
-export const quantizedByteLength = (q: QuantizedTensor): number => q.data.byteLength + (q.scales?.byteLength ?? 0);
+const quantizedByteLength = (q: QuantizedTensor): number => q.data.byteLength + (q.scales?.byteLength ?? 0);
 
 export interface QuantizedStateDict {
   tensors: Map<string, QuantizedTensor>;

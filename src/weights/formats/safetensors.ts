@@ -27,7 +27,7 @@ export const DTYPE_BYTES: Record<SafetensorsDtype, number> = {
 };
 
 /** Largest header we accept: real checkpoints have headers of a few hundred KiB. */
-export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';

@@ -142,7 +142,7 @@ function applyZip64Extra(entry: ZipEntry, extra: Uint8Array): void {
 }
 
 /** Where an entry's data starts: after its local header, whose name/extra lengths may differ from the central copy. */
-export async function entryDataOffset(src: ByteSource, entry: ZipEntry): Promise<number> {
+async function entryDataOffset(src: ByteSource, entry: ZipEntry): Promise<number> {
   const lh = await readAt(src, entry.localHeaderOffset, 30, `local header of "${entry.name}"`);
   if (u32(lh, 0) !== LOCAL_SIG) throw new ZipError(`local header of zip entry "${entry.name}" is corrupt`);
   const start = entry.localHeaderOffset + 30 + u16(lh, 26) + u16(lh, 28);

@@ -43,7 +43,7 @@ export interface IngestOptions {
 }
 
 /** Bytes of units taken but not yet committed before write() waits (at least one unit is always allowed). */
-export const MAX_IN_FLIGHT_BYTES = 96 * 1024 * 1024;
+const MAX_IN_FLIGHT_BYTES = 96 * 1024 * 1024;
 
 interface InFlight { done: Promise<void>; bytes: number }
 

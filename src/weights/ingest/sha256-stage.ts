@@ -31,7 +31,7 @@ export type Sha256Reply = { id: number; ok: true; state: Uint8Array; buffer: Arr
 let hasher: Promise<IHasher> | undefined;
 
 /** The state after hashing `bytes` on top of `state`, on this thread. */
-export async function sha256Step(state: Uint8Array, bytes: Uint8Array): Promise<Uint8Array> {
+async function sha256Step(state: Uint8Array, bytes: Uint8Array): Promise<Uint8Array> {
   const h = await (hasher ??= createSHA256());
   h.load(state);
   h.update(bytes);

@@ -39,10 +39,10 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { retries: 5, baseDelayMs: 500, maxDelayMs: 15_000 };
+const DEFAULT_RETRY: RetryPolicy = { retries: 5, baseDelayMs: 500, maxDelayMs: 15_000 };
 /** The longest `Retry-After` wait honoured (a 429 asking for more gives up instead, saying so). */
-export const MAX_RETRY_AFTER_MS = 5 * 60_000;
-export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
 export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>;
 
@@ -162,7 +162,7 @@ export async function downloadToSink(url: string, sink: ByteSink, opts: Download
 const EXPIRED = [401, 403, 404, 410];
 
 /** `Retry-After` as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(v: string | null, now = Date.now()): number | undefined {
+function parseRetryAfter(v: string | null, now = Date.now()): number | undefined {
   if (!v) return undefined;
   if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
   const t = Date.parse(v);
@@ -264,7 +264,7 @@ function isEncoded(res: Response): boolean {
 }
 
 /** Largest body accepted without a known length. */
-export const MAX_UNSIZED_BYTES = 64 * 1024 * 1024;
+const MAX_UNSIZED_BYTES = 64 * 1024 * 1024;
 
 async function readAll(body: ReadableStream<Uint8Array>, max: number, url: string): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -291,7 +291,7 @@ async function readAll(body: ReadableStream<Uint8Array>, max: number, url: strin
 }
 
 /** Parses `bytes <start>-<end>/<total|*>`. */
-export function parseContentRange(v: string | null): { start: number; end: number; total: number | undefined } | undefined {
+function parseContentRange(v: string | null): { start: number; end: number; total: number | undefined } | undefined {
   const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(v?.trim() ?? '');
   if (!m) return undefined;
   return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? undefined : Number(m[3]) };

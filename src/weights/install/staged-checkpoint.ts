@@ -10,7 +10,7 @@ import type { ManifestFile } from '../catalog/manifest';
 import type { WeightsStorage } from '../store/storage';
 import { forEachTorchTensor } from '../formats/torch-zip';
 
-export function stagedSource(storage: WeightsStorage, modelId: string, path: string, size: number): ByteSource {
+function stagedSource(storage: WeightsStorage, modelId: string, path: string, size: number): ByteSource {
   return {
     size: async () => size,
     read: async (offset, length) => {

@@ -21,7 +21,7 @@ import type { HostTensor } from '../formats/safetensors';
 import { decodeStoredTensor, type StoredQuant } from './tensor-codec';
 
 export const MAX_CHUNK_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_DB_NAME = 'ipgo-weights';
+const DEFAULT_DB_NAME = 'ipgo-weights';
 
 /** How a tensor's bytes are stored: a float precision, or the checkpoint's own dtype for integer tensors. */
 export type TensorStorage = StoragePrecision | 'raw';
