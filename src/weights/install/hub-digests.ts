@@ -10,7 +10,8 @@ import { hubUrlPattern, type ModelManifest } from '../catalog/manifest';
  */
 export interface HubRevision {
   commit: string;
-  files: Map<string, { size: number; sha256?: string }>;
+  /** Per file: its size and sha256 where the record gives them (a size only when it is a byte count). */
+  files: Map<string, { size?: number; sha256?: string }>;
 }
 
 interface RevisionJson {
@@ -26,17 +27,19 @@ export function hubRevisionUrl(manifest: ModelManifest, revision?: string, hubEn
   return `${origin}/api/models/${src.repo}/revision/${encodeURIComponent(revision ?? src.revision)}?blobs=true`;
 }
 
+const byteCount = (v: unknown): number | undefined => (Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : undefined);
+
 /** Reads the revision record; throws with the URL and the reason when it cannot. */
 export async function fetchHubRevision(url: string, fetchFn: FetchFn, signal?: AbortSignal): Promise<HubRevision> {
   const res = await fetchFn(url, { headers: { Accept: 'application/json' }, signal });
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   const json = (await res.json()) as RevisionJson;
   if (typeof json.sha !== 'string' || !Array.isArray(json.siblings)) throw new Error(`${url}: not a Hub revision record (no sha / siblings)`);
-  const files = new Map<string, { size: number; sha256?: string }>();
+  const files: HubRevision['files'] = new Map();
   for (const s of json.siblings) {
     if (typeof s.rfilename !== 'string') continue;
     const sha256 = typeof s.lfs?.sha256 === 'string' && /^[0-9a-f]{64}$/.test(s.lfs.sha256) ? s.lfs.sha256 : undefined;
-    const size = typeof s.lfs?.size === 'number' ? s.lfs.size : typeof s.size === 'number' ? s.size : NaN;
+    const size = byteCount(s.lfs?.size) ?? byteCount(s.size);
     files.set(s.rfilename, { size, sha256 });
   }
   return { commit: json.sha, files };

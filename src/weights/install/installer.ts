@@ -259,7 +259,7 @@ async function withHubDigests(manifest: ModelManifest, hub: HubLookup | undefine
     const h = rev!.files.get(f.path);
     if (f.sha256 !== null || !h?.sha256) return f;
     found++;
-    return { ...f, sha256: h.sha256, size: f.size ?? h.size };
+    return { ...f, sha256: h.sha256, size: f.size ?? h.size ?? null };
   });
   emit({ type: 'hub-digests', modelId: manifest.id, commit: rev.commit, files: found });
   return { files, commit: rev.commit };
@@ -279,14 +279,16 @@ async function run(storage: WeightsStorage, manifest: ModelManifest, o: InstallO
 
   const sources = new Map(manifest.files.map((f) => [f.path, sourceFor(f)]));
   const { files: expected, commit } = await withHubDigests(manifest, hub, job, emit);
+  // the Hub's sizes and digests where the manifest has none: for the quota, the progress and the checks
+  const expectedManifest: ModelManifest = { ...manifest, files: expected };
   const records = new Map<string, FileRecord>();
   for (const f of expected) {
     const rec = await storage.getFileRecord(manifest.id, f.path);
     if (rec && fileRecordCurrent(rec, f, sources.get(f.path)!.id)) records.set(f.path, rec);
   }
-  await checkQuota(storage, { ...manifest, files: expected }, records, o, emit); // with the Hub's sizes where the manifest has none
+  await checkQuota(storage, expectedManifest, records, o, emit);
 
-  const meter = new ProgressMeter({ ...manifest, files: expected }, records, o.progressIntervalMs ?? 250, emit);
+  const meter = new ProgressMeter(expectedManifest, records, o.progressIntervalMs ?? 250, emit);
   for (const f of expected) {
     if (records.has(f.path)) continue;
     await job.gate();
