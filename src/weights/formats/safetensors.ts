@@ -158,6 +158,14 @@ export function f16ToF32(h: number): number {
 export type DecodedArray = Float32Array | Int32Array | Uint8Array;
 
 /**
+ * The bytes as a typed array of their element type: a copy, so that any offset is aligned. Typed arrays read in
+ * the platform's byte order, little-endian (as safetensors) on every platform the app and its tools run on.
+ */
+function copyAs<T>(Elements: new (buffer: ArrayBuffer) => T, bytes: Uint8Array): T {
+  return new Elements(bytes.slice().buffer);
+}
+
+/**
  * Decodes one tensor's raw little-endian bytes. Floats become Float32Array (F64 rounded, F16/BF16 widened);
  * integers become Int32Array (I64 must fit in int32, as token ids and position ids do); U8/BOOL stay bytes.
  */
@@ -165,17 +173,11 @@ export function decodeTensorBytes(dtype: SafetensorsDtype, bytes: Uint8Array): D
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
-    case 'F32': {
-      if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.slice().buffer);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
-      return out;
-    }
-    case 'F64': {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);
-      return out;
-    }
+    case 'F32': return copyAs(Float32Array, bytes);
+    case 'F64': return Float32Array.from(copyAs(Float64Array, bytes));
+    case 'I32': return copyAs(Int32Array, bytes);
+    case 'I16': return Int32Array.from(copyAs(Int16Array, bytes));
+    case 'I8': return Int32Array.from(copyAs(Int8Array, bytes));
     case 'F16': {
       const out = new Float32Array(n);
       for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
@@ -194,21 +196,6 @@ export function decodeTensorBytes(dtype: SafetensorsDtype, bytes: Uint8Array): D
         if (v > 2147483647n || v < -2147483648n) throw new SafetensorsError(`I64 value ${v} does not fit in int32`);
         out[i] = Number(v);
       }
-      return out;
-    }
-    case 'I32': {
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) out[i] = view.getInt32(i * 4, true);
-      return out;
-    }
-    case 'I16': {
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) out[i] = view.getInt16(i * 2, true);
-      return out;
-    }
-    case 'I8': {
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) out[i] = view.getInt8(i);
       return out;
     }
     case 'U8':

@@ -10,7 +10,7 @@
  *   messages, so interleaved files cannot mix.
  */
 import { createSHA256, type IHasher } from 'hash-wasm';
-import { WorkerPool } from './worker-pool';
+import { sharedStage, WorkerPool } from './worker-pool';
 
 export interface HashedUnit {
   /** The hasher state (hash-wasm save()) after the unit. */
@@ -66,30 +66,19 @@ export async function answerSha256(req: Sha256Request): Promise<{ reply: Sha256R
 }
 
 /** Hashes on one worker (a pool of one answers in the order requests were sent). */
-export class WorkerSha256 implements Sha256Stage {
-  private readonly pool: WorkerPool<Sha256Request, Sha256Reply>;
-
+export class WorkerSha256 extends WorkerPool<Sha256Request, Sha256Reply> implements Sha256Stage {
   constructor(create: () => Worker) {
-    this.pool = new WorkerPool(1, create, 'sha256');
+    super(1, create, 'sha256');
   }
 
   async update(state: Uint8Array, bytes: Uint8Array): Promise<HashedUnit> {
     const { byteOffset, byteLength } = bytes; // read before the transfer detaches the view
-    const reply = await this.pool.request(
+    const reply = await this.request(
       (id) => ({ id, state, buffer: bytes.buffer as ArrayBuffer, offset: byteOffset, length: byteLength }), (req) => [req.buffer]);
     return { state: reply.state, bytes: new Uint8Array(reply.buffer, byteOffset, byteLength) };
   }
-
-  dispose(): void {
-    this.pool.dispose();
-  }
 }
-
-let shared: Sha256Stage | undefined;
 
 /** The stage installs use: one shared worker where there are workers, else inline. */
-export function defaultSha256Stage(): Sha256Stage {
-  if (shared) return shared;
-  if (typeof Worker === 'undefined') return (shared = inlineSha256);
-  return (shared = new WorkerSha256(() => new Worker(new URL('./sha256.worker.ts', import.meta.url), { type: 'module', name: 'ipgo-weights-sha256' })));
-}
+export const defaultSha256Stage: () => Sha256Stage = sharedStage(inlineSha256,
+  () => new WorkerSha256(() => new Worker(new URL('./sha256.worker.ts', import.meta.url), { type: 'module', name: 'ipgo-weights-sha256' })));

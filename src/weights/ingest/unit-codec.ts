@@ -12,7 +12,7 @@ import type { StoragePrecision } from '../catalog/manifest';
 import type { StoredTensor } from '../store/storage';
 import { storedChecksum } from '../store/stored-checksum';
 import { encodeForStorage } from '../store/tensor-codec';
-import { WorkerPool } from './worker-pool';
+import { sharedStage, WorkerPool } from './worker-pool';
 
 export interface UnitCodec {
   /**
@@ -79,36 +79,26 @@ export async function answerEncode(req: EncodeRequest): Promise<{ reply: EncodeR
 }
 
 /** Encodes units on `size` workers, each unit on the worker with the fewest pending units. */
-export class WorkerCodecPool implements UnitCodec {
-  private readonly pool: WorkerPool<EncodeRequest, EncodeReply>;
-
+export class WorkerCodecPool extends WorkerPool<EncodeRequest, EncodeReply> implements UnitCodec {
   constructor(size: number, create: () => Worker) {
-    this.pool = new WorkerPool(size, create, 'codec');
+    super(size, create, 'codec');
   }
 
   async encode(tensors: SourceTensor[], unitBytes: Uint8Array, precision: StoragePrecision): Promise<StoredTensor[]> {
     const spans = tensors.length ? spansOf(tensors, unitBytes) : undefined;
     // nothing to convert, or tensors that are not views of the unit buffer: not worth a round trip
     if (!spans) return encodeUnit(tensors, precision);
-    const reply = await this.pool.request((id) => ({ id, buffer: unitBytes.buffer as ArrayBuffer, spans, precision }), (req) => [req.buffer]);
+    const reply = await this.request((id) => ({ id, buffer: unitBytes.buffer as ArrayBuffer, spans, precision }), (req) => [req.buffer]);
     return reply.tensors;
   }
-
-  dispose(): void {
-    this.pool.dispose();
-  }
 }
-
-let shared: UnitCodec | undefined;
 
 /**
  * The codec installs use: a worker pool sized to leave one core for reading and hashing (at most 3 workers),
  * or inline where there are no workers.
  */
-export function defaultCodec(): UnitCodec {
-  if (shared) return shared;
-  if (typeof Worker === 'undefined') return (shared = inlineCodec);
+export const defaultCodec: () => UnitCodec = sharedStage(inlineCodec, () => {
   const cores = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency ?? 2;
   const size = Math.max(1, Math.min(3, cores - 1));
-  return (shared = new WorkerCodecPool(size, () => new Worker(new URL('./codec.worker.ts', import.meta.url), { type: 'module', name: 'ipgo-weights-codec' })));
-}
+  return new WorkerCodecPool(size, () => new Worker(new URL('./codec.worker.ts', import.meta.url), { type: 'module', name: 'ipgo-weights-codec' }));
+});

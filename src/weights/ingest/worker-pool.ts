@@ -66,3 +66,12 @@ export class WorkerPool<Req extends { id: number }, Reply extends PoolReply> {
     this.waiting.clear();
   }
 }
+
+/**
+ * An install stage shared by every install on this thread, made on first use: `onWorkers()` where the
+ * environment has workers, else `inline` (Node, tests).
+ */
+export function sharedStage<T>(inline: T, onWorkers: () => T): () => T {
+  let shared: T | undefined;
+  return () => (shared ??= typeof Worker === 'undefined' ? inline : onWorkers());
+}
