@@ -134,7 +134,7 @@ const ROUNDER = 6755399441055744;
 /**
  * q[i] = round(x[i] / s) in [-127, 127] over [begin, end), with the row's error sums. The loop is branch-free on
  * the data (ROUNDER instead of Math.round, Math.max for the max error): with random signs a data-dependent branch
- * mispredicts half the time, and this runs ~4x faster than the branching form.
+ * mispredicts half the time.
  */
 function quantizeRow(x: Float32Array, q: Int8Array, begin: number, end: number, s: number): { maxErr: number; errSq: number; refSq: number } {
   let maxErr = 0;

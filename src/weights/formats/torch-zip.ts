@@ -162,8 +162,8 @@ export interface TorchCheckpoint {
 
 export interface OpenOptions {
   /**
-   * Check each whole storage's CRC-32 (default true; ~250 MB/s in JS). A caller that verifies the file's sha256
-   * anyway (the downloader, against its manifest) may turn it off.
+   * Check each whole storage's CRC-32 (default true; it reads every byte in JS). A caller that verifies the file's
+   * sha256 anyway (the downloader, against its manifest) may turn it off.
    */
   verifyCrc?: boolean;
 }

@@ -213,7 +213,7 @@ async function inflateRaw(raw: Uint8Array, entry: ZipEntry): Promise<Uint8Array>
 let crcTables: Int32Array[] | undefined;
 /**
  * CRC-32 (IEEE, as zip uses), slicing-by-8 over int32 tables (int32, not uint32, keeps V8 on small-integer
- * arithmetic: several hundred MB/s instead of tens). `prev` continues a running checksum.
+ * arithmetic instead of doubles). `prev` continues a running checksum.
  */
 export function crc32(bytes: Uint8Array, prev = 0): number {
   const t = (crcTables ??= makeCrcTables());

@@ -3,8 +3,8 @@
  * the bytes arrive in order.
  *
  * Why blocks: a whole-file SHA-256 is one sequential stream, so it must be computed incrementally in wasm
- * (hash-wasm, ~280 MB/s here) on the thread that reads the download — in `bench:weights` that was the largest
- * single cost of an install. Independent blocks can go to WebCrypto, which hashes natively (SHA-NI where the CPU has
+ * (hash-wasm) on the thread that reads the download, where it is the largest single cost of an install
+ * (`bench:weights` measures it). Independent blocks can go to WebCrypto, which hashes natively (SHA-NI where the CPU has
  * it) off the JavaScript thread, and a corrupt block is caught when it completes, not after the whole file.
  * Without WebCrypto (an insecure http:// origin other than localhost) each block is hashed with hash-wasm instead.
  *

@@ -1,8 +1,8 @@
 /**
  * Sha256Stage: the whole-file incremental SHA-256 of an install (FileIngest), moved off the thread that reads the
  * download. A SHA-256 is sequential over the file, but each step only needs the previous step's state, so the
- * state travels with every unit: update(state, bytes) → the state after `bytes`. In `bench:weights` this hash (hash-wasm,
- * ~250 MB/s here) was the largest single cost on the reading thread; on a worker it overlaps with reading,
+ * state travels with every unit: update(state, bytes) → the state after `bytes`. This hash (hash-wasm) is the
+ * largest single cost on the reading thread (`bench:weights` measures it); on a worker it overlaps with reading,
  * quantizing and storing.
  * - inlineSha256: on the calling thread (Node, tests, no Worker).
  * - WorkerSha256: one dedicated worker (sha256.worker.ts) shared by every install; the unit's buffer is transferred

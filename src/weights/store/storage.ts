@@ -39,7 +39,7 @@ export interface TensorRecord {
   /**
    * XXH128 of the stored bytes (all chunks in order), so `verify` can re-hash what IndexedDB holds. A storage
    * checksum, not a security hash: the file's sha256 is checked as it arrives; this only has to catch damage at
-   * rest, at ~10x sha256's speed in wasm.
+   * rest (see stored-checksum.ts).
    */
   xxh128?: string;
 }

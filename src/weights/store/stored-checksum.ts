@@ -2,8 +2,8 @@ import { createXXHash128, type IHasher } from 'hash-wasm';
 
 /**
  * XXH128 of stored tensor bytes (TensorRecord.xxh128): a storage checksum, not a security hash — the file's sha256
- * is checked as it arrives; this only has to catch damage at rest, at ~10x sha256's speed in wasm. One hasher per
- * thread serves the encoder, the commit and verify (each digest is computed synchronously, start to end).
+ * is checked as it arrives; this only has to catch damage at rest, which a non-cryptographic hash does far faster.
+ * One hasher per thread serves the encoder, the commit and verify (each digest is computed synchronously).
  */
 let hasher: Promise<IHasher> | undefined;
 
