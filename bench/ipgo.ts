@@ -32,7 +32,7 @@ import { applyUpdate } from '../src/ipgo/update';
 import type { KeyShape } from '../src/model/params';
 import type { StableDiffusion } from '../src/model/pipeline';
 import { UNet2DConditionModel } from '../src/model/unet/unet';
-import { RandomParams } from '../src/model/unet/random-params';
+import { RandomParams } from '../test/random-params';
 import { AutoencoderKL } from '../src/model/vae/autoencoder-kl';
 import { parseVaeConfig } from '../src/model/vae/config';
 import { expectedVaeKeys } from '../src/model/vae/autoencoder-kl';

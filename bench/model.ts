@@ -26,7 +26,7 @@ import { initNodeBackend } from '../tools/lib/tf-node';
 import { clipTextForward, loadClipTextModel, type ClipTextConfig } from '../src/model/clip/text-model';
 import { disposeParams } from '../src/model/nn';
 import type { UNetConfigJson } from '../src/model/unet/config';
-import { RandomParams } from '../src/model/unet/random-params';
+import { RandomParams } from '../test/random-params';
 import { UNet2DConditionModel } from '../src/model/unet/unet';
 import type { CheckpointGranularity } from '../src/model/unet/blocks';
 import { AutoencoderKL } from '../src/model/vae/autoencoder-kl';

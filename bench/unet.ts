@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { initNodeBackend } from '../tools/lib/tf-node';
 import type { UNetConfigJson } from '../src/model/unet/config';
-import { RandomParams } from '../src/model/unet/random-params';
+import { RandomParams } from '../test/random-params';
 import { UNet2DConditionModel } from '../src/model/unet/unet';
 import { writeBenchResults } from './lib/results';
 

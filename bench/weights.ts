@@ -15,11 +15,11 @@ import { spawn } from 'node:child_process';
 import { chromium } from '@playwright/test';
 import { CHROMIUM_PATH, QUIET_NETWORK_FLAGS } from '../e2e/chromium';
 import { FaultServer } from '../e2e/fault-server';
-import { serializeSafetensors } from '../src/weights/safetensors';
+import { serializeSafetensors } from '../src/weights/formats/safetensors';
 import { writeBenchResults } from './lib/results';
 import { DIGEST_BLOCK_BYTES } from '../tools/convert';
-import type { BlockDigests } from '../src/weights/manifest';
-import { blockDigestsOf } from '../src/weights/block-verifier';
+import type { BlockDigests } from '../src/weights/catalog/manifest';
+import { blockDigestsOf } from '../src/weights/ingest/block-verifier';
 import type { BenchParams, BenchResult, BenchRound } from './weights-page/bench.worker';
 
 const TOTAL_MB = Number(process.env.BENCH_WEIGHTS_MB ?? 256);

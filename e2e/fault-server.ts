@@ -20,11 +20,11 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
+import { hubRevisionRecord, type HubRevisionRecord } from '../test/hub-revision-record';
 
 export type Fault = ({ kind: 'cut'; at: number } | { kind: 'corrupt'; at: number } | { kind: 'ignore-range' } | { kind: '416' }
   | { kind: 'stall'; at: number } | { kind: 'throttle'; bytesPerSecond: number } | { kind: 'status'; status: number; headers?: Record<string, string> })
@@ -86,15 +86,8 @@ export class FaultServer {
   }
 
   /** The Hub's record of a repo's revision, from its folder. */
-  private async revisionRecord(repo: string, folder: string): Promise<unknown> {
-    const dir = path.join(this.root, folder);
-    const names = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
-    const siblings = await Promise.all(names.map(async (d) => {
-      const bytes = await readFile(path.join(d.parentPath, d.name));
-      const rfilename = path.relative(dir, path.join(d.parentPath, d.name)).split(path.sep).join('/');
-      return { rfilename, size: bytes.byteLength, lfs: { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.byteLength } };
-    }));
-    return { id: repo, sha: this.commit, siblings };
+  private revisionRecord(repo: string, folder: string): Promise<HubRevisionRecord> {
+    return hubRevisionRecord(repo, path.join(this.root, folder), this.commit);
   }
 
   /** Queues a fault for requests of `urlPath` (e.g. "/tiny-sd/unet/diffusion_pytorch_model.safetensors"). */

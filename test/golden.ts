@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'vitest';
-import { parseSafetensors, type HostTensor } from '../src/weights/safetensors';
+import { parseSafetensors, type HostTensor } from '../src/weights/formats/safetensors';
 
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 

@@ -60,7 +60,12 @@ describe('ipgo-run (tiny model)', () => {
     }
     expect(saved.evaluation.variants).toEqual(['best', 'final']);
     expect(saved.evaluation.rewards.aesthetic!.raw!.n).toBe(2);
-    expect(saved.evaluation.winRate.best).toBeGreaterThanOrEqual(0);
+    // win-rates are the shares of prompts whose best (or final) beats raw, weighted and per reward
+    const share = (pick: (p: RunFile['prompts'][number]) => boolean) => saved.prompts.filter(pick).length / saved.prompts.length;
+    expect(saved.evaluation.winRate.best).toBe(share((p) => p.best!.weightedReward! > p.raw!.weightedReward!));
+    expect(saved.evaluation.winRate.final).toBe(share((p) => p.final!.weightedReward! > p.raw!.weightedReward!));
+    expect(saved.evaluation.winRateByReward.best!.aesthetic).toBe(share((p) => p.best!.rewards.aesthetic! > p.raw!.rewards.aesthetic!));
+    expect(saved.evaluation.rewards.aesthetic!.raw!.mean).toBeCloseTo((saved.prompts[0]!.raw!.rewards.aesthetic! + saved.prompts[1]!.raw!.rewards.aesthetic!) / 2, 12);
     expect(saved.evaluationMarkdown).toMatch(/\| aesthetic \| -?\d\.\d{4} ± \d\.\d{4} \|/);
   }, 120_000);
 
@@ -83,6 +88,9 @@ describe('ipgo-run (tiny model)', () => {
     expect(batch.history).toHaveLength(2);
     expect(batch.evaluation.rows).toBe(1);
     expect(batch.evaluation.variants).toEqual(['tuned']);
+    const held = batch.prompts[1]!;
+    expect(batch.evaluation.rewards.aesthetic!.raw!.mean).toBe(held.raw!.rewards.aesthetic);
+    expect(batch.evaluation.winRate.tuned).toBe(held.tuned!.weightedReward! > held.raw!.weightedReward! ? 1 : 0);
     const apply = await runCommand(writeConfig('apply.json', { mode: 'apply', tokens: 'batch/tokens.json', outDir: 'apply' }), { shard: '1/2' });
     expect(apply.prompts[0]!.tuned).toEqual({ ...batch.prompts[1]!.tuned!, image: 'images/0001-tuned.png' });
     await expect(runCommand(writeConfig('b2.json', { mode: 'batch' }), { shard: '0/2' })).rejects.toThrow(/cannot be sharded/);

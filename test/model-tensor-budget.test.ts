@@ -8,8 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { resolveUNetConfig, type UNetConfigJson } from '../src/model/unet/config';
-import { RandomParams } from '../src/model/unet/random-params';
-import { largestUNetTensor } from '../src/model/unet/tensor-budget';
+import { RandomParams } from './random-params';
+import { largestUNetTensor } from './unet-tensor-budget';
 import { UNet2DConditionModel } from '../src/model/unet/unet';
 import { DEFAULT_ATTENTION_CHUNK_BYTES } from '../src/model/unet/attention';
 import { AutoencoderKL } from '../src/model/vae/autoencoder-kl';
@@ -17,7 +17,7 @@ import { DEFAULT_SCORE_BUDGET_BYTES } from '../src/model/vae/attention';
 import { DEFAULT_MAX_TENSOR_BYTES } from '../src/model/vae/channel-chunks';
 import { parseVaeConfig } from '../src/model/vae/config';
 import { expectedVaeKeys } from '../src/model/vae/autoencoder-kl';
-import { largestDecoderTensor } from '../src/model/vae/tensor-budget';
+import { largestDecoderTensor } from './vae-tensor-budget';
 import { WeightStore } from '../src/model/weights';
 
 const MiB = 2 ** 20;

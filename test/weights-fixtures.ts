@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fixturePath } from './golden';
-import { validateManifest, type ModelManifest } from '../src/weights/manifest';
+import { validateManifest, type ModelManifest } from '../src/weights/catalog/manifest';
 
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 

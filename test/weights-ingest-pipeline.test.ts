@@ -8,17 +8,17 @@
 import 'fake-indexeddb/auto';
 import crypto from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
-import { blockDigestsOf } from '../src/weights/block-verifier';
-import { IntegrityError } from '../src/weights/download';
-import { FileIngest } from '../src/weights/ingest';
-import type { ManifestFile } from '../src/weights/manifest';
-import { parseHeader, readHeaderLength, serializeSafetensors } from '../src/weights/safetensors';
-import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint, type PickleWritable } from '../src/weights/torch-zip-writer';
-import type { StoredTensor } from '../src/weights/storage';
-import { WeightsStorage } from '../src/weights/storage';
-import { answerEncode, encodeUnit, inlineCodec, WorkerCodecPool, type EncodeRequest, type UnitCodec } from '../src/weights/unit-codec';
-import { answerSha256, sha256Digest, sha256Start, WorkerSha256, type Sha256Request } from '../src/weights/sha256-stage';
-import type { SourceTensor } from '../src/weights/file-units';
+import { blockDigestsOf } from '../src/weights/ingest/block-verifier';
+import { IntegrityError } from '../src/weights/install/download';
+import { FileIngest } from '../src/weights/ingest/ingest';
+import type { ManifestFile } from '../src/weights/catalog/manifest';
+import { parseHeader, readHeaderLength, serializeSafetensors } from '../src/weights/formats/safetensors';
+import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint, type PickleWritable } from './torch-zip-writer';
+import type { StoredTensor } from '../src/weights/store/storage';
+import { WeightsStorage } from '../src/weights/store/storage';
+import { answerEncode, encodeUnit, inlineCodec, WorkerCodecPool, type EncodeRequest, type UnitCodec } from '../src/weights/ingest/unit-codec';
+import { answerSha256, sha256Digest, sha256Start, WorkerSha256, type Sha256Request } from '../src/weights/ingest/sha256-stage';
+import type { SourceTensor } from '../src/weights/ingest/file-units';
 
 /** Seven [64, 48] float tensors plus a small one: eight tensor units after the header unit. */
 function synthetic(): { bytes: Uint8Array; file: ManifestFile } {

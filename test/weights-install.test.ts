@@ -5,14 +5,15 @@
  */
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelledError, QuotaError, WeightsInstaller, type InstallEvent, type InstallOptions } from '../src/weights/installer';
-import { IntegrityError } from '../src/weights/download';
-import type { ModelManifest } from '../src/weights/manifest';
-import { parseHeader, parseSafetensors, readHeaderLength, f32ToF16 } from '../src/weights/safetensors';
-import { MAX_CHUNK_BYTES, WeightsStorage } from '../src/weights/storage';
-import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint } from '../src/weights/torch-zip-writer';
+import { CancelledError, QuotaError, WeightsInstaller, type InstallEvent, type InstallOptions } from '../src/weights/install/installer';
+import { IntegrityError } from '../src/weights/install/download';
+import { fetchHubRevision } from '../src/weights/install/hub-digests';
+import type { ModelManifest } from '../src/weights/catalog/manifest';
+import { parseHeader, parseSafetensors, readHeaderLength, f32ToF16 } from '../src/weights/formats/safetensors';
+import { MAX_CHUNK_BYTES, WeightsStorage } from '../src/weights/store/storage';
+import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint } from './torch-zip-writer';
 import * as tf from '@tensorflow/tfjs';
-import { installedModelFiles } from '../src/weights/installed-model-files';
+import { installedModelFiles } from '../src/weights/store/installed-model-files';
 import { fixturePath, missingReason } from './golden';
 import { pinnedFixtureManifest, readFixture } from './weights-fixtures';
 import { TestFileServer } from './weights-server';
@@ -192,6 +193,20 @@ describe.skipIf(noFixtures !== null)('WeightsInstaller over HTTP', () => {
     expect(events.find((e) => e.type === 'hub-digests')).toMatchObject({ files: 0, error: expect.stringMatching(/HTTP 401/) });
     expect(rec.files[0]!.verifiedBy).toBe('size');
     expect(rec.hubCommit).toBeUndefined();
+  });
+
+  it('a Hub record with a file\'s sha256 but not its size: the size stays unknown, the file is verified by sha256', async () => {
+    server.hubRecordSizes = false;
+    try {
+      const rev = await fetchHubRevision(`${base}/api/models/fixtures/tiny-sd/revision/main?blobs=true`, fetch);
+      const vae = rev.files.get('vae/diffusion_pytorch_model.safetensors');
+      expect(vae?.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(vae?.size).toBeUndefined();
+      const rec = await new WeightsInstaller(freshStorage().storage, FAST).install(unhashedHubVae('hub-digest-no-size')).done;
+      expect(rec.files[0]).toMatchObject({ verifiedBy: 'sha256', size: readFixture('tiny-sd/vae/diffusion_pytorch_model.safetensors').byteLength });
+    } finally {
+      server.hubRecordSizes = true;
+    }
   });
 
   it('429: waits at least what Retry-After asks; a wait beyond the limit gives up saying so', async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   estimateStoredBytes, FILE_FORMATS, MAX_DIGEST_BLOCK_BYTES, MODEL_KINDS, parseManifest, resolveFileUrl, STORAGE_PRECISIONS, validateManifest,
   type ModelManifest,
-} from '../src/weights/manifest';
+} from '../src/weights/catalog/manifest';
 import { fixtureDigests, repoManifest } from './weights-fixtures';
 import { fixturePath, missingReason } from './golden';
 

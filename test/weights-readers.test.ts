@@ -10,12 +10,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { blobSource, memorySource } from '../src/weights/byte-source';
-import { dequantizeStateDict, policyOf, quantizeStateDict } from '../src/weights/quantize';
-import { parseSafetensors, type HostTensor } from '../src/weights/safetensors';
-import { createSafetensorsStreamParser, readSafetensorsFrom } from '../src/weights/safetensors-stream';
-import { loadTorchStateDict, openTorchCheckpoint, pickStateDict } from '../src/weights/torch-zip';
-import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint } from '../src/weights/torch-zip-writer';
+import { blobSource, memorySource } from '../src/weights/formats/byte-source';
+import { dequantizeStateDict, policyOf, quantizeStateDict } from '../src/weights/formats/quantize';
+import { parseSafetensors, type HostTensor } from '../src/weights/formats/safetensors';
+import { createSafetensorsStreamParser, readSafetensorsFrom } from '../src/weights/formats/safetensors-stream';
+import { loadTorchStateDict, openTorchCheckpoint, pickStateDict } from '../src/weights/formats/torch-zip';
+import { contiguousTensor, OrderedDictValue, writeTorchCheckpoint } from './torch-zip-writer';
 import { FIXTURES_DIR } from './golden';
 
 const FILE = path.join(FIXTURES_DIR, 'aesthetic', 'sac+logos+ava1-l14-linearMSE.safetensors');

@@ -8,11 +8,11 @@
  * URL serves bytes (and ranges), and `expireSignedUrls()` makes every signature issued so far answer 403.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, normalize, relative, sep } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join, normalize } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { hubRevisionRecord, type HubRevisionRecord } from './hub-revision-record';
 
 export type Fault =
   /** Sends the headers and `bytes` body bytes (flushed), then destroys the socket. */
@@ -78,18 +78,13 @@ export class TestFileServer {
   /** The commit id the Hub API reports. */
   readonly commit = 'c0ffee0123456789abcdef0123456789abcdef01';
 
-  /**
-   * What the Hub's `/api/models/{owner}/{name}/revision/{rev}?blobs=true` says of the folder `name`: every file,
-   * each with its sha256 as an LFS file.
-   */
-  private async revisionRecord(repo: string): Promise<unknown> {
+  /** Whether the Hub's revision record gives each file's size (false: only the LFS sha256). */
+  hubRecordSizes = true;
+
+  /** The Hub's `/api/models/{owner}/{name}/revision/{rev}?blobs=true` for the folder `name`. */
+  private revisionRecord(repo: string): Promise<HubRevisionRecord> {
     const dir = join(this.root, normalize(repo.split('/').at(-1)!).replace(/^(\.\.[/\\])+/, ''));
-    const siblings = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile()).map(async (d) => {
-      const full = join(d.parentPath, d.name);
-      const bytes = await readFile(full);
-      return { rfilename: relative(dir, full).split(sep).join('/'), size: bytes.byteLength, lfs: { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.byteLength } };
-    });
-    return { id: repo, sha: this.commit, siblings: await Promise.all(siblings) };
+    return hubRevisionRecord(repo, dir, this.commit, { sizes: this.hubRecordSizes });
   }
 
   requestsFor(path: string): LoggedRequest[] {

@@ -6,11 +6,11 @@ import 'fake-indexeddb/auto';
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promisifyRequest } from 'idb-keyval';
-import { WeightsInstaller, type InstallEvent, type InstallOptions } from '../src/weights/installer';
-import type { ModelManifest } from '../src/weights/manifest';
-import { serializeSafetensors } from '../src/weights/safetensors';
-import { WeightsStorage } from '../src/weights/storage';
-import { verifyInstalledModel } from '../src/weights/verify';
+import { WeightsInstaller, type InstallEvent, type InstallOptions } from '../src/weights/install/installer';
+import type { ModelManifest } from '../src/weights/catalog/manifest';
+import { serializeSafetensors } from '../src/weights/formats/safetensors';
+import { WeightsStorage } from '../src/weights/store/storage';
+import { verifyInstalledModel } from '../src/weights/store/verify';
 import { TestFileServer } from './weights-server';
 
 const server = new TestFileServer('/nonexistent');

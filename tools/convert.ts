@@ -13,20 +13,20 @@
  *   browser quantizes per output channel while installing. The manifest format has no pre-quantized file type
  *   (its tensor formats are safetensors and torch-zip, whose dtypes cannot carry per-channel scales), so int8 is a
  *   storage precision, not a transfer encoding.
- * Weights stream tensor by tensor (src/weights/safetensors-stream.ts over a file handle): memory is bounded by the
+ * Weights stream tensor by tensor (src/weights/formats/safetensors-stream.ts over a file handle): memory is bounded by the
  * largest tensor, not the file. Files are not sharded: a manifest file is one URL and one weight file per component
  * for the loader; the installer already splits tensors into bounded IndexedDB chunks on its side.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ByteSource } from '../src/weights/byte-source';
+import type { ByteSource } from '../src/weights/formats/byte-source';
 import { WEIGHT_FILE_CANDIDATES } from '../src/model/load-pipeline';
 import {
   MAX_DIGEST_BLOCK_BYTES, validateManifest, type BlockDigests, type FileFormat, type ManifestFile, type ModelManifest, type SourceFloatDtype, type StoragePrecision,
-} from '../src/weights/manifest';
-import { DTYPE_BYTES, decodeTensorBytes, f32ToF16, type SafetensorsDtype, type SafetensorsEntry } from '../src/weights/safetensors';
-import { entriesInFileOrder, readSafetensorsHeader, readTensorBytes } from '../src/weights/safetensors-stream';
+} from '../src/weights/catalog/manifest';
+import { DTYPE_BYTES, decodeTensorBytes, f32ToF16, type SafetensorsDtype, type SafetensorsEntry } from '../src/weights/formats/safetensors';
+import { entriesInFileOrder, readSafetensorsHeader, readTensorBytes } from '../src/weights/formats/safetensors-stream';
 
 export type BundlePrecision = StoragePrecision;
 

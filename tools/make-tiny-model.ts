@@ -18,7 +18,7 @@ import { expectedVaeKeys } from '../src/model/vae/autoencoder-kl';
 import { clipExpectedKeys } from '../src/model/clip/clip-model';
 import { openClipExpectedKeys, openClipModelCfg } from '../src/model/clip/openclip-model';
 import { aestheticExpectedKeys } from '../src/rewards/aesthetic';
-import { serializeSafetensors } from '../src/weights/safetensors';
+import { serializeSafetensors } from '../src/weights/formats/safetensors';
 import { loadClipBpeText } from './lib/clip-bpe-text';
 import * as C from './tiny-model-configs';
 

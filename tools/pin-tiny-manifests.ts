@@ -13,8 +13,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTinyModel } from './make-tiny-model';
-import { blockDigestsOf } from '../src/weights/block-verifier';
-import { isTensorFormat, type BlockDigests, type ManifestFile, type ModelManifest } from '../src/weights/manifest';
+import { blockDigestsOf } from '../src/weights/ingest/block-verifier';
+import { isTensorFormat, type BlockDigests, type ManifestFile, type ModelManifest } from '../src/weights/catalog/manifest';
 
 /** Whether the pinned manifest `id` gives `f` block digests. */
 export function pinsBlocks(id: string, f: ManifestFile): boolean {

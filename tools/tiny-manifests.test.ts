@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { validateManifest } from '../src/weights/manifest';
+import { validateManifest } from '../src/weights/catalog/manifest';
 import { MANIFEST_DIR, pinsBlocks, TINY_MANIFEST_IDS, tinyFolder, tinyModelDigests } from './pin-tiny-manifests';
 
 describe('built-in tiny manifests', () => {

@@ -6,16 +6,16 @@
  * tensors back into tfjs tensors (installedModelFiles, as the studio loads models).
  */
 import * as tf from '@tensorflow/tfjs';
-import { WeightsInstaller } from '../../src/weights/installer';
-import { WeightsStorage } from '../../src/weights/storage';
-import { installedModelFiles } from '../../src/weights/installed-model-files';
-import type { BlockDigests, ManifestFile, ModelManifest, StoragePrecision } from '../../src/weights/manifest';
-import { BlockVerifier } from '../../src/weights/block-verifier';
+import { WeightsInstaller } from '../../src/weights/install/installer';
+import { WeightsStorage } from '../../src/weights/store/storage';
+import { installedModelFiles } from '../../src/weights/store/installed-model-files';
+import type { BlockDigests, ManifestFile, ModelManifest, StoragePrecision } from '../../src/weights/catalog/manifest';
+import { BlockVerifier } from '../../src/weights/ingest/block-verifier';
 import { createSHA256 } from 'hash-wasm';
-import { parseHeader, readHeaderLength } from '../../src/weights/safetensors';
-import { encodeForStorage } from '../../src/weights/tensor-codec';
-import type { StoredTensor } from '../../src/weights/storage';
-import { inlineCodec, type UnitCodec } from '../../src/weights/unit-codec';
+import { parseHeader, readHeaderLength } from '../../src/weights/formats/safetensors';
+import { encodeForStorage } from '../../src/weights/store/tensor-codec';
+import type { StoredTensor } from '../../src/weights/store/storage';
+import { inlineCodec, type UnitCodec } from '../../src/weights/ingest/unit-codec';
 
 export interface BenchParams {
   url: string; size: number; sha256: string; blockSha256: BlockDigests; precision: StoragePrecision; rounds: number;

@@ -10,6 +10,7 @@ import { decodeTensor, encodeTensor, type EncodedTensor } from './float32-base64
 import type { StepLRState } from './lr-schedule';
 import { assignParams, paramShape, PARAM_NAMES, readParams, type HostParams, type ParamName } from './params';
 import { Rng, type RngState } from './rng';
+import { isObj } from '../lib/json-object';
 
 export const CHECKPOINT_FORMAT = 'ipgo-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -60,8 +61,6 @@ export async function saveCheckpoint(run: RunState): Promise<RunCheckpoint> {
     best: run.best ? { reward: run.best.reward, epoch: run.best.epoch, params: encodeParams(run.best.params, run.config) } : null,
   };
 }
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function decodeParams(raw: unknown, cfg: IpgoConfig, where: string): HostParams {
   if (!isObj(raw)) throw new Error(`${where}: expected an object with ${PARAM_NAMES.join(', ')}`);

@@ -7,8 +7,7 @@ import { InvalidInputError } from '../lib/input-error';
 import { validateBoundaryShape, type IpgoConfig } from './config';
 import { SCHEDULERS } from '../model/schedulers';
 import type { SamplingSetup } from './trainer';
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isObj } from '../lib/json-object';
 
 type Check = (v: unknown) => boolean;
 const finite: Check = (v) => typeof v === 'number' && Number.isFinite(v);

@@ -234,7 +234,3 @@ function parameterGrads(params: Params, setup: ObjectiveSetup, lambdaC: tf.Tenso
   })(names.map((name) => params[name]));
   return Object.fromEntries(names.map((name, i) => [name, grads[i]!])) as Record<ParamName, tf.Tensor>;
 }
-
-export function isCancellation(e: unknown): boolean {
-  return e instanceof SamplingCancelled;
-}

@@ -18,7 +18,7 @@
  * the decoder's largest activations split into channel chunks, which hold less per pixel — so between and beyond
  * the fitted sizes the prediction is an estimate (bench/results/gpu.json has the SD1.5 errors at 128²…512²).
  */
-import { formatBytes } from '../weights/format-bytes';
+import { formatBytes } from '../lib/format-bytes';
 import { paramsOf } from '../model/nn';
 import { declaredParams } from '../model/params';
 import { vaeBinding } from '../model/vae/autoencoder-kl';

@@ -7,6 +7,7 @@ import { createParams, disposeIpgoParams, initHostParams, readParams, sideParams
 import { Rng } from './rng';
 import { FINGERPRINT_METHOD, FINGERPRINT_PROBE, type TextEncoderFingerprint } from './text-encoder-fingerprint';
 import { applyImportedTokens, exportTokens, parseTokensFile, type IpgoTokensFile } from './tokens-json';
+import { tokensSchemaViolations } from './tokens-json-schema';
 import type { EpochRecord } from './trainer';
 
 const SHAPE: BoundaryShape = { numTokens: 2, rank: 3, textDim: 16, bound: 1, rotation: 'intended' };
@@ -80,10 +81,11 @@ describe('ipgo-tokens v1 file', () => {
     ['not JSON', '{oops', /not valid JSON/],
     ['wrong format', mutate(file, (o) => { o.format = 'tokens'; }), /format must be "ipgo-tokens"/],
     ['wrong version', mutate(file, (o) => { o.version = 2; }), /unsupported version 2 \(this app reads version 1\)/],
-    ['missing field', mutate(file, (o) => { delete o.prompts; }), /missing field "prompts"/],
-    ['unknown field', mutate(file, (o) => { o.extra = 1; }), /unknown field "extra"/],
+    ['missing field', mutate(file, (o) => { delete o.prompts; }), /ipgo-tokens: prompts: missing \(a required field\)/],
+    ['unknown field', mutate(file, (o) => { o.extra = 1; }), /ipgo-tokens: extra: not a known field/],
+    ['wrong type', mutate(file, (o) => { o.numTokens = '2'; }), /ipgo-tokens: numTokens: must be integer, got "2"/],
     ['D mismatch', mutate(file, (o) => { o.textDim = 768; o.config.tokens.textDim = 768; }), /token width D = 768 does not match the loaded model's text width 16/],
-    ['bad rotation', mutate(file, (o) => { o.rotation = 'yes'; }), /rotation must be "intended" or "off"/],
+    ['bad rotation', mutate(file, (o) => { o.rotation = 'yes'; }), /rotation: must be one of "intended", "off", got "yes"/],
     ['wrong x shape', mutate(file, (o) => { o.params.prefix.x.shape = [2, 7]; }), /params.prefix.x: shape must be \[2,8\], got \[2,7\]/],
     ['short data', mutate(file, (o) => { o.params.suffix.b.data = float32ToBase64(new Float32Array(15)); }), /params.suffix.b: data holds 15 values, shape \[16\] needs 16/],
     ['bad base64', mutate(file, (o) => { o.params.suffix.b.data = 'abc!'; }), /params.suffix.b: data is not valid base64/],
@@ -91,24 +93,34 @@ describe('ipgo-tokens v1 file', () => {
     ['W not orthonormal', mutate(file, (o) => { o.params.suffix.W.data = wrongW(); }), /params.suffix.W: columns are not orthonormal/],
     ['tokens inconsistent', mutate(file, (o) => { o.rotation = 'off'; o.config.tokens.rotation = 'off'; }), /tokens.prefix do not match the stored parameters/],
     ['wrong token shape', mutate(file, (o) => { o.tokens.suffix.shape = [16, 2]; }), /tokens.suffix: shape must be \[2,16\]/],
-    ['bad date', mutate(file, (o) => { o.createdAt = 'yesterday'; }), /createdAt must be an ISO 8601 date-time/],
-    ['bad weights', mutate(file, (o) => { o.rewardWeights = { clip: 'high' }; }), /rewardWeights.clip must be a finite number/],
-    ['bad prompts', mutate(file, (o) => { o.prompts = [1]; }), /prompts must be an array of strings/],
-    ['config missing a field', mutate(file, (o) => { delete o.config.adam.lr; }), /config.adam.lr is missing/],
-    ['config bad value', mutate(file, (o) => { o.config.gradLastK = 0; }), /config.gradLastK must be a positive integer, got 0/],
+    ['bad date', mutate(file, (o) => { o.createdAt = 'yesterday'; }), /createdAt: must be a date-time string, got "yesterday"/],
+    ['bad weights', mutate(file, (o) => { o.rewardWeights = { clip: 'high' }; }), /rewardWeights.clip: must be number, got "high"/],
+    ['bad prompts', mutate(file, (o) => { o.prompts = [1]; }), /prompts\[0\]: must be string, got 1/],
+    ['config missing a field', mutate(file, (o) => { delete o.config.adam.lr; }), /config.adam.lr: missing/],
+    ['config bad value', mutate(file, (o) => { o.config.gradLastK = 0; }), /config.gradLastK: must be at least 1, got 0/],
     ['config vs shape', mutate(file, (o) => { o.config.tokens.rank = 2; }), /rank \(3\) differs from config.tokens.rank \(2\)/],
-    ['bad sampling', mutate(file, (o) => { o.sampling.scheduler = 'pndm'; }), /sampling.scheduler must be one of lms, euler, ddim/],
+    ['bad sampling', mutate(file, (o) => { o.sampling.scheduler = 'pndm'; }), /sampling.scheduler: must be one of "lms", "euler", "ddim", got "pndm"/],
     ['fingerprint width', mutate(file, (o) => { o.textEncoder.values.shape = [2, 8]; }), /textEncoder.values: shape must be \[2,16\], got \[2,8\]/],
-    ['fingerprint method', mutate(file, (o) => { o.textEncoder.method = 'sha256'; }), /textEncoder.method must be "probe-states-v1"/],
-    ['history not array', mutate(file, (o) => { o.history = {}; }), /history must be an array/],
-    ['history bad number', mutate(file, (o) => { o.history[0].loss = 'low'; }), /history\[0\].loss must be a finite number or null/],
-    ['history unknown', mutate(file, (o) => { o.history[1].foo = 1; }), /history\[1\].foo is not a known field/],
+    ['fingerprint method', mutate(file, (o) => { o.textEncoder.method = 'sha256'; }), /textEncoder.method: must be "probe-states-v1", got "sha256"/],
+    ['history not array', mutate(file, (o) => { o.history = {}; }), /history: must be array, got \{\}/],
+    ['history bad number', mutate(file, (o) => { o.history[0].loss = 'low'; }), /history\[0\].loss: must be number or null, got "low"/],
+    ['history unknown', mutate(file, (o) => { o.history[1].foo = 1; }), /history\[1\].foo: not a known field/],
   ];
   for (const [name, input, message] of cases) {
     it(`rejects: ${name}`, () => {
       expect(() => parseTokensFile(input, { textDim: 16 })).toThrow(message);
     });
   }
+
+  it('lists every schema violation with its path, not only the first', () => {
+    const broken = mutate(file, (o) => { o.bound = -1; o.params.prefix.W.dtype = 'float16'; delete o.tokens.suffix; });
+    expect(() => parseTokensFile(broken, { textDim: 16 })).toThrow(
+      'ipgo-tokens: bound: must be greater than 0, got -1; params.prefix.W.dtype: must be "float32", got "float16"; tokens.suffix: missing (a required field)');
+  });
+
+  it('an exported file follows the schema', () => {
+    expect(tokensSchemaViolations(JSON.parse(JSON.stringify(file)))).toEqual([]);
+  });
 
   it('never partially applies: a file for other shapes leaves every variable untouched', async () => {
     const before = tf.memory().numTensors;

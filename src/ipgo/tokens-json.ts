@@ -20,6 +20,8 @@ import { orthonormalityErrorHost } from './orthonormal';
 import { assignParams, hostFromSides, sideHost, type HostParams, type IpgoParams, type Side } from './params';
 import { FINGERPRINT_METHOD, FINGERPRINT_TOLERANCE, fingerprintDistance, type TextEncoderFingerprint } from './text-encoder-fingerprint';
 import type { EpochRecord, SamplingSetup } from './trainer';
+import { isObj } from '../lib/json-object';
+import { tokensSchemaViolations } from './tokens-json-schema';
 
 export const TOKENS_FORMAT = 'ipgo-tokens';
 export const TOKENS_VERSION = 1;
@@ -114,11 +116,6 @@ export class TokensFileError extends Error {
 }
 
 const SIDES: Side[] = ['prefix', 'suffix'];
-const REQUIRED_KEYS = ['format', 'version', 'modelId', 'textEncoder', 'textDim', 'numTokens', 'rank', 'rotation', 'bound', 'config',
-  'sampling', 'params', 'tokens', 'prompts', 'rewardWeights', 'history', 'createdAt'];
-const OPTIONAL_KEYS = ['reward'];
-/** Every top-level key of a v1 file (the schema test keeps schema/ipgo-tokens.schema.json in sync). */
-export const TOKENS_FILE_KEYS = { required: REQUIRED_KEYS, optional: OPTIONAL_KEYS } as const;
 
 const orNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const fromNull = (v: number | null): number => (v === null ? NaN : v);
@@ -174,7 +171,6 @@ export function exportTokens(input: TokensExportInput): IpgoTokensFile {
   return file;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const fail = (msg: string): never => {
   throw new TokensFileError(`ipgo-tokens: ${msg}`);
 };
@@ -187,43 +183,73 @@ const guard = <T>(f: () => T): T => {
   }
 };
 
-const RECORD_NUMBERS = ['weightedReward', 'penalty', 'loss', 'lr', 'gradNorm', 'clipScale', 'orthonormalityError', 'ms'] as const;
+/** How many schema violations an error message lists. */
+const MAX_LISTED_VIOLATIONS = 5;
 
-function parseHistory(raw: unknown): EpochRecord[] {
-  if (!Array.isArray(raw)) return fail('history must be an array of epoch records');
-  return raw.map((r, i) => {
-    const at = `history[${i}]`;
-    if (!isObj(r)) return fail(`${at} must be an object`);
-    if (!Number.isInteger(r.epoch) || (r.epoch as number) < 0) fail(`${at}.epoch must be a non-negative integer, got ${JSON.stringify(r.epoch)}`);
-    const numOrNull = (v: unknown) => v === null || (typeof v === 'number' && Number.isFinite(v));
-    for (const k of RECORD_NUMBERS) if (!numOrNull(r[k])) fail(`${at}.${k} must be a finite number or null, got ${JSON.stringify(r[k])}`);
-    if (typeof r.applied !== 'boolean') fail(`${at}.applied must be a boolean`);
-    if (!isObj(r.rewards) || !Object.values(r.rewards).every(numOrNull)) fail(`${at}.rewards must map reward names to numbers (or null)`);
-    if ('prompt' in r && typeof r.prompt !== 'string') fail(`${at}.prompt must be a string`);
-    if ('skippedReason' in r && typeof r.skippedReason !== 'string') fail(`${at}.skippedReason must be a string`);
-    const known = new Set<string>(['epoch', 'rewards', 'applied', 'prompt', 'skippedReason', ...RECORD_NUMBERS]);
-    for (const k of Object.keys(r)) if (!known.has(k)) fail(`${at}.${k} is not a known field`);
-    const rec = { epoch: r.epoch as number, applied: r.applied as boolean } as EpochRecord;
-    if (typeof r.prompt === 'string') rec.prompt = r.prompt;
-    rec.rewards = Object.fromEntries(Object.entries(r.rewards as Record<string, number | null>).map(([id, v]) => [id, fromNull(v)]));
-    for (const k of RECORD_NUMBERS) rec[k] = fromNull(r[k] as number | null);
-    if (typeof r.skippedReason === 'string') rec.skippedReason = r.skippedReason;
+function checkSchema(raw: unknown): asserts raw is IpgoTokensFile {
+  const violations = tokensSchemaViolations(raw);
+  if (violations.length === 0) return;
+  const more = violations.length > MAX_LISTED_VIOLATIONS ? ` (and ${violations.length - MAX_LISTED_VIOLATIONS} more)` : '';
+  fail(`${violations.slice(0, MAX_LISTED_VIOLATIONS).join('; ')}${more}`);
+}
+
+function historyFromJson(records: EpochRecordJson[]): EpochRecord[] {
+  return records.map((r) => {
+    const rec = { ...r, rewards: Object.fromEntries(Object.entries(r.rewards).map(([id, v]) => [id, fromNull(v)])) } as EpochRecord;
+    for (const k of RECORD_NUMBERS) rec[k] = fromNull(r[k]);
     return rec;
   });
 }
 
-function parseFingerprint(raw: unknown, textDim: number): TextEncoderFingerprint {
-  if (!isObj(raw)) return fail('textEncoder must be an object {method, probe, values}');
-  if (raw.method !== FINGERPRINT_METHOD) fail(`textEncoder.method must be "${FINGERPRINT_METHOD}", got ${JSON.stringify(raw.method)}`);
-  if (typeof raw.probe !== 'string' || !raw.probe) fail('textEncoder.probe must be a non-empty string');
-  for (const k of Object.keys(raw)) if (!['method', 'probe', 'values'].includes(k)) fail(`textEncoder.${k} is not a known field`);
-  const values = guard(() => decodeTensor(raw.values, [2, textDim], 'textEncoder.values'));
-  return { method: FINGERPRINT_METHOD, probe: raw.probe as string, values, textDim };
+const RECORD_NUMBERS = ['weightedReward', 'penalty', 'loss', 'lr', 'gradNorm', 'clipScale', 'orthonormalityError', 'ms'] as const;
+
+/** The text encoder the file was made with, against the loaded one: the same width, a fingerprint within tolerance. */
+function checkFingerprint(file: IpgoTokensFile, shape: BoundaryShape, expect: TokensExpectation): { textEncoder: TextEncoderFingerprint; warnings: string[] } {
+  const values = guard(() => decodeTensor(file.textEncoder.values, [2, shape.textDim], 'textEncoder.values'));
+  const textEncoder: TextEncoderFingerprint = { method: FINGERPRINT_METHOD, probe: file.textEncoder.probe, values, textDim: shape.textDim };
+  if (expect.textEncoder) {
+    if (expect.textEncoder.probe !== textEncoder.probe) fail(`textEncoder.probe "${textEncoder.probe}" differs from this app's probe "${expect.textEncoder.probe}"`);
+    const d = fingerprintDistance(textEncoder.values, expect.textEncoder.values);
+    if (!(d <= FINGERPRINT_TOLERANCE)) {
+      fail(`text encoder fingerprint does not match the loaded model (rel L2 ${d.toExponential(2)} > ${FINGERPRINT_TOLERANCE}): ` +
+        `the tokens were trained with "${file.modelId}"${expect.modelId ? `, the loaded model is "${expect.modelId}"` : ''}`);
+    }
+  }
+  const warnings: string[] = [];
+  if (expect.modelId !== undefined && expect.modelId !== file.modelId) {
+    warnings.push(`tokens were trained with "${file.modelId}", the loaded model is "${expect.modelId}" (${expect.textEncoder ? 'same text encoder' : 'same text width'}; results may differ)`);
+  }
+  return { textEncoder, warnings };
+}
+
+/** Each side's parameters and tokens: their byte counts, finite values, W's orthonormal columns, tokens = the map of the parameters. */
+function decodeSides(file: IpgoTokensFile, shape: BoundaryShape): { params: HostParams; tokens: Record<Side, Float32Array> } {
+  const shapes = sideShapes(shape);
+  const decode = (v: unknown, want: number[], where: string): Float32Array => guard(() => decodeTensor(v, want, where));
+  const hostSides = {} as Record<Side, { x: Float32Array; W: Float32Array; b: Float32Array }>;
+  const tokens = {} as Record<Side, Float32Array>;
+  for (const side of SIDES) {
+    const p = file.params[side];
+    const h = { x: decode(p.x, shapes.x, `params.${side}.x`), W: decode(p.W, shapes.W, `params.${side}.W`), b: decode(p.b, shapes.b, `params.${side}.b`) };
+    const err = orthonormalityErrorHost(h.W, shape.textDim, basisWidth(shape));
+    if (!(err <= ORTHONORMAL_TOLERANCE)) {
+      fail(`params.${side}.W: columns are not orthonormal (max|WᵀW − I| = ${err.toExponential(2)} > ${ORTHONORMAL_TOLERANCE})`);
+    }
+    hostSides[side] = h;
+    tokens[side] = decode(file.tokens[side], [shape.numTokens, shape.textDim], `tokens.${side}`);
+    const rel = relL2(tokens[side], boundaryTokensHost(h, shape));
+    if (!(rel <= TOKENS_CONSISTENCY_TOLERANCE)) {
+      fail(`tokens.${side} do not match the stored parameters (rel L2 ${rel.toExponential(2)} > ${TOKENS_CONSISTENCY_TOLERANCE}; wrong rotation mode or edited file?)`);
+    }
+  }
+  return { params: hostFromSides(hostSides.prefix, hostSides.suffix), tokens };
 }
 
 /**
  * Parses and validates an `ipgo-tokens` file (JSON text or parsed object) against the loaded model. Throws
  * TokensFileError with a message naming the offending field; returns fresh copies (the input is not kept).
+ * The structure is the schema's; what it cannot say (lengths tied to n, r and D, the config's own rules, the
+ * model) is checked here.
  */
 export function parseTokensFile(input: unknown, expect: TokensExpectation): ImportedTokens {
   let raw: unknown = input;
@@ -234,92 +260,34 @@ export function parseTokensFile(input: unknown, expect: TokensExpectation): Impo
       fail(`not valid JSON (${(e as Error).message})`);
     }
   }
+  // What the file is, before how it is built: another format or version would fail the schema everywhere.
   if (!isObj(raw)) return fail('expected a JSON object');
   if (raw.format !== TOKENS_FORMAT) fail(`format must be "${TOKENS_FORMAT}", got ${JSON.stringify(raw.format)}`);
   if (raw.version !== TOKENS_VERSION) fail(`unsupported version ${JSON.stringify(raw.version)} (this app reads version ${TOKENS_VERSION})`);
-  for (const k of REQUIRED_KEYS) if (!(k in raw)) fail(`missing field "${k}"`);
-  for (const k of Object.keys(raw)) if (!REQUIRED_KEYS.includes(k) && !OPTIONAL_KEYS.includes(k)) fail(`unknown field "${k}"`);
+  checkSchema(raw);
+  const file = raw;
 
-  if (typeof raw.modelId !== 'string' || raw.modelId.length === 0) fail('modelId must be a non-empty string');
-  for (const k of ['textDim', 'numTokens', 'rank'] as const) {
-    if (!Number.isInteger(raw[k]) || (raw[k] as number) <= 0) fail(`${k} must be a positive integer, got ${JSON.stringify(raw[k])}`);
-  }
-  if (raw.rotation !== 'intended' && raw.rotation !== 'off') fail(`rotation must be "intended" or "off", got ${JSON.stringify(raw.rotation)}`);
-  if (typeof raw.bound !== 'number' || !Number.isFinite(raw.bound) || raw.bound <= 0) fail(`bound must be a finite positive number, got ${JSON.stringify(raw.bound)}`);
-  const config = guard(() => checkIpgoConfig(raw.config, 'config'));
+  const config = guard(() => checkIpgoConfig(file.config, 'config'));
   const shape: BoundaryShape = { ...config.tokens };
   for (const k of ['textDim', 'numTokens', 'rank', 'rotation', 'bound'] as const) {
-    if (raw[k] !== shape[k]) fail(`${k} (${JSON.stringify(raw[k])}) differs from config.tokens.${k} (${JSON.stringify(shape[k])})`);
+    if (file[k] !== shape[k]) fail(`${k} (${JSON.stringify(file[k])}) differs from config.tokens.${k} (${JSON.stringify(shape[k])})`);
   }
   if (shape.textDim !== expect.textDim) {
     fail(`token width D = ${shape.textDim} does not match the loaded model's text width ${expect.textDim} (tokens made for another model)`);
   }
-  const textEncoder = parseFingerprint(raw.textEncoder, shape.textDim);
-  const warnings: string[] = [];
-  if (expect.textEncoder) {
-    if (expect.textEncoder.probe !== textEncoder.probe) fail(`textEncoder.probe "${textEncoder.probe}" differs from this app's probe "${expect.textEncoder.probe}"`);
-    const d = fingerprintDistance(textEncoder.values, expect.textEncoder.values);
-    if (!(d <= FINGERPRINT_TOLERANCE)) {
-      fail(`text encoder fingerprint does not match the loaded model (rel L2 ${d.toExponential(2)} > ${FINGERPRINT_TOLERANCE}): ` +
-        `the tokens were trained with "${raw.modelId as string}"${expect.modelId ? `, the loaded model is "${expect.modelId}"` : ''}`);
-    }
-  }
-  if (expect.modelId !== undefined && expect.modelId !== raw.modelId) {
-    warnings.push(`tokens were trained with "${raw.modelId as string}", the loaded model is "${expect.modelId}" (${expect.textEncoder ? 'same text encoder' : 'same text width'}; results may differ)`);
-  }
-  const sampling = guard(() => checkSampling(raw.sampling, 'sampling'));
-
-  const shapes = sideShapes(shape);
-  const decode = (v: unknown, want: number[], where: string): Float32Array => guard(() => decodeTensor(v, want, where));
-  if (!isObj(raw.params)) fail('params must be an object {prefix, suffix}');
-  if (!isObj(raw.tokens)) fail('tokens must be an object {prefix, suffix}');
-  const params = raw.params as Record<string, unknown>, tokensRaw = raw.tokens as Record<string, unknown>;
-  const hostSides = {} as Record<Side, { x: Float32Array; W: Float32Array; b: Float32Array }>;
-  const tokens = {} as Record<Side, Float32Array>;
-  for (const side of SIDES) {
-    const p = params[side];
-    if (!isObj(p)) return fail(`params.${side} must be an object {x, W, b}`);
-    const h = {
-      x: decode(p.x, shapes.x, `params.${side}.x`),
-      W: decode(p.W, shapes.W, `params.${side}.W`),
-      b: decode(p.b, shapes.b, `params.${side}.b`),
-    };
-    const err = orthonormalityErrorHost(h.W, shape.textDim, basisWidth(shape));
-    if (!(err <= ORTHONORMAL_TOLERANCE)) {
-      fail(`params.${side}.W: columns are not orthonormal (max|WᵀW − I| = ${err.toExponential(2)} > ${ORTHONORMAL_TOLERANCE})`);
-    }
-    hostSides[side] = h;
-    tokens[side] = decode(tokensRaw[side], [shape.numTokens, shape.textDim], `tokens.${side}`);
-    const rel = relL2(tokens[side], boundaryTokensHost(h, shape));
-    if (!(rel <= TOKENS_CONSISTENCY_TOLERANCE)) {
-      fail(`tokens.${side} do not match the stored parameters (rel L2 ${rel.toExponential(2)} > ${TOKENS_CONSISTENCY_TOLERANCE}; wrong rotation mode or edited file?)`);
-    }
-  }
-
-  if (!Array.isArray(raw.prompts) || !raw.prompts.every((p) => typeof p === 'string')) fail('prompts must be an array of strings');
-  if (!isObj(raw.rewardWeights)) fail('rewardWeights must be an object {reward name: weight}');
-  for (const [k, v] of Object.entries(raw.rewardWeights as object)) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) fail(`rewardWeights.${k} must be a finite number, got ${JSON.stringify(v)}`);
-  }
-  const history = parseHistory(raw.history);
-  const created = raw.createdAt;
-  if (typeof created !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(created) || Number.isNaN(Date.parse(created))) {
-    fail(`createdAt must be an ISO 8601 date-time, got ${JSON.stringify(created)}`);
-  }
-  if ('reward' in raw && (typeof raw.reward !== 'number' || !Number.isFinite(raw.reward))) fail(`reward must be a finite number, got ${JSON.stringify(raw.reward)}`);
+  const { textEncoder, warnings } = checkFingerprint(file, shape, expect);
+  const sampling = guard(() => checkSampling(file.sampling, 'sampling'));
+  const { params, tokens } = decodeSides(file, shape);
 
   const out: ImportedTokens = {
-    shape, config, sampling, textEncoder,
-    modelId: raw.modelId as string,
-    params: hostFromSides(hostSides.prefix, hostSides.suffix),
-    tokens,
-    prompts: [...(raw.prompts as string[])],
-    rewardWeights: { ...(raw.rewardWeights as Record<string, number>) },
-    history,
-    createdAt: created as string,
-    warnings,
+    shape, config, sampling, textEncoder, params, tokens, warnings,
+    modelId: file.modelId,
+    prompts: [...file.prompts],
+    rewardWeights: { ...file.rewardWeights },
+    history: historyFromJson(file.history),
+    createdAt: file.createdAt,
   };
-  if (typeof raw.reward === 'number') out.reward = raw.reward;
+  if (file.reward !== undefined) out.reward = file.reward;
   return out;
 }
 

@@ -6,7 +6,7 @@ import { leanValueAndGrads } from './lean-grad';
  *
  * Why: while tf.grads runs, tfjs keeps every tensor each op saved for its backward, plus every intermediate
  * gradient, until the whole backward ends (and on tfjs-wasm each saved tensor is a copy). At SD1.5 size one UNet
- * forward+backward then holds every block's activations at once (~33 GB extrapolated at 64×64 latents).
+ * forward+backward then holds every block's activations at once, far beyond any GPU's memory at 64×64 latents.
  * `checkpoint(f, inputs)` runs `f` as one op that saves only its tensor inputs; its gradient recomputes `f` under
  * its own nested tape and backpropagates through it, so the backward holds one checkpointed unit's activations at
  * a time plus the stored unit inputs, for the cost of one extra forward.

@@ -12,8 +12,7 @@ import { addLean, torchPadding, type ConvParams, type LinearParams } from './nn'
  * - no filter-gradient kernel (Conv2DBackpropFilter, missing on tfjs-wasm) can ever be requested.
  *
  * Matmuls are arranged for tfjs-wasm (XNNPACK) without changing their values:
- * - BatchMatMul with transposeA/transposeB leaves XNNPACK's fast path (roughly 10× slower for transposeB, far
- *   worse for transposeA), so on wasm every transpose is an explicit Transpose kernel followed by a plain matmul;
+ * - BatchMatMul with transposeA/transposeB leaves XNNPACK's fast path (transposeA worst of all), so on wasm every transpose is an explicit Transpose kernel followed by a plain matmul;
  * - XNNPACK packs the RIGHT operand and caches that packed copy for as long as the tensor lives, so a weight on the
  *   right is held twice. Weights therefore stay in torch layout [out, in] and go on the LEFT: y = (W·xᵀ)ᵀ, where
  *   the packed right operand is the short-lived activation.
@@ -91,8 +90,8 @@ function packedConv2dX(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: 
 
 /**
  * dx of a conv. On tfjs-wasm, stride 1 and at least 128 output pixels (B·H·W): a forward Conv2D of dy with the
- * kernel flipped spatially and in/out swapped (XNNPACK), since wasm's Conv2DBackpropInput is a plain loop several
- * times slower than its Conv2D at SD1.5 sizes. The flip is a transpose plus a row gather (tf.reverse is slow on
+ * kernel flipped spatially and in/out swapped (XNNPACK), since wasm's Conv2DBackpropInput is a plain loop, far
+ * slower than its Conv2D at SD1.5 sizes. The flip is a transpose plus a row gather (tf.reverse is slow on
  * wasm), rebuilt per call (caching it would double the weights in memory). Elsewhere (WebGPU has a backprop-input
  * shader) and for strided convs: conv2dTranspose. Both are exact (same products; the flip only reorders the kernel).
  */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { f32ToF16 } from '../weights/safetensors';
-import { DEFAULT_POLICY, policyOf, quantizeTensor, scalesOf } from '../weights/quantize';
+import { f32ToF16 } from '../weights/formats/safetensors';
+import { DEFAULT_POLICY, policyOf, quantizeTensor, scalesOf } from '../weights/formats/quantize';
 import { type HostPacked, type PackedFormat, type PackedMatrix, convToOutTaps, dequantizeHost, disposePacked, hostPackedFromTorch, isPacked, packedBytes, uploadPacked } from './kernels/packed-weight';
 import type { ParamSpec } from './params';
 import { type EmbeddingTable, MAX_PARAM_TENSOR_BYTES } from './nn';

@@ -6,9 +6,9 @@
  * format mismatch, missing picked files, unknown model), `cancelled`.
  */
 import type { JobSpec } from './protocol';
-import type { InstallEvent } from '../weights/installer';
-import type { ModelKind, ModelSet, StoragePrecision } from '../weights/manifest';
-import type { FileVerification, ModelVerification } from '../weights/verify';
+import type { InstallEvent } from '../weights/install/installer';
+import type { ModelKind, ModelSet, StoragePrecision } from '../weights/catalog/manifest';
+import type { FileVerification, ModelVerification } from '../weights/store/verify';
 import type { ModelComponent, WeightPrecision } from '../model/precision';
 
 export type { InstallEvent, FileVerification, ModelVerification };

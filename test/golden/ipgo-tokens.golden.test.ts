@@ -10,7 +10,7 @@ import { describeGolden, goldenPath, readJson, readSafetensors, relL2, tensorOf,
 import { boundaryTokens } from '../../src/ipgo/boundary-tokens';
 import { buildConditioning, conformityPenalty } from '../../src/ipgo/conformity';
 import type { BoundaryShape, RotationMode } from '../../src/ipgo/config';
-import type { HostTensor } from '../../src/weights/safetensors';
+import type { HostTensor } from '../../src/weights/formats/safetensors';
 
 const FILE = goldenPath('ipgo.safetensors');
 const JSON_FILE = goldenPath('ipgo.json');

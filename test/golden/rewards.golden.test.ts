@@ -11,7 +11,7 @@ import {
   encodeRewardText, getReward, l2Normalize, loadRewardModels,
 } from '../../src/rewards/registry';
 import { sourceFromHost } from '../../src/model/weights';
-import { type HostTensor, parseHeader, readHeaderLength } from '../../src/weights/safetensors';
+import { type HostTensor, parseHeader, readHeaderLength } from '../../src/weights/formats/safetensors';
 import { GOLDEN_DIR, casesOf, describeGolden, fixturePath, readJson, readSafetensors, relL2, tensorOf } from '../golden';
 
 /**

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type ClipTextConfig, type ClipTextModel, clipTextForward, loadClipTextModel } from '../../src/model/clip/text-model';
 import { disposeParams } from '../../src/model/nn';
 import { storeFromHost } from '../../src/model/weights';
-import type { HostTensor } from '../../src/weights/safetensors';
+import type { HostTensor } from '../../src/weights/formats/safetensors';
 import { casesOf, describeGolden, fixturePath, goldenPath, readJson, readSafetensors, relL2, tensorOf } from '../golden';
 
 /**

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { nchwToNhwc, nhwcToNchw } from '../../src/model/nn';
 import { UNet2DConditionModel } from '../../src/model/unet/unet';
 import { storeFromHost } from '../../src/model/weights';
-import type { HostTensor } from '../../src/weights/safetensors';
+import type { HostTensor } from '../../src/weights/formats/safetensors';
 import { casesOf, describeGolden, fixturePath, goldenPath, readJson, readSafetensors, relL2, tensorOf } from '../golden';
 
 /**

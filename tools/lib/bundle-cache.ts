@@ -1,7 +1,7 @@
 /**
  * Model bundles by URL for the Node runner: a bundle's `manifest.json` (what tools/convert writes, or any manifest
  * with a static source next to its files) is read, and each file downloaded with the app's resumable downloader
- * (src/weights/download.ts: ranges, retries, redirects) into a cache folder keyed by the manifest URL, verified
+ * (src/weights/install/download.ts: ranges, retries, redirects) into a cache folder keyed by the manifest URL, verified
  * against the manifest's size and sha256, then used as a model folder. A file already there and verified is not
  * fetched again; an interrupted one resumes from its `.part`.
  */
@@ -9,8 +9,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { downloadToSink, type ByteSink, type FetchFn } from '../../src/weights/download';
-import { resolveFileUrl, validateManifest } from '../../src/weights/manifest';
+import { downloadToSink, type ByteSink, type FetchFn } from '../../src/weights/install/download';
+import { resolveFileUrl, validateManifest } from '../../src/weights/catalog/manifest';
 
 export const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 

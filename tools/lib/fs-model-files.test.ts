@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadFromSource } from '../../src/model/params';
 import { disposeParams } from '../../src/model/nn';
 import { aestheticBinding, aestheticExpectedKeys } from '../../src/rewards/aesthetic';
-import { OrderedDictValue, contiguousTensor, writeTorchCheckpoint } from '../../src/weights/torch-zip-writer';
+import { OrderedDictValue, contiguousTensor, writeTorchCheckpoint } from '../../test/torch-zip-writer';
 import { fsRewardModelFiles } from './fs-model-files';
 
 /** The runner's reward folders: whatever weight file the model's needs name, safetensors or a torch checkpoint. */

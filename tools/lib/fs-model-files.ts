@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ModelFiles } from '../../src/model/load-pipeline';
 import type { WeightSource } from '../../src/model/params';
-import { decodeTensorBytes, parseHeader, readHeaderLength } from '../../src/weights/safetensors';
-import { type ByteSource, checkRange } from '../../src/weights/byte-source';
-import { openTorchCheckpoint, pickStateDict } from '../../src/weights/torch-zip';
+import { decodeTensorBytes, parseHeader, readHeaderLength } from '../../src/weights/formats/safetensors';
+import { type ByteSource, checkRange } from '../../src/weights/formats/byte-source';
+import { openTorchCheckpoint, pickStateDict } from '../../src/weights/formats/torch-zip';
 import { REWARD_MODEL_NEEDS } from '../../src/rewards/model-needs';
 import type { RewardModelFiles, RewardModelId } from '../../src/rewards/registry';
 

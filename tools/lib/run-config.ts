@@ -28,6 +28,7 @@ import { checkIpgoConfig, checkSampling } from '../../src/ipgo/config-check';
 import type { SamplingSetup } from '../../src/ipgo/trainer';
 import type { RewardMix } from '../../src/rewards/registry';
 import { BUILTIN_TINY, type RewardFolders } from './ipgo-models';
+import { isObj } from '../../src/lib/json-object';
 
 export type RunMode = 'prompt' | 'batch' | 'apply';
 
@@ -50,7 +51,6 @@ export interface RunConfig {
 
 const KEYS = ['mode', 'model', 'modelId', 'rewardModels', 'rewards', 'ipgo', 'sampling', 'prompts', 'promptColumn', 'limit', 'heldOut', 'tokens', 'outDir', 'images'];
 const REWARD_IDS = ['aesthetic', 'clip', 'hps'];
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function parseRunConfig(raw: unknown, baseDir: string, where: string): RunConfig {
   const bad = (msg: string): never => {

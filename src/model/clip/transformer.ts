@@ -77,8 +77,8 @@ export function openClipEncoder(src: ParamSource, s: ClipEncoderShape): ClipEnco
 /**
  * Multi-head attention with nn.attention's semantics (scores·1/√d, additive mask). The mask here is one [L, L]
  * pattern shared by every row and head (stored [1, 1, L, L] or [L, L]), which is all CLIP needs (causal mask).
- * On tfjs-wasm, rank-3/4 BatchMatMul misses XNNPACK (≈ 1–2 GFLOP/s at CLIP's [16, 257, 64] heads vs ≈ 8 for
- * a loop of 2-D matmuls, and far worse in the backward with its transposed operands), so there the heads run
+ * On tfjs-wasm, rank-3/4 BatchMatMul misses XNNPACK (slower than a loop of 2-D matmuls at CLIP's head shapes,
+ * and far worse in the backward with its transposed operands), so there the heads run
  * as separate 2-D matmuls with transpose-free gradients. On WebGPU the fused kernel runs (a given mask is taken
  * to be the causal one); the cpu backend uses the batched nn.attention.
  */
@@ -117,8 +117,8 @@ export function encoderLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: number,
  * One layer as a single differentiable op that keeps only its input for the backward and recomputes its forward
  * there (per-layer gradient checkpointing). Why: tfjs keeps every saved activation of the forward and every
  * intermediate gradient of the backward alive until the whole backward ends, and on tfjs-wasm each saved tensor is
- * a copy; measured ≈ 195 MB per CLIP ViT-L/14 layer at 257 tokens, so the 24 layers alone would exceed the 4 GiB
- * wasm heap. Checkpointed, the backward holds one layer's recomputation at a time (inside its own tf.grad) plus one
+ * a copy; for CLIP ViT-L/14 at 257 tokens the 24 layers' saved tensors alone would exceed the 4 GiB wasm heap.
+ * Checkpointed, the backward holds one layer's recomputation at a time (inside its own tf.grad) plus one
  * [B, L, D] input per layer, for ≈ +1 forward of compute. Weights are closure constants (never differentiated).
  */
 export function checkpointedLayer(x: tf.Tensor3D, p: ClipEncoderLayer, heads: number, act: ClipActivation, mask?: tf.Tensor): tf.Tensor3D {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { f16ToF32 } from '../../weights/safetensors';
+import { f16ToF32 } from '../../weights/formats/safetensors';
 import { deviceTensor } from '../device-tensor';
 
 /**

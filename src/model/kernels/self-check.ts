@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { f32ToF16 } from '../../weights/safetensors';
+import { f32ToF16 } from '../../weights/formats/safetensors';
 import { flashAttention } from './flash-attention';
 import { packedConv2d, packedConv2dInputGrad, packedConvFilter, packedMatMul, packedMatMulInputGrad } from './packed-ops';
 import { type HostPacked, type PackedFormat, type PackedMatrix, dequantizeHost, disposePacked, hostPackedFromTorch, uploadPacked } from './packed-weight';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { UNetConfigJson } from './config';
-import { RandomParams } from './random-params';
+import { RandomParams } from '../../../test/random-params';
 import { UNet2DConditionModel } from './unet';
 
 /** Every block kind (cross-attn down/up, plain down/up, mid), 3 levels, 2 transformer layers in one block. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { fixturePath, readJson } from '../../../test/golden';
 import { WeightStore } from '../weights';
 import type { UNetConfigJson } from './config';
-import { RandomParams } from './random-params';
+import { RandomParams } from '../../../test/random-params';
 import { UNet2DConditionModel, expectedUnetKeys } from './unet';
 
 /** A small SD-shaped UNet: every block kind, 3 levels, 2 heads, cross-attention dim 16. */

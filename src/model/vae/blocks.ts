@@ -6,7 +6,7 @@ import { loadVaeAttention, vaeAttention, type VaeAttention } from './attention';
 import { checkpoint } from '../checkpoint-grad';
 import type { Chunks } from './channel-chunks';
 import { loadVaeResnet, resnetOutChannels, vaeResnet, vaeResnetChunks, type VaeResnet } from './resnet';
-import { downsample, loadDownsample, loadUpsample, upsample, upsampleChunks } from './sampling';
+import { downsample, loadDownsample, loadUpsample, upsampleChunks } from './sampling';
 
 /** How the decoder runs its blocks: per-tensor byte budget and gradient checkpointing (see checkpoint-grad.ts). */
 export interface DecoderRunOptions {
@@ -69,9 +69,14 @@ export interface DownEncoderBlock {
   downsampler?: ConvParams;
 }
 
+/** A block's `layers` resnets: the first takes `inC` channels to `outC`, the others keep `outC`. */
+function loadBlockResnets(src: ParamSource, inC: number, outC: number, layers: number, n: NormSpec): VaeResnet[] {
+  return Array.from({ length: layers }, (_, j) => loadVaeResnet(src.sub(`resnets.${j}.`), j === 0 ? inC : outC, outC, n.groups, n.eps));
+}
+
 export function loadDownEncoderBlock(src: ParamSource, inC: number, outC: number, layers: number, n: NormSpec, addDownsample: boolean): DownEncoderBlock {
   return {
-    resnets: Array.from({ length: layers }, (_, j) => loadVaeResnet(src.sub(`resnets.${j}.`), j === 0 ? inC : outC, outC, n.groups, n.eps)),
+    resnets: loadBlockResnets(src, inC, outC, layers, n),
     downsampler: addDownsample ? loadDownsample(src.sub('downsamplers.0.'), outC) : undefined,
   };
 }
@@ -92,7 +97,7 @@ export interface UpDecoderBlock {
 
 export function loadUpDecoderBlock(src: ParamSource, inC: number, outC: number, layers: number, n: NormSpec, addUpsample: boolean): UpDecoderBlock {
   return {
-    resnets: Array.from({ length: layers }, (_, j) => loadVaeResnet(src.sub(`resnets.${j}.`), j === 0 ? inC : outC, outC, n.groups, n.eps)),
+    resnets: loadBlockResnets(src, inC, outC, layers, n),
     upsampler: addUpsample ? loadUpsample(src.sub('upsamplers.0.'), outC) : undefined,
   };
 }
@@ -104,12 +109,4 @@ export function upDecoderBlockStages(p: UpDecoderBlock, run: DecoderRunOptions):
     ...p.resnets.map((r): Stage => (x) => resnetUnit(x, r, run)),
     ...(up ? [(x: Chunks) => upsampleChunks(x, up, p.resnets[0]!.groups, run.maxTensorBytes)] : []),
   ];
-}
-
-export function upDecoderBlock(x: tf.Tensor4D, p: UpDecoderBlock): tf.Tensor4D {
-  return tf.tidy(() => {
-    let h = x;
-    for (const r of p.resnets) h = vaeResnet(h, r);
-    return p.upsampler ? upsample(h, p.upsampler) : h;
-  });
 }

@@ -21,10 +21,6 @@ export function loadUpsample(src: ParamSource, channels: number): ConvParams {
   return src.conv('conv', channels, channels, 3, 1, 1);
 }
 
-export function upsample(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
-  return tf.tidy(() => joinChannels(upsampleChunks([x], p, 1, Infinity)));
-}
-
 /**
  * Upsample2D on channel chunks: the input is re-split so that each upsampled chunk fits `maxTensorBytes`, and the
  * conv's output is chunked by the same rule as any activation of its shape (`groups`: the next GroupNorm's).

@@ -3,7 +3,7 @@ import { fetchableUrlProblem } from '../../pwa/csp';
 import { useStudio } from '../store';
 import type { ModelEntry } from '../../worker/models-protocol';
 import type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../../worker/studio-protocol';
-import { formatBytes } from '../../weights/format-bytes';
+import { formatBytes } from '../../lib/format-bytes';
 import type { InstallProgressView } from './models-slice';
 import './models.css';
 

@@ -8,7 +8,7 @@ import { engine } from '../engine';
 import { JobError, type WorkerErrorCode } from '../../worker/protocol';
 import type { RunningJob } from '../../worker/client';
 import type { InstallEvent, ModelEntry, ModelVerification, StorageInfo } from '../../worker/models-protocol';
-import { formatBytes } from '../../weights/format-bytes';
+import { formatBytes } from '../../lib/format-bytes';
 import type { PrecisionInfo, PrecisionPolicy } from '../../worker/studio-protocol';
 
 const PRECISION_KEY = 'ipgo-precision-policy';
