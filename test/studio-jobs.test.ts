@@ -92,13 +92,13 @@ describe('studio worker jobs (tiny model, fake IndexedDB)', () => {
   }, 60_000);
 
   it('batch: the table is computed on the held-out prompt, per reward and weighted; a paused batch resumes to the same tokens', async () => {
-    const prompts = ['a cat', 'a dog', 'a bird', 'a fish'];
+    const prompts = ['a cat', 'a dog', 'a fish'];
     const batchSettings = settings({ epochs: 2, mix: { clip: 1, hps: 0.5 }, gradAccumulation: 2 });
     const r = await studioHandlers.batch({ prompts, heldOut: 1, settings: batchSettings }, context<'batch'>([]));
     expect(r.status).toBe('done');
-    expect(r.rows.map((row) => row.split)).toEqual(['train', 'train', 'train', 'heldout']);
+    expect(r.rows.map((row) => row.split)).toEqual(['train', 'train', 'heldout']);
     // One held-out row: its raw and tuned values are the table's means, and the win-rates are its comparisons.
-    const held = r.rows[3]!;
+    const held = r.rows[2]!;
     const table = r.evaluation!;
     expect(table.rows).toBe(1);
     expect(Object.keys(table.rewards).sort()).toEqual(['clip', 'hps']);
@@ -120,7 +120,7 @@ describe('studio worker jobs (tiny model, fake IndexedDB)', () => {
     const paused = await studioHandlers.batch({ prompts, heldOut: 1, settings: batchSettings }, ctx);
     expect(paused.status).toBe('paused');
     expect(paused.evaluation).toBeNull();
-    expect(paused.history).toHaveLength(3);
+    expect(paused.history).toHaveLength(prompts.length - 1);
     const resumed = await studioHandlers.batch({ prompts, heldOut: 1, settings: batchSettings,
       resume: { checkpoint: paused.checkpoint, rows: paused.rows, history: paused.history } }, context<'batch'>([]));
     expect(resumed.status).toBe('done');
@@ -130,5 +130,5 @@ describe('studio worker jobs (tiny model, fake IndexedDB)', () => {
     await expect(studioHandlers.batch({ prompts: ['a cat', 'a dog'], heldOut: 1, settings: batchSettings,
       resume: { checkpoint: paused.checkpoint, rows: paused.rows, history: paused.history } }, context<'batch'>([]))).rejects.toMatchObject({ code: 'invalid-input' });
     await expect(studioHandlers.batch({ prompts: ['a cat'], heldOut: 1, settings: batchSettings }, context<'batch'>([]))).rejects.toMatchObject({ code: 'invalid-input' });
-  }, 180_000);
+  }, 400_000);
 });

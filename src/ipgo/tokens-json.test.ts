@@ -99,7 +99,7 @@ describe('ipgo-tokens v1 file', () => {
     ['config missing a field', mutate(file, (o) => { delete o.config.adam.lr; }), /config.adam.lr: missing/],
     ['config bad value', mutate(file, (o) => { o.config.gradLastK = 0; }), /config.gradLastK: must be at least 1, got 0/],
     ['config vs shape', mutate(file, (o) => { o.config.tokens.rank = 2; }), /rank \(3\) differs from config.tokens.rank \(2\)/],
-    ['bad sampling', mutate(file, (o) => { o.sampling.scheduler = 'pndm'; }), /sampling.scheduler: must be one of "lms", "euler", "ddim", got "pndm"/],
+    ['bad sampling', mutate(file, (o) => { o.sampling.scheduler = 'pndm'; }), /sampling.scheduler: must be one of "lms", "euler", "ddim", "dpmpp-2m", "dpmpp-2m-karras", got "pndm"/],
     ['fingerprint width', mutate(file, (o) => { o.textEncoder.values.shape = [2, 8]; }), /textEncoder.values: shape must be \[2,16\], got \[2,8\]/],
     ['fingerprint method', mutate(file, (o) => { o.textEncoder.method = 'sha256'; }), /textEncoder.method: must be "probe-states-v1", got "sha256"/],
     ['history not array', mutate(file, (o) => { o.history = {}; }), /history: must be array, got \{\}/],
