@@ -3,23 +3,24 @@
  * held-out evaluation, and apply saved tokens to a new prompt. Images cross the boundary as RGBA bytes.
  */
 import type { JobSpec } from './protocol';
-import type { EpochRecord, RgbaImage } from '../ipgo/trainer';
+import type { EpochRecord, RgbaImage, SamplingSetup } from '../ipgo/trainer';
 import type { RunCheckpoint } from '../ipgo/checkpoint';
 import type { IpgoTokensFile } from '../ipgo/tokens-json';
 import type { RotationMode } from '../ipgo/config';
-import type { RewardId, RewardMix } from '../rewards/registry';
+import type { RewardId, RewardMix, RewardModelRole } from '../rewards/registry';
+import type { ModelSet } from '../ipgo/model-sets';
 import type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../model/precision';
 
-export type { EpochRecord, RgbaImage, RunCheckpoint, IpgoTokensFile };
+export type { EpochRecord, RgbaImage, RunCheckpoint, IpgoTokensFile, ModelSet, RewardId, RewardMix };
 
-/** Installed model ids (weights-manifest ids) the studio runs on. */
-export interface ModelSelection {
-  sd: string;
-  /** Reward towers by role; only those the reward mix needs are loaded. */
-  clip?: string;
-  aesthetic?: string;
-  hps?: string;
-}
+/** The samplers IPGO trains with. */
+export type SchedulerName = SamplingSetup['scheduler'];
+
+/**
+ * Installed model ids (weights-manifest ids) the studio runs on: Stable Diffusion, and the reward towers by role
+ * (rewards/reward-models.ts; only those the reward mix needs are loaded).
+ */
+export type ModelSelection = { sd: string } & Partial<Record<RewardModelRole, string>>;
 
 export interface LoadedModels {
   selection: ModelSelection;
@@ -35,7 +36,7 @@ export interface LoadedModels {
   residentBytes: number;
 }
 
-/** Everything a tuning run needs; defaults are the paper's (see src/ui/tune/defaults.ts). */
+/** Everything a tuning run needs; defaults are the paper's (see src/ipgo/model-sets.ts). */
 export interface TuneSettings {
   models: ModelSelection;
   mix: RewardMix;
@@ -45,7 +46,7 @@ export interface TuneSettings {
   rotation: RotationMode;
   steps: number;
   guidance: number;
-  scheduler: 'lms' | 'euler' | 'ddim';
+  scheduler: SchedulerName;
   gradLastK: number;
   /** Initial-noise seed (the same noise every epoch) and the token-initialisation seed. */
   seed: number;
@@ -133,4 +134,32 @@ export interface StudioJobs {
   batch: JobSpec<{ train: string[]; heldout: string[]; settings: TuneSettings }, BatchProgress, BatchResult, 'pause'>;
   applyTokens: JobSpec<{ tokens: unknown; prompt: string; settings: TuneSettings },
     TuneProgress, { raw: Evaluation; tuned: Evaluation; warnings: string[] }>;
+}
+
+/** A reward as the UI shows it: its id (the key of its weight in a mix), words, display range and default weight. */
+export interface RewardInfo {
+  id: RewardId;
+  label: string;
+  description: string;
+  /** The axis range of the displayed value (and its unit, if any). */
+  display: { min: number; max: number; unit?: string };
+  defaultWeight: number;
+}
+
+/** What the studio offers, from the worker (the domain's lists): the UI renders its forms from this. */
+export interface StudioCatalog {
+  rewards: RewardInfo[];
+  modelSets: ModelSet[];
+  schedulers: { name: SchedulerName; label: string }[];
+  /** Text width D of each Stable Diffusion model, by installed model id. */
+  textDims: Record<string, number>;
+  /** One line per tuning setting (keys of TuneSettings, and `size`). */
+  help: Record<string, string>;
+}
+
+export interface CatalogJobs {
+  /** The rewards, model sets, samplers and text widths the studio offers. */
+  catalog: JobSpec<Record<string, never>, never, StudioCatalog>;
+  /** Parses and validates a token file's text against the model it names (invalid-input naming the problem). */
+  checkTokens: JobSpec<{ text: string }, never, IpgoTokensFile>;
 }

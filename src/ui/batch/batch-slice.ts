@@ -48,7 +48,9 @@ export const createBatchSlice: Slice<BatchSlice> = (set, get) => {
       if (job) return;
       const prompts = get().batch.promptsText.split('\n').map((p) => p.trim()).filter(Boolean);
       const { train, heldout } = splitHeldout(prompts, get().batch.heldoutFraction);
-      const settings = { ...get().tune.settings, epochs: get().batch.epochs, stepLR: { stepSize: 15, gamma: 0.95 } };
+      const tuneSettings = get().tune.settings;
+      if (!tuneSettings) return;
+      const settings = { ...tuneSettings, epochs: get().batch.epochs, stepLR: { stepSize: 15, gamma: 0.95 } };
       patch({ status: 'running', stage: 'starting', rows: [], records: [], result: null });
       job = engine.start('batch', { train, heldout, settings }, {
         onProgress: (p) => {

@@ -7,7 +7,7 @@ import { loadStableDiffusion } from '../../model/load-pipeline';
 import { disposeStableDiffusion } from '../../model/pipeline';
 import { latentPreview } from '../../model/latent-preview';
 import { ClipTokenizer } from '../../model/tokenizer/clip-tokenizer';
-import { disposeRewardModels, loadRewardModels, mixIds, type RewardId, type RewardModelId } from '../../rewards/registry';
+import { disposeRewardModels, loadRewardModels, mixIds, rewardModel, type RewardId } from '../../rewards/registry';
 import { installedModelFiles } from '../../weights/installed-model-files';
 import { WeightsStorage } from '../../weights/storage';
 import { promptWiseConfig, batchWiseConfig, type IpgoConfig } from '../../ipgo/config';
@@ -30,13 +30,6 @@ import { preflight, updateMemoryShape } from '../../ipgo/preflight';
 
 let loaded: { key: string; models: IpgoModels; info: LoadedModels; fingerprint: TextEncoderFingerprint } | null = null;
 let precision: PrecisionPolicy = { ...DEFAULT_PRECISION };
-
-/** Which installed model serves each reward tower role. */
-const ROLE_OF: Record<RewardModelId, keyof Omit<ModelSelection, 'sd'>> = {
-  'clip-vit-l14': 'clip',
-  'laion-aesthetic': 'aesthetic',
-  'hpsv2-vit-h14': 'hps',
-};
 
 async function ensureModels(selection: ModelSelection, rewards: RewardId[], progress: (stage: string) => void, log: (m: string) => void = () => {}): Promise<NonNullable<typeof loaded>> {
   // after a device loss every loaded tensor is gone with the old device: start a new one and load again
@@ -68,7 +61,7 @@ async function ensureModels(selection: ModelSelection, rewards: RewardId[], prog
     const openClipTokenizer = ClipTokenizer.fromFiles(await files.text('tokenizer/vocab.json'), await files.text('tokenizer/merges.txt'), { variant: 'openclip' });
     progress('loading reward models');
     const rewardModels = await withOutOfMemoryScope('loading the reward models', () => loadRewardModels(rewards, async (m) => {
-      const reader = await open(selection[ROLE_OF[m]], m);
+      const reader = await open(selection[rewardModel(m).role], m);
       const weights = reader.fileByRole('model');
       const configFile = reader.files().find((f) => f.role === 'config');
       return {
