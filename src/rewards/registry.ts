@@ -3,6 +3,11 @@
  * models it names (one file per reward; the models are in reward-models.ts). Models are shared: aesthetic and
  * CLIP score both use CLIP ViT-L/14, which is loaded once and, inside a mix, run once per image batch (features
  * are memoised per call). This list is the only place that names the rewards; the functions below are generic.
+ *
+ * A new reward on the models there are: its file (defineReward: id, words, models, the text it reads, score,
+ * display, default weight) and its line in REWARDS. The UI, the runner's config check and the model sets follow.
+ * A new reward model besides: its file under models/ (defineRewardModel) and its line in REWARD_MODELS, plus
+ * what serves it (a manifest of its kind per model set in weights-manifest/, its tiny stand-in in make-tiny-model).
  */
 import * as tf from '@tensorflow/tfjs';
 import { disposeParams } from '../model/nn';

@@ -5,6 +5,7 @@ import { JobError } from '../../worker/protocol';
 import type { RunningJob } from '../../worker/client';
 import type { EpochRecord, Evaluation, IpgoTokensFile, PreflightReport, RgbaImage, StudioCatalog, TuneSettings } from '../../worker/studio-protocol';
 import { newId, saveRun, saveTokens, type RunRecord } from '../persist';
+import { formFromCatalog, readSavedForm, SAVED_KEY } from './saved-form';
 
 export type TuneStatus = 'idle' | 'running' | 'pausing' | 'paused' | 'done' | 'failed';
 
@@ -47,31 +48,7 @@ export interface TuneSlice {
 
 let job: RunningJob<'tune'> | null = null;
 
-const SAVED_KEY = 'ipgo.tune';
 const DEFAULT_PROMPT = 'a red fox sleeping in the snow, watercolor';
-
-interface SavedForm { modelSet?: unknown; prompt?: unknown; settings?: unknown }
-
-function readSavedForm(): SavedForm {
-  try {
-    const raw = JSON.parse(globalThis.localStorage?.getItem(SAVED_KEY) ?? 'null') as unknown;
-    return typeof raw === 'object' && raw !== null ? raw as SavedForm : {};
-  } catch {
-    return {};
-  }
-}
-
-/**
- * The last model set and settings survive a reload: merged over the set's defaults from the catalog, so fields
- * added since get theirs; the models are always the set's. An unknown or missing set falls back to the first.
- */
-export function formFromCatalog(catalog: StudioCatalog, saved: SavedForm): Pick<TuneState, 'modelSet' | 'settings'> {
-  const known = catalog.modelSets.find((m) => m.id === saved.modelSet);
-  const set = known ?? catalog.modelSets[0];
-  if (!set) throw new Error('the catalog offers no model set');
-  const savedSettings = known && typeof saved.settings === 'object' && saved.settings !== null ? saved.settings as Partial<TuneSettings> : {};
-  return { modelSet: set.id, settings: { ...structuredClone(set.defaults), ...savedSettings, models: set.models } };
-}
 
 function saveForm(t: TuneState): void {
   if (!t.settings) return;
