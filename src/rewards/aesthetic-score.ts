@@ -1,6 +1,6 @@
 /** The LAION aesthetic score: the aesthetic head on the L2-normalised CLIP ViT-L/14 image embedding. */
 import * as tf from '@tensorflow/tfjs';
-import { type AestheticHead, aestheticForward } from './aesthetic';
+import { aestheticForward } from './aesthetic';
 import { defineReward, l2Normalize, need } from './reward-def';
 import { imageFeatures } from './reward-models';
 
@@ -13,6 +13,6 @@ export const aestheticReward = defineReward({
   // the paper's default objective
   defaultWeight: 1,
   score: (image01, ctx, cache) => tf.tidy(() => aestheticForward(
-    need<AestheticHead>(ctx.models.aesthetic, 'the aesthetic head'), l2Normalize(imageFeatures('clip-vit-l14', image01, ctx, cache)))),
+    need(ctx.models.aesthetic, 'the aesthetic head'), l2Normalize(imageFeatures('clip-vit-l14', image01, ctx, cache)))),
   display: { min: 0, max: 10, fromRaw: (r) => r },
 });
