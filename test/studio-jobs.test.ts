@@ -15,7 +15,7 @@ import { parseManifest } from '../src/weights/catalog/manifest';
 import { studioHandlers } from '../src/worker/jobs/studio';
 import type { JobContext, JobName } from '../src/worker/protocol';
 import type { TuneProgress, TuneSettings } from '../src/worker/studio-protocol';
-import { MODEL_SETS } from '../src/ui/tune/defaults';
+import { MODEL_SETS } from '../src/ipgo/model-sets';
 
 let root: string;
 

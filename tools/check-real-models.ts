@@ -1,6 +1,6 @@
 /**
  * `npm run check:real-models`: every non-tiny manifest of weights-manifest/ dry-bound through the app's own loaders
- * (stableDiffusionPlan; rewardModelBinding with what model-needs.ts says each reward model needs) against the real
+ * (stableDiffusionPlan; rewardModelBinding with what each reward model's definition says it needs) against the real
  * checkpoints' key/shape lists in $FIXTURES_DIR/sd15-shapes.json (SD1.5 UNet / VAE / text encoder, CLIP ViT-L/14,
  * OpenCLIP ViT-H-14) and the real LAION head in $FIXTURES_DIR/aesthetic. The hub's config files, which cannot be
  * downloaded here, are stood in for by the configs recorded in sd15-shapes.json — only those the manifest lists,
@@ -13,8 +13,7 @@ import path from 'node:path';
 import { type ModelFiles, stableDiffusionPlan } from '../src/model/load-pipeline';
 import { bindProblems, declaredParams, type KeyShape, type ModelBinding, type WeightSource } from '../src/model/params';
 import { DEFAULT_PRECISION } from '../src/model/precision';
-import { REWARD_MODEL_NEEDS, rewardModelOfKind } from '../src/rewards/model-needs';
-import { REWARDS, type RewardModelId, rewardModelBinding } from '../src/rewards/registry';
+import { REWARDS, type RewardModelId, rewardModel, rewardModelBinding, rewardModelOfKind } from '../src/rewards/registry';
 import { fixturePath } from '../test/golden';
 import { safetensorsFileSource } from './lib/fs-model-files';
 
@@ -79,7 +78,7 @@ function checkReward(m: Manifest, model: RewardModelId, shapes: Shapes): string[
   // every reward that uses this model, so that every tower the app may bind is bound here
   const ids = REWARDS.filter((r) => r.models.includes(model)).map((r) => r.id);
   const binding = rewardModelBinding(model, hasConfig ? config : undefined, ids, DEFAULT_PRECISION);
-  return problemsOf(`${REWARD_MODEL_NEEDS[model].kind} (${weights[0]!.path})`, binding, listing);
+  return problemsOf(`${rewardModel(model).needs.kind} (${weights[0]!.path})`, binding, listing);
 }
 
 const shapesFile = fixturePath('sd15-shapes.json');

@@ -6,8 +6,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { encodeIds, promptIds, type StableDiffusion } from '../model/pipeline';
 import type { ClipTokenizer } from '../model/tokenizer/clip-tokenizer';
-import { disposeRewardText, encodeRewardText, getReward, mixIds, type FeatureCache, type RewardContext, type RewardMix,
-  type RewardModels, type RewardText } from '../rewards/registry';
+import { disposeRewardText, encodeRewardText, getReward, mixIds, rewardModelOfRole, rewardTextParts, textsFor, type FeatureCache,
+  type RewardContext, type RewardMix, type RewardModels, type RewardText, type RewardTextIds } from '../rewards/registry';
+import type { TextTokens } from '../rewards/reward-def';
 import { checkContextLength } from './conformity';
 import { type Offloaded, offloadToHost } from '../model/offload';
 import type { RewardTerms } from './objective';
@@ -36,11 +37,16 @@ export function preparePrompt(models: IpgoModels, prompt: string, numTokens: num
   const { sd } = models;
   const ids = promptIds(sd, prompt);
   checkContextLength(ids.length, numTokens, sd.textEncoder.config.max_position_embeddings);
-  const needs = new Set(mixIds(mix).map((id) => getReward(id).text));
-  const clipIds = needs.has('clip') ? tf.tensor2d([ids], [1, ids.length], 'int32') : undefined;
-  const hpsIds = needs.has('hps') ? tf.tensor2d([models.openClipTokenizer.encode(prompt, { padding: 'max_length' })], undefined, 'int32') : undefined;
-  const text = encodeRewardText(models.rewards, { clip: clipIds, hps: hpsIds });
-  tf.dispose([clipIds, hpsIds].filter((t): t is tf.Tensor2D => t !== undefined));
+  const textIds: RewardTextIds = {};
+  for (const role of textsFor(mixIds(mix))) {
+    const { text: side, label } = rewardModelOfRole(role);
+    if (!side) throw new Error(`a reward reads the prompt through ${label}, which has no text tower`);
+    const { tokens } = side;
+    const roleIds = tokenizerOf(models, tokens).encode(prompt, tokens.padding === 'max_length' ? { padding: 'max_length' } : {});
+    textIds[role] = tf.tensor2d([roleIds], [1, roleIds.length], 'int32');
+  }
+  const text = encodeRewardText(models.rewards, textIds);
+  tf.dispose(Object.values(textIds));
   const promptStates = encodeIds(sd, ids);
   const uncond = encodeIds(sd, promptIds(sd, '', ids.length + 2 * numTokens));
   const rawUncond = encodeIds(sd, promptIds(sd, '', ids.length));
@@ -53,13 +59,17 @@ export function preparePrompt(models: IpgoModels, prompt: string, numTokens: num
   };
 }
 
+/** The tokenizer a reward text tower reads: Stable Diffusion's (the HF CLIP tokenizer) or open_clip's variant. */
+function tokenizerOf(models: IpgoModels, tokens: TextTokens): ClipTokenizer {
+  return tokens.variant === 'clip' ? models.sd.tokenizer : models.openClipTokenizer;
+}
+
 /**
  * The text towers (the SD text encoder, the reward models' text sides): used only while a prompt is prepared, so
  * they can leave the GPU for the update (see offloadTextTowers).
  */
 export function textTowers(models: IpgoModels): unknown[] {
-  const { clip, hps } = models.rewards;
-  return [models.sd.textEncoder, clip?.text, clip?.textProjection, hps?.text, hps?.textProjection].filter((m) => m !== undefined);
+  return [models.sd.textEncoder, ...rewardTextParts(models.rewards)];
 }
 
 /** Moves the text towers to host memory until `restore()` (on WebGPU): call once every prompt is prepared. */

@@ -4,18 +4,15 @@
  * (tools/lib/run-config.ts) into the same IpgoConfig.
  */
 import { InvalidInputError } from '../lib/input-error';
-import { mixIds, type RewardMix } from '../rewards/registry';
+import { mixIds, type RewardMix, type RewardModelRole } from '../rewards/registry';
 import { batchWiseConfig, promptWiseConfig, type IpgoConfig, type RotationMode } from './config';
 import type { SamplingSetup } from './trainer';
 
-/** Installed model ids (weights-manifest ids) the studio runs on. */
-export interface ModelSelection {
-  sd: string;
-  /** Reward towers by role; only those the reward mix needs are loaded. */
-  clip?: string;
-  aesthetic?: string;
-  hps?: string;
-}
+/**
+ * Installed model ids (weights-manifest ids) the studio runs on: Stable Diffusion, and the reward towers by role
+ * (rewards/reward-models.ts; only those the reward mix needs are loaded).
+ */
+export type ModelSelection = { sd: string } & Partial<Record<RewardModelRole, string>>;
 
 /** Everything a tuning run needs; each model set's defaults are in model-sets.ts. */
 export interface TuneSettings {

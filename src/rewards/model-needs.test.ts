@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REWARD_MODEL_NEEDS, rewardModelConfig, rewardModelOfKind } from './model-needs';
-import { rewardModelBinding } from './registry';
+import { rewardModel, rewardModelBinding, rewardModelConfig, rewardModelOfKind } from './registry';
 import { compareKeys, declaredParams, formatBindReport, type KeyShape } from '../model/params';
 import { fixturePath } from '../../test/golden';
 
@@ -11,11 +10,11 @@ const manifests = fs.readdirSync('weights-manifest').filter((f) => f.endsWith('.
   .map((f) => JSON.parse(fs.readFileSync(path.join('weights-manifest', f), 'utf8')) as { id: string; kind: string; files: ManifestFile[] });
 const rewardManifests = manifests.filter((m) => rewardModelOfKind(m.kind) !== undefined);
 
-describe('what each reward model needs (model-needs.ts)', () => {
+describe('what each reward model needs (its definition\'s needs)', () => {
   it('every reward manifest carries what its loader needs: weights, and a config file unless one is built in', () => {
     expect(rewardManifests.map((m) => m.id).sort()).toEqual(expect.arrayContaining(['clip-vit-l14', 'hpsv2', 'laion-aesthetic-l14']));
     for (const m of rewardManifests) {
-      const needs = REWARD_MODEL_NEEDS[rewardModelOfKind(m.kind)!];
+      const needs = rewardModel(rewardModelOfKind(m.kind)!).needs;
       expect(m.files.filter((f) => f.role === 'model'), `${m.id}: one weight file (role "model")`).toHaveLength(1);
       if (needs.config && needs.config.builtin === undefined) {
         expect(m.files.some((f) => f.role === 'config'), `${m.id}: needs ${needs.config.describe}`).toBe(true);
@@ -24,7 +23,7 @@ describe('what each reward model needs (model-needs.ts)', () => {
   });
 
   it('a model without its config file loads with the built-in one, or fails naming what is missing', () => {
-    expect(rewardModelConfig('hpsv2-vit-h14', undefined)).toBe(REWARD_MODEL_NEEDS['hpsv2-vit-h14'].config!.builtin);
+    expect(rewardModelConfig('hpsv2-vit-h14', undefined)).toBe(rewardModel('hpsv2-vit-h14').needs.config!.builtin);
     const own = { embed_dim: 8 };
     expect(rewardModelConfig('hpsv2-vit-h14', own)).toBe(own);
     expect(() => rewardModelConfig('clip-vit-l14', undefined)).toThrow(/clip-vit-l14 model needs Hugging Face CLIPModel's config.json/);

@@ -4,6 +4,7 @@
  */
 import { create, type StateCreator } from 'zustand';
 import type { BackendReport, FaultMode, KernelCheckResult, MatmulBenchResult } from '../worker/protocol';
+import type { StudioCatalog } from '../worker/studio-protocol';
 import { JobError } from '../worker/protocol';
 import { backendFromUrl, engine } from './engine';
 import { createModelsSlice, type ModelsSlice } from './models/models-slice';
@@ -29,8 +30,17 @@ interface MatmulState {
   result: MatmulBenchResult | null;
 }
 
-/** Core state: backend, errors, logs, diagnostics. Views' own state lives in slices (see the bottom). */
+/** What the studio offers (rewards, model sets, samplers), from the worker once at start. */
+export interface CatalogState {
+  status: 'loading' | 'ready' | 'failed';
+  value: StudioCatalog | null;
+  error: string | null;
+}
+
+/** Core state: backend, catalog, errors, logs, diagnostics. Views' own state lives in slices (see the bottom). */
 export interface CoreSlice {
+  catalog: CatalogState;
+  loadCatalog(): Promise<void>;
   backendStatus: 'starting' | 'ready' | 'failed';
   backend: BackendReport | null;
   errors: AppError[];
@@ -80,6 +90,7 @@ const createCoreSlice: Slice<CoreSlice> = (set, get) => {
   };
 
   return {
+    catalog: { status: 'loading', value: null, error: null },
     backendStatus: 'starting',
     backend: null,
     errors: [],
@@ -87,7 +98,21 @@ const createCoreSlice: Slice<CoreSlice> = (set, get) => {
     matmul: { running: false, size: 256, repeats: 3, progress: null, result: null },
     kernelCheck: { running: false, result: null },
 
+    async loadCatalog() {
+      set({ catalog: { status: 'loading', value: null, error: null } });
+      try {
+        const value = await engine.run('catalog', {});
+        set({ catalog: { status: 'ready', value, error: null } });
+        get().adoptCatalog(value);
+      } catch (e) {
+        set({ catalog: { status: 'failed', value: null, error: (e as Error).message } });
+        pushError(describeError(e, 'The studio\'s catalog (rewards, model sets) could not be read'));
+      }
+    },
+
     async startEngine() {
+      // the catalog is plain data: it does not wait for a compute backend
+      if (get().catalog.status !== 'ready') void get().loadCatalog();
       const { backend, error } = backendFromUrl();
       if (error) pushError({ title: 'Ignored ?backend= value', message: error, hint: 'Using automatic selection.' });
       set({ backendStatus: 'starting' });

@@ -6,7 +6,7 @@
  * Job families declare their types in their own files (models-protocol.ts, studio-protocol.ts); `Jobs` joins them.
  */
 import type { ModelJobs } from './models-protocol';
-import type { StudioJobs } from './studio-protocol';
+import type { CatalogJobs, StudioJobs } from './studio-protocol';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 
@@ -68,7 +68,7 @@ export interface CoreJobs {
   fault: JobSpec<{ mode: FaultMode }, never, never>;
 }
 
-export type Jobs = CoreJobs & ModelJobs & StudioJobs;
+export type Jobs = CoreJobs & ModelJobs & StudioJobs & CatalogJobs;
 export type JobName = keyof Jobs;
 
 export type WorkerRequest =

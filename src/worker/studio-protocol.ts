@@ -10,10 +10,14 @@ import type { EvaluationTable, RewardStats } from '../ipgo/evaluation';
 import type { ModelSelection, TuneSettings } from '../ipgo/settings';
 import type { RunCheckpoint } from '../ipgo/checkpoint';
 import type { IpgoTokensFile } from '../ipgo/tokens-json';
-import type { RewardId } from '../rewards/registry';
+import type { RewardId, RewardMix } from '../rewards/registry';
+import type { ModelSet } from '../ipgo/model-sets';
 import type { ModelComponent, PrecisionPolicy, WeightPrecision } from '../model/precision';
 
-export type { EpochRecord, RgbaImage, RunCheckpoint, IpgoTokensFile, ModelSelection, TuneSettings, BatchResume, EvaluationTable, RewardStats };
+export type { EpochRecord, RgbaImage, RunCheckpoint, IpgoTokensFile, ModelSelection, TuneSettings, BatchResume, EvaluationTable, RewardStats, ModelSet, RewardId, RewardMix };
+
+/** The samplers IPGO trains with. */
+export type SchedulerName = TuneSettings['scheduler'];
 
 export interface LoadedModels {
   selection: ModelSelection;
@@ -97,4 +101,32 @@ export interface StudioJobs {
   batch: JobSpec<{ prompts: string[]; heldOut: number; settings: TuneSettings; resume?: BatchResume }, BatchProgress, BatchResult, 'pause'>;
   applyTokens: JobSpec<{ tokens: unknown; prompt: string; settings: TuneSettings },
     TuneProgress, { raw: Evaluation; tuned: Evaluation; warnings: string[] }>;
+}
+
+/** A reward as the UI shows it: its id (the key of its weight in a mix), words, display range and default weight. */
+export interface RewardInfo {
+  id: RewardId;
+  label: string;
+  description: string;
+  /** The axis range of the displayed value (and its unit, if any). */
+  display: { min: number; max: number; unit?: string };
+  defaultWeight: number;
+}
+
+/** What the studio offers, from the worker (the domain's lists): the UI renders its forms from this. */
+export interface StudioCatalog {
+  rewards: RewardInfo[];
+  modelSets: ModelSet[];
+  schedulers: { name: SchedulerName; label: string }[];
+  /** Text width D of each Stable Diffusion model, by installed model id. */
+  textDims: Record<string, number>;
+  /** One line per tuning setting (keys of TuneSettings, and `size`). */
+  help: Record<string, string>;
+}
+
+export interface CatalogJobs {
+  /** The rewards, model sets, samplers and text widths the studio offers. */
+  catalog: JobSpec<Record<string, never>, never, StudioCatalog>;
+  /** Parses and validates a token file's text against the model it names (invalid-input naming the problem). */
+  checkTokens: JobSpec<{ text: string }, never, IpgoTokensFile>;
 }

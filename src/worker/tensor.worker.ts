@@ -7,10 +7,11 @@ import { JobError, type JobContext, type JobHandler, type JobName, type WorkerEr
 import { coreHandlers } from './jobs/core';
 import { modelHandlers } from './jobs/models';
 import { studioHandlers } from './jobs/studio';
+import { catalogHandlers } from './jobs/catalog';
 
 declare const self: DedicatedWorkerGlobalScope;
 
-const handlers = { ...coreHandlers, ...modelHandlers, ...studioHandlers } as { [K in JobName]: JobHandler<K> };
+const handlers = { ...coreHandlers, ...modelHandlers, ...studioHandlers, ...catalogHandlers } as { [K in JobName]: JobHandler<K> };
 const running = new Map<number, { abort: AbortController; control?: (action: string) => void }>();
 const post = (m: WorkerResponse) => self.postMessage(m);
 const log = (message: string, level: 'info' | 'warn' | 'error' = 'info') => post({ type: 'log', level, message });

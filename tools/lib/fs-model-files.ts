@@ -5,8 +5,7 @@ import type { WeightSource } from '../../src/model/params';
 import { decodeTensorBytes, parseHeader, readHeaderLength } from '../../src/weights/formats/safetensors';
 import { type ByteSource, checkRange } from '../../src/weights/formats/byte-source';
 import { openTorchCheckpoint, pickStateDict } from '../../src/weights/formats/torch-zip';
-import { REWARD_MODEL_NEEDS } from '../../src/rewards/model-needs';
-import type { RewardModelFiles, RewardModelId } from '../../src/rewards/registry';
+import { type RewardModelFiles, type RewardModelId, REWARD_MODELS, rewardModel } from '../../src/rewards/registry';
 
 /** ModelFiles over a folder on disk (Node tools, tests, benchmarks). */
 export function fsModelFiles(root: string): ModelFiles {
@@ -25,19 +24,15 @@ export function fsModelFiles(root: string): ModelFiles {
   };
 }
 
-/** Folders of the built-in reward towers under the models root (tools/make-tiny-model writes them). */
-export const BUILTIN_REWARD_DIRS: Record<RewardModelId, string> = {
-  'clip-vit-l14': 'tiny-clip',
-  'laion-aesthetic': 'tiny-aesthetic',
-  'hpsv2-vit-h14': 'tiny-hps',
-};
+/** Folders of the built-in reward towers under the models root (tools/make-tiny-model writes them), named as the tiny set's installs. */
+export const BUILTIN_REWARD_DIRS = Object.fromEntries(REWARD_MODELS.map((m) => [m.id, m.installs.tiny])) as Record<RewardModelId, string>;
 
 /**
  * One reward model's files in a folder, as the loaders take them: the first weight file of the model's needs
- * (model-needs.ts: safetensors or a torch checkpoint) and its config file, if the folder holds one.
+ * (its definition's needs: safetensors or a torch checkpoint) and its config file, if the folder holds one.
  */
 export async function fsRewardModelFiles(m: RewardModelId, dir: string): Promise<RewardModelFiles> {
-  const needs = REWARD_MODEL_NEEDS[m];
+  const needs = rewardModel(m).needs;
   const present = (names: string[]) => names.find((f) => fs.existsSync(path.join(dir, f)));
   const weights = present(needs.weightFiles);
   if (!weights) throw new Error(`${dir}: no weights for the ${m} model (looked for ${needs.weightFiles.join(', ')})`);

@@ -38,7 +38,7 @@ export function builtinModelsRoot(): string {
 
 /**
  * Where each reward tower's files are: a folder per model id holding what the model needs
- * (src/rewards/model-needs.ts — CLIP: config.json + model.safetensors; aesthetic: model.safetensors or the LAION
+ * (each model's `needs` in src/rewards/models/ — CLIP: config.json + model.safetensors; aesthetic: model.safetensors or the LAION
  * .pth; HPSv2: open_clip_model.safetensors or HPS_v2_compressed.pt, its open_clip config optional), or
  * BUILTIN_TINY, or a root folder with the built-in sub-folder names.
  */

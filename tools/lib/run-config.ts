@@ -26,7 +26,7 @@ import path from 'node:path';
 import { batchWiseConfig, promptWiseConfig, type IpgoConfig } from '../../src/ipgo/config';
 import { checkIpgoConfig, checkSampling } from '../../src/ipgo/config-check';
 import type { SamplingSetup } from '../../src/ipgo/trainer';
-import type { RewardMix } from '../../src/rewards/registry';
+import { REWARD_IDS, REWARD_MODELS, type RewardMix, isRewardId } from '../../src/rewards/registry';
 import { BUILTIN_TINY, type RewardFolders } from './ipgo-models';
 import { isObj } from '../../src/lib/json-object';
 
@@ -50,7 +50,6 @@ export interface RunConfig {
 }
 
 const KEYS = ['mode', 'model', 'modelId', 'rewardModels', 'rewards', 'ipgo', 'sampling', 'prompts', 'promptColumn', 'limit', 'heldOut', 'tokens', 'outDir', 'images'];
-const REWARD_IDS = ['aesthetic', 'clip', 'hps'];
 
 export function parseRunConfig(raw: unknown, baseDir: string, where: string): RunConfig {
   const bad = (msg: string): never => {
@@ -75,14 +74,14 @@ export function parseRunConfig(raw: unknown, baseDir: string, where: string): Ru
   else if (isObj(rm)) {
     rewardModels = {};
     for (const [k, v] of Object.entries(rm)) {
-      if (!['clip-vit-l14', 'laion-aesthetic', 'hpsv2-vit-h14'].includes(k)) bad(`rewardModels.${k}: unknown reward model (clip-vit-l14, laion-aesthetic, hpsv2-vit-h14)`);
+      if (!REWARD_MODELS.some((m) => m.id === k)) bad(`rewardModels.${k}: unknown reward model (${REWARD_MODELS.map((m) => m.id).join(', ')})`);
       if (typeof v !== 'string') bad(`rewardModels.${k} must be a folder path or a bundle URL`);
       (rewardModels as Record<string, string>)[k] = resolve(v as string);
     }
   } else return bad('rewardModels is required for a model folder: "builtin:tiny", a root folder, or {model id: folder}');
   if (!isObj(raw.rewards) || Object.keys(raw.rewards).length === 0) bad('rewards must be an object like {"aesthetic": 1}');
   for (const [k, v] of Object.entries(raw.rewards as object)) {
-    if (!REWARD_IDS.includes(k)) bad(`rewards.${k}: unknown reward (${REWARD_IDS.join(', ')})`);
+    if (!isRewardId(k)) bad(`rewards.${k}: unknown reward (${REWARD_IDS.join(', ')})`);
     if (typeof v !== 'number' || !Number.isFinite(v)) bad(`rewards.${k} must be a finite number`);
   }
   if (Object.values(raw.rewards as object).every((w) => w === 0)) bad('rewards: at least one weight must be non-zero');

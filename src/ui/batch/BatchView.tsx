@@ -31,7 +31,7 @@ export function BatchView() {
   return (
     <section className="panel" aria-labelledby="batch-title">
       <h2 id="batch-title">Batch-wise IPGO</h2>
-      <p className="muted">One token set trained over the training prompts (gradient accumulation {settings.gradAccumulation}, StepLR 15/0.95),
+      <p className="muted">One token set trained over the training prompts (gradient accumulation {settings?.gradAccumulation ?? '…'}, StepLR 15/0.95),
         then evaluated raw vs tuned. Model and other settings come from the Tune view.</p>
       <div className="grid2">
         <label className="field">
@@ -58,7 +58,7 @@ export function BatchView() {
         </div>
       </div>
       <div className="row">
-        <button type="button" onClick={() => void startBatch()} disabled={!ready || running || prompts.length === 0} data-testid="batch-start">Start batch run</button>
+        <button type="button" onClick={() => void startBatch()} disabled={!ready || !settings || running || prompts.length === 0} data-testid="batch-start">Start batch run</button>
         <button type="button" onClick={pauseBatch} disabled={b.status !== 'running'} data-testid="batch-pause">Pause</button>
         <button type="button" onClick={() => b.run && void startBatch(b.run)} disabled={!ready || b.status !== 'paused' || !b.run?.checkpoint} data-testid="batch-resume">Resume</button>
         <button type="button" onClick={stopBatch} disabled={!running}>Stop</button>

@@ -58,9 +58,11 @@ export const createBatchSlice: Slice<BatchSlice> = (set, get) => {
       if (job) return;
       const now = new Date().toISOString();
       const b = get().batch;
+      const tuneSettings = get().tune.settings;
+      if (!resume && !tuneSettings) return;
       const run: BatchRunRecord = resume ? { ...resume, status: 'running', error: undefined } : {
         id: newId(), kind: 'batch', prompts: b.promptsText.split('\n').map((p) => p.trim()).filter(Boolean), heldOut: b.heldoutFraction,
-        settings: { ...get().tune.settings, epochs: b.epochs, stepLR: { stepSize: 15, gamma: 0.95 } },
+        settings: { ...tuneSettings!, epochs: b.epochs, stepLR: { stepSize: 15, gamma: 0.95 } },
         createdAt: now, updatedAt: now, status: 'running', records: [], rows: [], evaluation: null, checkpoint: null,
       };
       patch({ status: 'running', stage: 'starting', run, result: null });

@@ -1,13 +1,8 @@
 import type { Slice } from '../store';
 import { describeError } from '../store';
 import { engine } from '../engine';
-import { parseTokensFile } from '../../ipgo/tokens-json';
-import type { Evaluation, IpgoTokensFile, RgbaImage } from '../../worker/studio-protocol';
-import { MODEL_SETS } from '../tune/defaults';
+import type { Evaluation, RewardMix, RgbaImage, TuneSettings } from '../../worker/studio-protocol';
 import { deleteTokens, listTokens, newId, saveTokens, type SavedTokens } from '../persist';
-
-/** Text width of the models the app knows, to validate a token file before it is saved. */
-const TEXT_DIM: Record<string, number> = { 'tiny-sd': 32, sd15: 768 };
 
 export interface ApplyState {
   tokensId: string | null;
@@ -32,23 +27,6 @@ export interface TokensSlice {
   applyTokens(): Promise<void>;
 }
 
-/** Validates a token file completely; throws a message naming the problem. Nothing is saved on error. */
-export function validateTokensFile(text: string): IpgoTokensFile {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`not a JSON file: ${(e as Error).message}`);
-  }
-  const modelId = (raw as { modelId?: unknown })?.modelId;
-  const textDim = typeof modelId === 'string' ? TEXT_DIM[modelId] : undefined;
-  if (textDim === undefined) {
-    throw new Error(`ipgo-tokens: modelId ${JSON.stringify(modelId)} is not a model this app runs (${Object.keys(TEXT_DIM).join(', ')})`);
-  }
-  parseTokensFile(raw, { textDim, modelId: modelId as string });
-  return raw as IpgoTokensFile;
-}
-
 export const createTokensSlice: Slice<TokensSlice> = (set, get) => ({
   saved: [],
   importError: null,
@@ -60,7 +38,8 @@ export const createTokensSlice: Slice<TokensSlice> = (set, get) => ({
 
   async importTokens(text, fileName) {
     try {
-      const file = validateTokensFile(text);
+      // the worker validates it completely (against the text width of the model it names); nothing is saved on error
+      const file = await engine.run('checkTokens', { text });
       await saveTokens({ id: newId(), name: fileName.replace(/\.json$/i, ''), createdAt: new Date().toISOString(), file });
       set({ importError: null });
       await get().refreshTokens();
@@ -92,9 +71,14 @@ export const createTokensSlice: Slice<TokensSlice> = (set, get) => ({
     if (!entry || apply.running) return;
     // Sampling settings come from the Tune form when it targets the tokens' model, else from that model's defaults.
     const tune = get().tune.settings;
-    const modelSet = MODEL_SETS.find((m) => m.models.sd === entry.file.modelId) ?? MODEL_SETS[0]!;
-    const base = tune.models.sd === entry.file.modelId ? tune : modelSet.defaults;
-    const settings = { ...base, mix: entry.file.rewardWeights as Record<string, number> };
+    const modelSets = get().catalog.value?.modelSets ?? [];
+    const modelSet = modelSets.find((m) => m.models.sd === entry.file.modelId) ?? modelSets[0];
+    const base = tune?.models.sd === entry.file.modelId ? tune : modelSet?.defaults;
+    if (!base) {
+      get().pushError({ title: 'Applying the tokens failed', message: 'the studio\'s catalog (model sets) is not loaded', hint: 'Reload the page; if it repeats, report it.' });
+      return;
+    }
+    const settings: TuneSettings = { ...base, mix: entry.file.rewardWeights as RewardMix };
     get().setApply({ running: true, raw: null, tuned: null, preview: null, warnings: [] });
     try {
       const r = await engine.run('applyTokens', { tokens: entry.file, prompt: apply.prompt, settings }, {

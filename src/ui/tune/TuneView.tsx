@@ -26,18 +26,18 @@ export function TuneView() {
           <textarea value={t.prompt} onChange={(e) => setPrompt(e.target.value)} disabled={busy} rows={2} data-testid="prompt" />
         </label>
         <div className="row">
-          <button type="button" onClick={() => void startTune()} disabled={!ready || busy} data-testid="tune-start">Start</button>
+          <button type="button" onClick={() => void startTune()} disabled={!ready || !t.settings || busy} data-testid="tune-start">Start</button>
           <button type="button" onClick={pauseTune} disabled={t.status !== 'running'} data-testid="tune-pause">Pause</button>
           <button type="button" onClick={() => run && void startTune(run)} disabled={t.status !== 'paused' || !run?.checkpoint} data-testid="tune-resume">Resume</button>
           <button type="button" onClick={stopTune} disabled={!busy} data-testid="tune-stop">Stop</button>
           <span className="status" data-testid="tune-status" data-status={t.status}>
             {t.status}{t.stage ? ` — ${t.stage}` : ''}
             {t.step ? ` · ${t.step.phase} step ${t.step.step + 1}/${t.step.total}` : ''}
-            {busy && run ? ` · epoch ${records.length}/${t.settings.epochs}` : ''}
+            {busy && run ? ` · epoch ${records.length}/${run.settings.epochs}` : ''}
           </span>
         </div>
         {busy && t.step && <progress max={t.step.total} value={t.step.step + 1} aria-label="sampling progress" />}
-        <MemoryCheck disabled={busy || !ready} />
+        <MemoryCheck disabled={busy || !ready || !t.settings} />
         <SettingsForm disabled={busy} />
       </section>
       <section className="panel" aria-labelledby="live-title">

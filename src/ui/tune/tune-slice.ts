@@ -3,16 +3,17 @@ import { describeError } from '../store';
 import { engine } from '../engine';
 import { JobError } from '../../worker/protocol';
 import type { RunningJob } from '../../worker/client';
-import type { EpochRecord, Evaluation, IpgoTokensFile, PreflightReport, RgbaImage, TuneSettings } from '../../worker/studio-protocol';
-import { MODEL_SETS } from './defaults';
+import type { EpochRecord, Evaluation, IpgoTokensFile, PreflightReport, RgbaImage, StudioCatalog, TuneSettings } from '../../worker/studio-protocol';
 import { newId, saveRun, saveTokens, type PromptRunRecord } from '../persist';
+import { formFromCatalog, readSavedForm, SAVED_KEY } from './saved-form';
 
 export type TuneStatus = 'idle' | 'running' | 'pausing' | 'paused' | 'done' | 'failed';
 
 export interface TuneState {
   modelSet: string;
   prompt: string;
-  settings: TuneSettings;
+  /** null until the worker's catalog (model sets and their defaults) has arrived. */
+  settings: TuneSettings | null;
   status: TuneStatus;
   stage: string;
   run: PromptRunRecord | null;
@@ -34,6 +35,8 @@ export interface TuneSlice {
   setPrompt(prompt: string): void;
   updateSettings(patch: Partial<TuneSettings>): void;
   chooseModelSet(id: string): void;
+  /** Fills the form from the catalog: the saved model set and settings over that set's defaults. */
+  adoptCatalog(catalog: StudioCatalog): void;
   startTune(resume?: PromptRunRecord): Promise<void>;
   pauseTune(): void;
   stopTune(): void;
@@ -45,23 +48,10 @@ export interface TuneSlice {
 
 let job: RunningJob<'tune'> | null = null;
 
-const initialSet = MODEL_SETS[0]!;
-const SAVED_KEY = 'ipgo.tune';
-
-/** The last prompt, model set and settings survive a reload (merged over the defaults, so new fields get theirs). */
-function savedForm(): Pick<TuneState, 'modelSet' | 'prompt' | 'settings'> {
-  const fallback = { modelSet: initialSet.id, prompt: 'a red fox sleeping in the snow, watercolor', settings: structuredClone(initialSet.defaults) };
-  try {
-    const raw = JSON.parse(globalThis.localStorage?.getItem(SAVED_KEY) ?? 'null') as Partial<typeof fallback> | null;
-    const set = MODEL_SETS.find((m) => m.id === raw?.modelSet);
-    if (!raw || !set || typeof raw.prompt !== 'string') return fallback;
-    return { modelSet: set.id, prompt: raw.prompt, settings: { ...structuredClone(set.defaults), ...raw.settings, models: set.models } };
-  } catch {
-    return fallback;
-  }
-}
+const DEFAULT_PROMPT = 'a red fox sleeping in the snow, watercolor';
 
 function saveForm(t: TuneState): void {
+  if (!t.settings) return;
   globalThis.localStorage?.setItem(SAVED_KEY, JSON.stringify({ modelSet: t.modelSet, prompt: t.prompt, settings: t.settings }));
 }
 
@@ -79,23 +69,33 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
     void saveRun(next);
   };
 
+  const savedPrompt = readSavedForm().prompt;
   return {
     tune: {
-      ...savedForm(),
+      modelSet: '',
+      prompt: typeof savedPrompt === 'string' ? savedPrompt : DEFAULT_PROMPT,
+      settings: null,
       status: 'idle', stage: '', run: null, preview: null, step: null, current: null, tokens: null,
       memory: { budgetGiB: DEFAULT_GPU_BUDGET_GIB, checking: false, report: null },
     },
 
     setPrompt: (prompt) => patchForm({ prompt }),
-    updateSettings: (p) => patchForm({ settings: { ...get().tune.settings, ...p } }),
+    updateSettings: (p) => {
+      const settings = get().tune.settings;
+      if (settings) patchForm({ settings: { ...settings, ...p } });
+    },
     chooseModelSet: (id) => {
-      const ms = MODEL_SETS.find((m) => m.id === id);
+      const ms = get().catalog.value?.modelSets.find((m) => m.id === id);
       if (ms) patchForm({ modelSet: id, settings: structuredClone(ms.defaults) });
+    },
+    adoptCatalog: (catalog) => {
+      if (!get().tune.settings) patch(formFromCatalog(catalog, readSavedForm()));
     },
 
     async startTune(resume) {
       if (job) return;
       const { prompt, settings } = resume ? { prompt: resume.prompt, settings: resume.settings } : get().tune;
+      if (!settings) return;
       const now = new Date().toISOString();
       const run: PromptRunRecord = resume
         ? { ...resume, status: 'running', error: undefined }
@@ -158,10 +158,11 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
 
     async checkMemory() {
       const memory = get().tune.memory;
-      if (memory.checking) return;
+      const settings = get().tune.settings;
+      if (memory.checking || !settings) return;
       patch({ memory: { ...memory, checking: true } });
       try {
-        const report = await engine.run('preflight', { settings: get().tune.settings, budgetBytes: memory.budgetGiB * GiB });
+        const report = await engine.run('preflight', { settings, budgetBytes: memory.budgetGiB * GiB });
         patch({ memory: { ...get().tune.memory, checking: false, report } });
       } catch (e) {
         patch({ memory: { ...get().tune.memory, checking: false, report: null } });

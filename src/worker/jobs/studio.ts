@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { latentPreview } from '../../model/latent-preview';
 import { PhaseMemory } from '../../model/gpu-memory';
 import { COMPONENT_LABELS, DEFAULT_PRECISION, WEIGHT_PRECISIONS, type PrecisionPolicy } from '../../model/precision';
-import { mixIds, type RewardId, type RewardModelId } from '../../rewards/registry';
+import { mixIds, rewardModel, type RewardId } from '../../rewards/registry';
 import { installedModelFiles } from '../../weights/store/installed-model-files';
 import { WeightsStorage } from '../../weights/store/storage';
 import { formatBytes } from '../../lib/format-bytes';
@@ -26,13 +26,6 @@ import type { LoadedModels, PreflightReport, StudioJobs, TuneProgress } from '..
 const cache = new ModelSetCache();
 let precision: PrecisionPolicy = { ...DEFAULT_PRECISION };
 
-/** Which installed model serves each reward model. */
-const ROLE_OF: Record<RewardModelId, keyof Omit<ModelSelection, 'sd'>> = {
-  'clip-vit-l14': 'clip',
-  'laion-aesthetic': 'aesthetic',
-  'hpsv2-vit-h14': 'hps',
-};
-
 /** Installed models from IndexedDB, each named in the error when it is missing. */
 function installedSource(selection: ModelSelection): ModelSetSource {
   const storage = WeightsStorage.open();
@@ -47,7 +40,7 @@ function installedSource(selection: ModelSelection): ModelSetSource {
   return {
     sd: async () => installedModelFiles(await open(selection.sd, 'Stable Diffusion')),
     rewardModel: async (m) => {
-      const reader = await open(selection[ROLE_OF[m]], m);
+      const reader = await open(selection[rewardModel(m).role], m);
       const configFile = reader.files().find((f) => f.role === 'config');
       return {
         source: await installedModelFiles(reader).weights(reader.fileByRole('model').path),
