@@ -1,7 +1,6 @@
 /** Human Preference Score v2: cosine of the normalised HPSv2 (OpenCLIP ViT-H/14) image and prompt features. */
-import * as tf from '@tensorflow/tfjs';
-import { defineReward, l2Normalize, need, rowDot } from './reward-def';
-import { imageFeatures } from './reward-models';
+import { defineReward } from './reward-def';
+import { textImageCosine } from './reward-models';
 
 export const hpsReward = defineReward({
   id: 'hps',
@@ -10,7 +9,6 @@ export const hpsReward = defineReward({
   models: ['hpsv2-vit-h14'],
   text: 'hps',
   defaultWeight: 0,
-  score: (image01, ctx, cache) => tf.tidy(() =>
-    rowDot(l2Normalize(imageFeatures('hpsv2-vit-h14', image01, ctx, cache)), need(ctx.text?.hps, 'HPS text features'))),
+  score: (image01, ctx, cache) => textImageCosine('hpsv2-vit-h14', image01, ctx, cache),
   display: { min: 0, max: 0.4, fromRaw: (r) => r },
 });

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelBinding } from '../model/params';
 import type { PrecisionPolicy } from '../model/precision';
 import type { ModelSet as ModelSetId } from '../weights/catalog/manifest';
-import { type FeatureCache, type RewardModelDef, l2Normalize, need } from './reward-def';
+import { type FeatureCache, type RewardModelDef, l2Normalize, need, rowDot } from './reward-def';
 import { type PreprocessOptions, clipPixelValues } from './preprocess';
 import { clipVitL14 } from './models/clip-vit-l14';
 import { hpsV2VitH14 } from './models/hpsv2-vit-h14';
@@ -93,6 +93,15 @@ export function imageFeatures(id: RewardModelId, image01: tf.Tensor4D, ctx: Rewa
     cache.set(key, t);
   }
   return t as tf.Tensor2D;
+}
+
+/**
+ * The prompt-alignment score a CLIP-like model gives: cosine of its normalised image features with the prompt's
+ * normalised text features (which the prompt context computed once).
+ */
+export function textImageCosine(id: RewardModelId, image01: tf.Tensor4D, ctx: RewardContext, cache?: FeatureCache): tf.Tensor1D {
+  const text = need(ctx.text?.[rewardModel(id).role], `the prompt's ${id} text features`);
+  return tf.tidy(() => rowDot(l2Normalize(imageFeatures(id, image01, ctx, cache)), text));
 }
 
 /** Token ids per text tower → normalised text features by role. */

@@ -48,24 +48,15 @@ const db = () => (stores ??= { runs: createStore('ipgo-studio-runs', 'runs'), to
 
 export const newId = (): string => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 
-export async function saveRun(run: RunRecord): Promise<void> {
-  await set(run.id, run, db().runs);
+/** A store's records, newest first. */
+async function newestFirst<T extends { createdAt: string }>(store: UseStore): Promise<T[]> {
+  return (await entries<string, T>(store)).map(([, r]) => r).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
-export async function listRuns(): Promise<RunRecord[]> {
-  const all = (await entries<string, RunRecord>(db().runs)).map(([, r]) => r);
-  return all.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-}
-
+export const saveRun = (run: RunRecord): Promise<void> => set(run.id, run, db().runs);
+export const listRuns = (): Promise<RunRecord[]> => newestFirst<RunRecord>(db().runs);
 export const deleteRun = (id: string): Promise<void> => del(id, db().runs);
 
-export async function saveTokens(t: SavedTokens): Promise<void> {
-  await set(t.id, t, db().tokens);
-}
-
-export async function listTokens(): Promise<SavedTokens[]> {
-  const all = (await entries<string, SavedTokens>(db().tokens)).map(([, t]) => t);
-  return all.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-}
-
+export const saveTokens = (t: SavedTokens): Promise<void> => set(t.id, t, db().tokens);
+export const listTokens = (): Promise<SavedTokens[]> => newestFirst<SavedTokens>(db().tokens);
 export const deleteTokens = (id: string): Promise<void> => del(id, db().tokens);

@@ -1,7 +1,7 @@
 import type { Slice } from '../store';
 import { describeError } from '../store';
 import { engine } from '../engine';
-import { JobError } from '../../worker/protocol';
+import { runEnding } from '../run-ending';
 import type { RunningJob } from '../../worker/client';
 import type { BatchResult } from '../../worker/studio-protocol';
 import { newId, saveRun, type BatchRunRecord } from '../persist';
@@ -87,11 +87,10 @@ export const createBatchSlice: Slice<BatchSlice> = (set, get) => {
         patchRun({ status: result.status, rows: result.rows, records: result.history, checkpoint: result.checkpoint, evaluation: result.evaluation });
         patch({ status: result.status, stage: result.status === 'done' ? 'finished' : 'paused', result });
       } catch (e) {
-        const cancelled = e instanceof JobError && e.code === 'cancelled';
-        const resumable = e instanceof JobError && e.code === 'device-lost';
-        patchRun({ status: cancelled || resumable ? 'paused' : 'failed', error: cancelled ? undefined : (e as Error).message });
-        patch({ status: cancelled || resumable ? 'paused' : 'failed', stage: cancelled ? 'stopped' : 'failed' });
-        if (!cancelled) get().pushError(describeError(e, 'Batch run failed'));
+        const end = runEnding(e, 'Batch run', Boolean(get().batch.run?.checkpoint));
+        patchRun({ status: end.status, error: end.error });
+        patch({ status: end.status, stage: end.stage });
+        if (end.report) get().pushError(describeError(e, end.report));
       } finally {
         job = null;
       }

@@ -1,7 +1,7 @@
 import type { Slice } from '../store';
 import { describeError } from '../store';
 import { engine } from '../engine';
-import { JobError } from '../../worker/protocol';
+import { runEnding } from '../run-ending';
 import type { RunningJob } from '../../worker/client';
 import type { EpochRecord, Evaluation, IpgoTokensFile, PreflightReport, RgbaImage, StudioCatalog, TuneSettings } from '../../worker/studio-protocol';
 import { newId, saveRun, saveTokens, type PromptRunRecord } from '../persist';
@@ -131,12 +131,11 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
         patchRun({ status: result.status, checkpoint: result.checkpoint, best: result.best ?? get().tune.run?.best ?? null });
         patch({ status: result.status, stage: result.status === 'done' ? 'finished' : 'paused', tokens: result.tokens });
       } catch (e) {
-        const cancelled = e instanceof JobError && e.code === 'cancelled';
         // a lost GPU device leaves the run resumable from its last per-epoch checkpoint
-        const resumable = e instanceof JobError && e.code === 'device-lost' && Boolean(get().tune.run?.checkpoint);
-        patchRun({ status: cancelled || resumable ? 'paused' : 'failed', error: cancelled ? undefined : (e as Error).message });
-        patch({ status: cancelled || resumable ? 'paused' : 'failed', stage: cancelled ? 'stopped' : resumable ? 'GPU device lost: resume to continue on a new device' : 'failed' });
-        if (!cancelled) get().pushError(describeError(e, resumable ? 'The GPU device was lost' : 'Tuning failed'));
+        const end = runEnding(e, 'Tuning', Boolean(get().tune.run?.checkpoint));
+        patchRun({ status: end.status, error: end.error });
+        patch({ status: end.status, stage: end.stage });
+        if (end.report) get().pushError(describeError(e, end.report));
       } finally {
         job = null;
       }
