@@ -1,8 +1,7 @@
 import type { Slice } from '../store';
 import { describeError } from '../store';
 import { engine } from '../engine';
-import { runEnding } from '../run-ending';
-import type { RunningJob } from '../../worker/client';
+import { ResumableJob } from '../resumable-job';
 import type { BatchResult } from '../../worker/studio-protocol';
 import { newId, saveRun, type BatchRunRecord } from '../persist';
 import { parsePromptFile } from './prompt-files';
@@ -30,7 +29,7 @@ export interface BatchSlice {
   stopBatch(): void;
 }
 
-let job: RunningJob<'batch'> | null = null;
+const job = new ResumableJob<'batch'>('Batch run');
 
 export const createBatchSlice: Slice<BatchSlice> = (set, get) => {
   const patch = (p: Partial<BatchState>) => set((s) => ({ batch: { ...s.batch, ...p } }));
@@ -55,7 +54,7 @@ export const createBatchSlice: Slice<BatchSlice> = (set, get) => {
       }
     },
     async startBatch(resume) {
-      if (job) return;
+      if (job.running) return;
       const now = new Date().toISOString();
       const b = get().batch;
       const tuneSettings = get().tune.settings;
@@ -68,7 +67,7 @@ export const createBatchSlice: Slice<BatchSlice> = (set, get) => {
       patch({ status: 'running', stage: 'starting', run, result: null });
       void saveRun(run);
       const canResume = resume?.checkpoint && resume.rows.length === resume.prompts.length && resume.rows.every((r) => r?.raw);
-      job = engine.start('batch', {
+      await job.run(() => engine.start('batch', {
         prompts: run.prompts, heldOut: run.heldOut, settings: run.settings,
         resume: canResume ? { checkpoint: resume.checkpoint!, rows: resume.rows, history: resume.records } : undefined,
       }, {
@@ -81,27 +80,24 @@ export const createBatchSlice: Slice<BatchSlice> = (set, get) => {
             patchRun({ rows });
           }
         },
+      }), {
+        done: (result) => {
+          patchRun({ status: result.status, rows: result.rows, records: result.history, checkpoint: result.checkpoint, evaluation: result.evaluation });
+          patch({ status: result.status, stage: result.status === 'done' ? 'finished' : 'paused', result });
+        },
+        ended: (end) => {
+          patchRun({ status: end.status, error: end.error });
+          patch({ status: end.status, stage: end.stage });
+        },
+        hasCheckpoint: () => Boolean(get().batch.run?.checkpoint),
+        report: (e, title) => get().pushError(describeError(e, title)),
       });
-      try {
-        const result = await job.result;
-        patchRun({ status: result.status, rows: result.rows, records: result.history, checkpoint: result.checkpoint, evaluation: result.evaluation });
-        patch({ status: result.status, stage: result.status === 'done' ? 'finished' : 'paused', result });
-      } catch (e) {
-        const end = runEnding(e, 'Batch run', Boolean(get().batch.run?.checkpoint));
-        patchRun({ status: end.status, error: end.error });
-        patch({ status: end.status, stage: end.stage });
-        if (end.report) get().pushError(describeError(e, end.report));
-      } finally {
-        job = null;
-      }
     },
     pauseBatch() {
-      if (!job) return;
-      job.control('pause');
-      patch({ status: 'pausing', stage: 'pausing after this epoch' });
+      if (job.pause()) patch({ status: 'pausing', stage: 'pausing after this epoch' });
     },
     stopBatch() {
-      job?.cancel();
+      job.stop();
     },
   };
 };

@@ -1,8 +1,7 @@
 import type { Slice } from '../store';
 import { describeError } from '../store';
 import { engine } from '../engine';
-import { runEnding } from '../run-ending';
-import type { RunningJob } from '../../worker/client';
+import { ResumableJob } from '../resumable-job';
 import type { EpochRecord, Evaluation, IpgoTokensFile, PreflightReport, RgbaImage, StudioCatalog, TuneSettings } from '../../worker/studio-protocol';
 import { newId, saveRun, saveTokens, type PromptRunRecord } from '../persist';
 import { formFromCatalog, readSavedForm, SAVED_KEY } from './saved-form';
@@ -46,7 +45,7 @@ export interface TuneSlice {
   checkMemory(): Promise<void>;
 }
 
-let job: RunningJob<'tune'> | null = null;
+const job = new ResumableJob<'tune'>('Tuning');
 
 const DEFAULT_PROMPT = 'a red fox sleeping in the snow, watercolor';
 
@@ -93,7 +92,7 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
     },
 
     async startTune(resume) {
-      if (job) return;
+      if (job.running) return;
       const { prompt, settings } = resume ? { prompt: resume.prompt, settings: resume.settings } : get().tune;
       if (!settings) return;
       const now = new Date().toISOString();
@@ -102,7 +101,7 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
         : { id: newId(), kind: 'prompt', prompt, settings, createdAt: now, updatedAt: now, status: 'running', records: [], raw: null, best: null, checkpoint: null };
       set((s) => ({ tune: { ...s.tune, prompt, settings, status: 'running', stage: 'starting', run, preview: null, step: null, current: null, tokens: null } }));
       void saveRun(run);
-      job = engine.start('tune', {
+      await job.run(() => engine.start('tune', {
         prompt, settings, budgetBytes: get().tune.memory.budgetGiB * GiB,
         resume: resume?.checkpoint && resume.raw ? { checkpoint: resume.checkpoint, raw: resume.raw, best: resume.best, records: resume.records } : undefined,
       }, {
@@ -125,30 +124,27 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
             }
           }
         },
-      });
-      try {
-        const result = await job.result;
-        patchRun({ status: result.status, checkpoint: result.checkpoint, best: result.best ?? get().tune.run?.best ?? null });
-        patch({ status: result.status, stage: result.status === 'done' ? 'finished' : 'paused', tokens: result.tokens });
-      } catch (e) {
+      }), {
+        done: (result) => {
+          patchRun({ status: result.status, checkpoint: result.checkpoint, best: result.best ?? get().tune.run?.best ?? null });
+          patch({ status: result.status, stage: result.status === 'done' ? 'finished' : 'paused', tokens: result.tokens });
+        },
         // a lost GPU device leaves the run resumable from its last per-epoch checkpoint
-        const end = runEnding(e, 'Tuning', Boolean(get().tune.run?.checkpoint));
-        patchRun({ status: end.status, error: end.error });
-        patch({ status: end.status, stage: end.stage });
-        if (end.report) get().pushError(describeError(e, end.report));
-      } finally {
-        job = null;
-      }
+        ended: (end) => {
+          patchRun({ status: end.status, error: end.error });
+          patch({ status: end.status, stage: end.stage });
+        },
+        hasCheckpoint: () => Boolean(get().tune.run?.checkpoint),
+        report: (e, title) => get().pushError(describeError(e, title)),
+      });
     },
 
     pauseTune() {
-      if (!job) return;
-      job.control('pause');
-      patch({ status: 'pausing', stage: 'pausing after this epoch' });
+      if (job.pause()) patch({ status: 'pausing', stage: 'pausing after this epoch' });
     },
 
     stopTune() {
-      job?.cancel();
+      job.stop();
     },
 
     setGpuBudget(gib) {
