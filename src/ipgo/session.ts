@@ -4,6 +4,7 @@
  * a job is prepared (and checked) before any sampling; the text towers then leave the GPU until the job ends.
  * Callers see progress through events and get plain results (RGBA images, records, checkpoints, token files).
  */
+import { formatBytes } from '../lib/format-bytes';
 import { InvalidInputError } from '../lib/input-error';
 import { mixIds, type RewardMix } from '../rewards/registry';
 import { decodeCheckpoint, saveCheckpoint, type RunCheckpoint } from './checkpoint';
@@ -58,7 +59,7 @@ export async function withSession<T>(s: SessionSetup, prompts: string[], o: Sess
     }
     if (o.offloadTextTowers) {
       away = await offloadTextTowers(s.set.models);
-      if (away.bytes > 0) o.log?.(`text encoders moved off the GPU for the update (${(away.bytes / 2 ** 20).toFixed(1)} MiB)`);
+      if (away.bytes > 0) o.log?.(`text encoders moved off the GPU for the update (${formatBytes(away.bytes)})`);
     }
     return await work(trainer, prepared);
   } finally {
