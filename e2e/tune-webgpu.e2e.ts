@@ -8,16 +8,18 @@
  *  - the parameters after one and after two updates (the checkpoints the worker streams after each epoch and the
  *    UI saves for resuming): a gradient kernel that is wrong in direction shows here.
  * So the WGSL kernels, including every gradient kernel the checkpointed backward uses and the packed int8 / fp16
- * weight kernels of the default precision policy, compute what the WASM kernels compute.
+ * weight kernels of the default precision policy, compute what the WASM kernels compute. The conformity penalty is
+ * off (λ = 0): on the tiny model its gradient outweighs the reward's by orders of magnitude and would hide the
+ * backward through the reward models, the VAE decoder and the UNet in the gradient norm.
  *
- * Tolerances. Both backends compute in float32 on the same int8 weights; only summation order differs (tiled
- * matmuls, convolutions and reductions), about 1e-6 relative per op, grown through sampling, the backward pass and
- * Adam. Measured between SwiftShader and WASM: losses and rewards about 1e-6 apart, gradient norms about 2e-4,
- * parameters about 4e-5 (relative L2) at most, so:
+ * Tolerances. Both backends compute in float32 on the same int8 / fp16 weights; only summation order differs
+ * (tiled matmuls, convolutions and reductions), about 1e-6 relative per op, grown through sampling, the backward
+ * pass and Adam. Measured between SwiftShader and WASM: losses and rewards about 1e-6 apart, gradient norms about
+ * 3e-4, parameters about 1e-4 (relative L2) at most, so:
  *  - loss and reward: 1e-4 relative (to max(1, |value|)),
- *  - gradient norm: 1e-3 relative: a gradient kernel scaled by 1.01 moves it by up to 1e-2,
+ *  - gradient norm: 2e-3 relative, five times below a gradient off by 1 %,
  *  - parameters: relative L2 per tensor ≤ 1e-3 (Adam's first steps move each coordinate by about lr = 1e-2 in the
- *    direction of its gradient's sign, so a wrong gradient direction moves them far more).
+ *    direction of its gradient, so a wrong gradient moves them further).
  */
 import fs from 'node:fs';
 import type { Page } from '@playwright/test';
@@ -25,7 +27,7 @@ import { test, expect, installTinySet, waitForBackend } from './fixtures';
 
 const EPOCHS = 2;
 const VALUE_TOLERANCE = 1e-4;
-const GRAD_NORM_TOLERANCE = 1e-3;
+const GRAD_NORM_TOLERANCE = 2e-3;
 const PARAM_TOLERANCE = 1e-3;
 
 interface EncodedTensor { dtype: string; shape: number[]; data: string }
@@ -53,7 +55,7 @@ async function keepSavedCheckpoints(page: Page): Promise<void> {
 async function tune(page: Page, backend: 'webgpu' | 'wasm'): Promise<TunedRun> {
   await page.goto(`/?backend=${backend}#/tune`);
   expect(await waitForBackend(page)).toBe(backend);
-  for (const [key, value] of [['steps', '2'], ['gradLastK', '1'], ['epochs', String(EPOCHS)], ['width', '32'], ['height', '32'], ['seed', '4']] as const) {
+  for (const [key, value] of [['steps', '2'], ['gradLastK', '1'], ['epochs', String(EPOCHS)], ['width', '32'], ['height', '32'], ['seed', '4'], ['penaltyWeight', '0']] as const) {
     await page.getByTestId(`setting-${key}`).fill(value);
   }
   await page.getByTestId('weight-aesthetic').fill('1');
@@ -130,6 +132,7 @@ test('two IPGO epochs on WebGPU match the same epochs on WASM: losses, gradient 
     expect(run.history.every((r) => Number.isFinite(r.loss) && r.gradNorm > 0)).toBe(true);
     expect(Object.keys(run.paramsAfter).map(Number).sort()).toEqual(Array.from({ length: EPOCHS }, (_, e) => e + 1));
   }
+  console.log(`gradient norms: webgpu ${gpu.history.map((r) => r.gradNorm)}, wasm ${cpu.history.map((r) => r.gradNorm)}`);
   const rows = differences(gpu, cpu);
   console.log(rows.map(([what, d, tol]) => `${d <= tol ? 'ok  ' : 'FAIL'} ${what}: ${d.toExponential(2)} (tolerance ${tol})`).join('\n'));
   expect(rows.filter(([, d, tol]) => !(d <= tol)).map(([what, d]) => `${what}: ${d.toExponential(2)}`)).toEqual([]);
