@@ -15,6 +15,14 @@ export const QUIET_NETWORK_FLAGS = [
   '--disable-sync',
 ];
 
+/**
+ * SwiftShader it stays. Mesa's lavapipe (much faster in Node, see tools/with-node-webgpu.sh) does not become
+ * Chromium's WebGPU adapter: with VK_ICD_FILENAMES pointing at it and `--enable-features=Vulkan
+ * --use-vulkan=native --use-angle=vulkan --ignore-gpu-blocklist --enable-gpu`, chrome://gpu lists lavapipe as a Dawn
+ * Vulkan adapter (and ANGLE renders on it), yet requestAdapter() still returns SwiftShader, whatever the power
+ * preference: both are CPU adapters, `--use-webgpu-adapter` picks none by name (default, swiftshader, compat), and
+ * VK_LOADER_DRIVERS_DISABLE does not hide the SwiftShader that Chromium loads itself.
+ */
 export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu'];
 
 /** WebGPU explicitly off, to prove the WASM fallback. */

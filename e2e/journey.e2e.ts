@@ -3,17 +3,19 @@
  * from its URL, tune a prompt for 3 epochs and watch images and curves update, export tokens (valid JSON of our
  * schema), reload, import them, apply them to a new prompt, reject an invalid tokens file without changing
  * anything, go offline and reload (app and installed model still work), and fill the batch evaluation table.
- * Settings are shrunk (32×32, 2 steps, K = 1), and the journey runs on the WASM backend (`?backend=wasm`):
- * SwiftShader's software WebGPU runs at ~0.15 GFLOP/s and made this journey take 16 minutes. The WebGPU path of
- * the same jobs is covered by tune-webgpu.e2e.ts (a real tuning epoch on WebGPU, compared with WASM).
+ * Settings are shrunk (32×32, 2 steps, K = 1), and the whole journey runs on the WASM backend (`?backend=wasm`):
+ * SwiftShader's software WebGPU runs at ~0.15 GFLOP/s and made this journey take 16 minutes. Its tune-and-export
+ * step runs on WebGPU as well (two epochs, the second test), and tune-webgpu.e2e.ts compares WebGPU's losses,
+ * gradient norms and updated tokens with WASM's.
  */
 import fs from 'node:fs';
 import type { Page } from '@playwright/test';
-import { test, expect, waitForBackend } from './fixtures';
+import { test, expect, installTinySet, waitForBackend } from './fixtures';
 import { tokensSchemaViolations } from '../src/ipgo/tokens-json-schema';
 
 const SHOTS = 'e2e/artifacts/screenshots';
 const APP = '/?backend=wasm';
+const PROMPT = 'a red fox sleeping in the snow, watercolor';
 
 async function shrinkSettings(page: Page, epochs: number) {
   for (const [key, value] of [['steps', '2'], ['gradLastK', '1'], ['epochs', String(epochs)], ['width', '32'], ['height', '32']] as const) {
@@ -21,7 +23,43 @@ async function shrinkSettings(page: Page, epochs: number) {
   }
 }
 
-test.describe.configure({ mode: 'serial' });
+/**
+ * Tunes the Tune view's prompt for `epochs` epochs on the backend `app` asks for, checks that images, the rewards
+ * curve (point by point, while the run streams) and the epoch table update, exports the tokens and checks the file
+ * against the schema. Returns the exported file's path.
+ */
+async function tuneAndExport(page: Page, app: string, epochs: number, shot: string): Promise<string> {
+  await page.goto(`${app}#/tune`);
+  await waitForBackend(page);
+  await page.getByTestId('prompt').fill(PROMPT);
+  await shrinkSettings(page, epochs);
+  // Record every value the rewards chart shows while the run streams (proves it updates live, epoch by epoch).
+  await page.evaluate(() => {
+    const seen: string[] = [];
+    (window as unknown as { chartPoints: string[] }).chartPoints = seen;
+    const chart = document.querySelector('[data-testid="chart-rewards"]')!;
+    new MutationObserver(() => seen.push(chart.getAttribute('data-points') ?? '')).observe(chart, { attributes: true, attributeFilter: ['data-points'] });
+  });
+  await page.getByTestId('tune-start').click();
+  await expect(page.getByTestId('img-raw')).toHaveAttribute('data-filled', 'true', { timeout: 300_000 });
+  await expect(page.getByTestId('tune-status')).toHaveAttribute('data-status', 'done', { timeout: 600_000 });
+  const points = Array.from({ length: epochs }, (_, e) => String(e + 1));
+  expect(await page.evaluate(() => (window as unknown as { chartPoints: string[] }).chartPoints)).toEqual(points);
+  await expect(page.getByTestId('img-current')).toHaveAttribute('data-filled', 'true');
+  await expect(page.getByTestId('epoch-table').locator('tbody tr')).toHaveCount(epochs);
+  await expect(page.getByTestId('img-best')).toHaveAttribute('data-filled', 'true');
+  await page.screenshot({ path: `${SHOTS}/${shot}.png`, fullPage: true });
+
+  const download = page.waitForEvent('download');
+  await page.getByTestId('tokens-export').click();
+  const tokensPath = test.info().outputPath('tokens.json');
+  await (await download).saveAs(tokensPath);
+  const file = JSON.parse(fs.readFileSync(tokensPath, 'utf8')) as { history: unknown[]; prompts: string[] };
+  expect(tokensSchemaViolations(file)).toEqual([]);
+  expect(file.prompts).toEqual([PROMPT]);
+  expect(file.history).toHaveLength(epochs);
+  return tokensPath;
+}
 
 test('studio journey: install, tune, export, import, apply, offline, batch @journey', async ({ page, context, consoleProblems }) => {
   test.setTimeout(12 * 60_000);
@@ -39,34 +77,7 @@ test('studio journey: install, tune, export, import, apply, offline, batch @jour
 
   let tokensPath = '';
   await test.step('tune a prompt for 3 epochs; images and curves update live', async () => {
-    await page.goto(`${APP}#/tune`);
-    await waitForBackend(page);
-    await page.getByTestId('prompt').fill('a red fox sleeping in the snow, watercolor');
-    await shrinkSettings(page, 3);
-    // Record every value the rewards chart shows while the run streams (proves it updates live, epoch by epoch).
-    await page.evaluate(() => {
-      const seen: string[] = [];
-      (window as unknown as { chartPoints: string[] }).chartPoints = seen;
-      const chart = document.querySelector('[data-testid="chart-rewards"]')!;
-      new MutationObserver(() => seen.push(chart.getAttribute('data-points') ?? '')).observe(chart, { attributes: true, attributeFilter: ['data-points'] });
-    });
-    await page.getByTestId('tune-start').click();
-    await expect(page.getByTestId('img-raw')).toHaveAttribute('data-filled', 'true', { timeout: 300_000 });
-    await expect(page.getByTestId('tune-status')).toHaveAttribute('data-status', 'done', { timeout: 600_000 });
-    expect(await page.evaluate(() => (window as unknown as { chartPoints: string[] }).chartPoints)).toEqual(['1', '2', '3']);
-    await expect(page.getByTestId('img-current')).toHaveAttribute('data-filled', 'true');
-    await expect(page.getByTestId('epoch-table').locator('tbody tr')).toHaveCount(3);
-    await expect(page.getByTestId('img-best')).toHaveAttribute('data-filled', 'true');
-    await page.screenshot({ path: `${SHOTS}/journey-tune.png`, fullPage: true });
-
-    const download = page.waitForEvent('download');
-    await page.getByTestId('tokens-export').click();
-    tokensPath = test.info().outputPath('tokens.json');
-    await (await download).saveAs(tokensPath);
-    const file = JSON.parse(fs.readFileSync(tokensPath, 'utf8')) as { history: unknown[]; prompts: string[] };
-    expect(tokensSchemaViolations(file)).toEqual([]);
-    expect(file.prompts).toEqual(['a red fox sleeping in the snow, watercolor']);
-    expect(file.history).toHaveLength(3);
+    tokensPath = await tuneAndExport(page, APP, 3, 'journey-tune');
   });
 
   await test.step('the run is in the history', async () => {
@@ -134,4 +145,13 @@ test('studio journey: install, tune, export, import, apply, offline, batch @jour
     await expect(page.getByTestId('batch-gallery').locator('canvas')).toHaveCount(8);
     await page.screenshot({ path: `${SHOTS}/journey-batch.png`, fullPage: true });
   });
+});
+
+test('journey on WebGPU: tune on the software GPU and export the tokens @journey', async ({ page, consoleProblems }) => {
+  test.setTimeout(10 * 60_000);
+  void consoleProblems;
+  await installTinySet(page);
+  // two epochs: the second is evaluated at tokens the first WebGPU update moved
+  await tuneAndExport(page, '/?backend=webgpu', 2, 'journey-tune-webgpu');
+  expect(await waitForBackend(page)).toBe('webgpu');
 });
