@@ -26,7 +26,8 @@ import type { LoadedModelSet } from '../src/ipgo/model-set';
 import type { RgbaImage } from '../src/ipgo/rgba-image';
 import { applyPrepared, batchPrepared, tunePrepared, withSession, type SessionSetup } from '../src/ipgo/session';
 import { epochRecordToJson, parseTokensFile, type EpochRecordJson } from '../src/ipgo/tokens-json';
-import type { Evaluated } from '../src/ipgo/trainer';
+import type { Evaluated, IpgoTrainer } from '../src/ipgo/trainer';
+import type { PromptContext } from '../src/ipgo/prompt-context';
 import { mixIds } from '../src/rewards/registry';
 import { PhaseMemory } from '../src/model/gpu-memory';
 import { loadIpgoModels } from './lib/ipgo-models';
@@ -108,62 +109,58 @@ export const RUNNER_BACKENDS = ['wasm', 'webgpu'] as const;
 const fmt = (x: number) => x.toFixed(4);
 const setupOf = (set: LoadedModelSet, cfg: RunConfig, config: IpgoConfig): SessionSetup => ({ set, config, sampling: cfg.sampling, mix: cfg.rewards, modelId: cfg.modelId });
 
+/**
+ * Runs `work` on each of the shard's prompts in one session (every prompt prepared first); a prompt that cannot be
+ * prepared is recorded with its error and skipped.
+ */
+async function eachPrompt(setup: SessionSetup, runFile: RunFile, all: string[], indices: number[], offloadTextTowers: boolean,
+  work: (trainer: IpgoTrainer, ctx: PromptContext, r: PromptResult, tag: string) => Promise<void>): Promise<void> {
+  await withSession(setup, indices.map((i) => all[i]!), { log, offloadTextTowers, skipInvalidPrompts: true }, async (trainer, prepared) => {
+    for (const [k, p] of prepared.entries()) {
+      const r: PromptResult = { index: indices[k]!, prompt: p.prompt, split: 'prompt' };
+      runFile.prompts.push(r);
+      const tag = `prompt ${k + 1}/${prepared.length} (#${r.index})`;
+      if (p.ctx) await work(trainer, p.ctx, r, tag);
+      else {
+        r.error = p.error;
+        log(`${tag}: skipped: ${r.error}`);
+      }
+    }
+  });
+}
+
 /** Each prompt with the trained tokens of a tokens.json (nothing trained); the text towers stay on the device. */
 async function applyMode(set: LoadedModelSet, cfg: RunConfig, runFile: RunFile, all: string[], indices: number[], outDir: string): Promise<void> {
   const imported = parseTokensFile(fs.readFileSync(cfg.tokens!, 'utf8'), { textDim: set.info.textDim, modelId: cfg.modelId, textEncoder: set.fingerprint });
   imported.warnings.forEach((w) => log(`warning: ${w}`));
   runFile.ipgo = { ...runFile.ipgo, tokens: imported.shape };
-  const prompts = indices.map((i) => all[i]!);
-  await withSession(setupOf(set, cfg, runFile.ipgo), prompts, { log, skipInvalidPrompts: true }, async (trainer, prepared) => {
-    for (const [k, p] of prepared.entries()) {
-      const index = indices[k]!;
-      const r: PromptResult = { index, prompt: p.prompt, split: 'prompt' };
-      runFile.prompts.push(r);
-      const tag = `prompt ${k + 1}/${prepared.length} (#${index})`;
-      if (!p.ctx) {
-        r.error = p.error;
-        log(`${tag}: skipped: ${r.error}`);
-        continue;
-      }
-      const { raw, tuned } = await applyPrepared(trainer, imported, p.ctx);
-      r.raw = scored(raw, writeImage(outDir, cfg, `${pad(index)}-raw`, raw.image));
-      r.tuned = scored(tuned, writeImage(outDir, cfg, `${pad(index)}-tuned`, tuned.image));
-      log(`${tag}: raw ${fmt(raw.weightedReward)} → tuned ${fmt(tuned.weightedReward)}`);
-    }
+  await eachPrompt(setupOf(set, cfg, runFile.ipgo), runFile, all, indices, false, async (trainer, ctx, r, tag) => {
+    const { raw, tuned } = await applyPrepared(trainer, imported, ctx);
+    r.raw = scored(raw, writeImage(outDir, cfg, `${pad(r.index)}-raw`, raw.image));
+    r.tuned = scored(tuned, writeImage(outDir, cfg, `${pad(r.index)}-tuned`, tuned.image));
+    log(`${tag}: raw ${fmt(raw.weightedReward)} → tuned ${fmt(tuned.weightedReward)}`);
   });
 }
 
 /** Prompt-wise IPGO on each prompt; every prompt is prepared first, so the text towers leave the GPU once. */
 async function promptMode(set: LoadedModelSet, cfg: RunConfig, runFile: RunFile, all: string[], indices: number[], outDir: string): Promise<void> {
   const setup = setupOf(set, cfg, runFile.ipgo);
-  const prompts = indices.map((i) => all[i]!);
-  await withSession(setup, prompts, { log, offloadTextTowers: true, skipInvalidPrompts: true }, async (trainer, prepared) => {
-    for (const [k, p] of prepared.entries()) {
-      const index = indices[k]!;
-      const r: PromptResult = { index, prompt: p.prompt, split: 'prompt' };
-      runFile.prompts.push(r);
-      const tag = `prompt ${k + 1}/${prepared.length} (#${index})`;
-      if (!p.ctx) {
-        r.error = p.error;
-        log(`${tag}: skipped: ${r.error}`);
-        continue;
-      }
-      const out = await tunePrepared(setup, trainer, p.ctx, {
-        memory: new PhaseMemory(),
-        onRaw: (_prompt, raw) => {
-          r.raw = scored(raw, writeImage(outDir, cfg, `${pad(index)}-raw`, raw.image));
-        },
-        onEpochDone: (rec) => log(`${tag} epoch ${rec.epoch + 1}/${setup.config.epochs}: reward ${fmt(rec.weightedReward)}, loss ${fmt(rec.loss)}, `
-          + `${(rec.ms / 1000).toFixed(1)} s${rec.applied ? '' : ` [${rec.skippedReason ?? 'skipped'}]`}`),
-      });
-      r.records = out.records.map(epochRecordToJson);
-      if (out.best) r.best = scored(out.best, writeImage(outDir, cfg, `${pad(index)}-best`, out.best.image), out.best.epoch);
-      if (out.final) r.final = scored(out.final, writeImage(outDir, cfg, `${pad(index)}-final`, out.final.image), out.final.epoch);
-      if (out.tokens) {
-        r.tokens = `tokens/${pad(index)}.json`;
-        fs.mkdirSync(path.join(outDir, 'tokens'), { recursive: true });
-        fs.writeFileSync(path.join(outDir, r.tokens), JSON.stringify(out.tokens));
-      }
+  await eachPrompt(setup, runFile, all, indices, true, async (trainer, ctx, r, tag) => {
+    const out = await tunePrepared(setup, trainer, ctx, {
+      memory: new PhaseMemory(),
+      onRaw: (_prompt, raw) => {
+        r.raw = scored(raw, writeImage(outDir, cfg, `${pad(r.index)}-raw`, raw.image));
+      },
+      onEpochDone: (rec) => log(`${tag} epoch ${rec.epoch + 1}/${setup.config.epochs}: reward ${fmt(rec.weightedReward)}, loss ${fmt(rec.loss)}, `
+        + `${(rec.ms / 1000).toFixed(1)} s${rec.applied ? '' : ` [${rec.skippedReason ?? 'skipped'}]`}`),
+    });
+    r.records = out.records.map(epochRecordToJson);
+    if (out.best) r.best = scored(out.best, writeImage(outDir, cfg, `${pad(r.index)}-best`, out.best.image), out.best.epoch);
+    if (out.final) r.final = scored(out.final, writeImage(outDir, cfg, `${pad(r.index)}-final`, out.final.image), out.final.epoch);
+    if (out.tokens) {
+      r.tokens = `tokens/${pad(r.index)}.json`;
+      fs.mkdirSync(path.join(outDir, 'tokens'), { recursive: true });
+      fs.writeFileSync(path.join(outDir, r.tokens), JSON.stringify(out.tokens));
     }
   });
 }
