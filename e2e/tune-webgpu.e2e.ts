@@ -123,7 +123,7 @@ test('two IPGO epochs on WebGPU match the same epochs on WASM: losses, gradient 
   await expect(page.getByTestId('img-best')).toHaveAttribute('data-filled', 'true');
   // the worker logged what the load put on the GPU, at the default precision (packed int8 UNet)
   await page.goto('/?backend=webgpu#/diagnostics');
-  await expect(page.getByTestId('log')).toContainText(/loaded \(UNet int8, VAE decoder fp16, text encoder fp16\): .* on the device/);
+  await expect(page.getByTestId('log')).toContainText(/loaded \(UNet int8, VAE decoder fp16, text encoder fp16, CLIP-L fp16, ViT-H int8\): .* on the device/);
   await page.screenshot({ path: 'e2e/artifacts/screenshots/tune-webgpu.png', fullPage: true });
   const cpu = await tune(page, 'wasm');
 
