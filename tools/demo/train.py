@@ -302,7 +302,7 @@ def train_sd_stage(data, out, steps):
 
 
 def train_reward_stage(data, out, steps):
-    clip = fp16_rounded(train_clip(data, steps(2000)))
+    clip = fp16_rounded(train_clip(data, steps(800)))
     cl = os.path.join(out, 'demo-clip')
     write_json(os.path.join(cl, 'config.json'), C.CLIP_CONFIG)
     write_json(os.path.join(cl, 'preprocessor_config.json'), C.CLIP_PREPROCESSOR_CONFIG)
@@ -310,7 +310,7 @@ def train_reward_stage(data, out, steps):
     log('wrote demo-clip')
     head = train_aesthetic(data, clip, steps(2000))
     save(head.state_dict(), os.path.join(out, 'demo-aesthetic/model.safetensors'))
-    judge = train_judge(data, steps(2000))
+    judge = train_judge(data, steps(1500))
     save(judge.state_dict(), os.path.join(out, 'demo-judge/model.safetensors'), fp16=False)
     write_json(os.path.join(out, 'demo-judge/config.json'), {'heads': Judge.HEADS, 'image_size': 32})
     log('wrote demo-aesthetic and demo-judge')
