@@ -16,6 +16,12 @@ it('weights-manifest/demo-*.json are what tools/demo/pin-demo-manifests writes f
   }
 });
 
+it('demo-hps pins the tiny HPS tower\'s files (the demo set trains none)', () => {
+  const read = (id: string) => JSON.parse(fs.readFileSync(path.join(MANIFEST_DIR, `${id}.json`), 'utf8')) as { files: unknown; source: unknown };
+  expect(read('demo-hps').files).toEqual(read('tiny-hps').files);
+  expect((read('demo-hps').source as { baseUrl: string }).baseUrl).toBe((read('tiny-hps').source as { baseUrl: string }).baseUrl);
+});
+
 it('the trained files (weights and configs, without the CLIP BPE tokenizer files) take at most 12 MB', () => {
   const tokenizerFiles = /(^|\/)(vocab\.json|merges\.txt|tokenizer_config\.json|special_tokens_map\.json)$/;
   const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true })

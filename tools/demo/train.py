@@ -6,7 +6,8 @@ app's loaders read (diffusers SD folder, HF CLIPModel, LAION aesthetic head) plu
     python tools/demo/train.py /tmp/demo-data sd &   # VAE, then text encoder + UNet
     python tools/demo/train.py /tmp/demo-data rewards  # CLIP, aesthetic-style head, judge
 
-(the two stages are independent; each uses DEMO_THREADS threads, default 1). Stages: VAE (reconstruction + a small KL), then the text encoder and UNet together on the VAE's latents (epsilon
+(the two stages are independent; each uses DEMO_THREADS threads, default 1; `judge` retrains only the judge,
+which `rewards` also trains). Stages: VAE (reconstruction + a small KL), then the text encoder and UNet together on the VAE's latents (epsilon
 prediction, classifier-free dropout, contexts cut to varying lengths because IPGO feeds unpadded prompts), the
 CLIP model (contrastive), the aesthetic-style head (prefers big shapes) and the judge (attribute classifier).
 """
@@ -222,7 +223,8 @@ class Judge(nn.Module):
 
 def train_judge(data, steps):
     judge = Judge()
-    opt = torch.optim.Adam(judge.parameters(), lr=2e-3)
+    opt = torch.optim.Adam(judge.parameters(), lr=3e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps, pct_start=0.05)
     gen = torch.Generator().manual_seed(SEED + 4)
     tr = data['train']
     for step, idx in enumerate(batches(len(tr['images']), 64, steps, gen)):
@@ -233,6 +235,7 @@ def train_judge(data, steps):
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
         if step % 500 == 0 or step == steps - 1:
             log(f'judge {step}/{steps} loss {loss.item():.4f}')
     judge.eval()
@@ -310,23 +313,28 @@ def train_reward_stage(data, out, steps):
     log('wrote demo-clip')
     head = train_aesthetic(data, clip, steps(2000))
     save(head.state_dict(), os.path.join(out, 'demo-aesthetic/model.safetensors'))
-    judge = train_judge(data, steps(1500))
+    train_judge_stage(data, out, steps)
+    log('wrote demo-clip, demo-aesthetic and demo-judge')
+
+
+def train_judge_stage(data, out, steps):
+    judge = train_judge(data, steps(6000))
     save(judge.state_dict(), os.path.join(out, 'demo-judge/model.safetensors'), fp16=False)
     write_json(os.path.join(out, 'demo-judge/config.json'), {'heads': Judge.HEADS, 'image_size': 32})
-    log('wrote demo-aesthetic and demo-judge')
 
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith('--')]
-    if len(args) < 2 or args[1] not in ('sd', 'rewards'):
-        raise SystemExit('usage: train.py DATA_DIR sd|rewards [OUT_DIR=public/demo]')
+    stages = {'sd': train_sd_stage, 'rewards': train_reward_stage, 'judge': train_judge_stage}
+    if len(args) < 2 or args[1] not in stages:
+        raise SystemExit('usage: train.py DATA_DIR sd|rewards|judge [OUT_DIR=public/demo]')
     data_dir, stage, out = args[0], args[1], (args[2] if len(args) > 2 else 'public/demo')
     scale = float(os.environ.get('DEMO_STEPS_SCALE', '1'))
     steps = lambda n: max(2, int(n * scale))
     torch.manual_seed(SEED)
     data = load_data(data_dir)
     log(f"{len(data['train']['images'])} train / {len(data['held_out']['images'])} held-out scenes")
-    (train_sd_stage if stage == 'sd' else train_reward_stage)(data, out, steps)
+    stages[stage](data, out, steps)
 
 
 if __name__ == '__main__':
