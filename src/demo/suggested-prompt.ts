@@ -3,4 +3,4 @@
  * default settings, shows something else than asked, and which CLIP-score tuning visibly corrects
  * (bench/demo.ts reports it).
  */
-export const DEMO_SUGGESTED_PROMPT = 'a small red circle at the top, on a gray background';
+export const DEMO_SUGGESTED_PROMPT = 'a small green square at the top, on a white background';

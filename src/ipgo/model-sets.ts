@@ -40,7 +40,7 @@ export const MODEL_SETS: readonly ModelSet[] = [
     note: 'Small models trained on simple scenes (one coloured shape on a plain background, 32×32): they draw what the prompt says, often not quite. ' +
       'CLIP score rewards matching the prompt; the demo aesthetic head prefers big shapes; HPSv2 here is the random tiny tower.',
     models: demoModels, textDim: 32, suggestedPrompt: DEMO_SUGGESTED_PROMPT,
-    defaults: { ...PAPER, models: demoModels, mix: { clip: 1 }, guidance: 3, numTokens: 4, rank: 6, steps: 10, epochs: 10, lr: 1e-2, height: 32, width: 32 },
+    defaults: { ...PAPER, models: demoModels, mix: { clip: 1 }, guidance: 3, scheduler: 'ddim', numTokens: 4, rank: 6, steps: 10, epochs: 10, lr: 1e-2, height: 32, width: 32 },
   },
   {
     id: 'tiny', label: 'Built-in tiny model',
