@@ -102,7 +102,7 @@ describe('checkTokens job', () => {
 
   it('rejects text that is not JSON, a model the studio does not run, and tokens of another width', async () => {
     await invalid('{"format": ', /^not a JSON file: /);
-    await invalid(JSON.stringify(tokensFile('other-model', 32)), /modelId "other-model" is not a model this app runs \(tiny-sd, sd15\)/);
+    await invalid(JSON.stringify(tokensFile('other-model', 32)), /modelId "other-model" is not a model this app runs \(demo-sd, tiny-sd, sd15\)/);
     await invalid('null', /modelId undefined is not a model this app runs/);
     await invalid(JSON.stringify(tokensFile('tiny-sd', 16)), /token width D = 16 does not match the loaded model's text width 32/);
   });

@@ -45,7 +45,7 @@ function context<K extends JobName>(events: unknown[], control?: { handler?: (a:
 }
 
 const settings = (o: Partial<TuneSettings> = {}): TuneSettings => ({
-  ...structuredClone(MODEL_SETS[0]!.defaults), mix: { clip: 1 }, steps: 3, epochs: 3, height: 32, width: 32, ...o,
+  ...structuredClone(MODEL_SETS.find((s) => s.id === 'tiny')!.defaults), mix: { clip: 1 }, steps: 3, epochs: 3, height: 32, width: 32, ...o,
 });
 
 describe('studio worker jobs (tiny model, fake IndexedDB)', () => {

@@ -13,8 +13,8 @@ const schema = JSON.parse(fs.readFileSync(path.join(dir, 'schema.json'), 'utf8')
 const ids = fs.readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'schema.json').map((f) => f.slice(0, -5));
 
 describe('weights-manifest/*.json', () => {
-  it('has the eight models, each valid, id = file name', () => {
-    expect(ids.sort()).toEqual(['clip-vit-l14', 'hpsv2', 'laion-aesthetic-l14', 'sd15', 'tiny-aesthetic', 'tiny-clip', 'tiny-hps', 'tiny-sd']);
+  it('has the twelve models, each valid, id = file name', () => {
+    expect(ids.sort()).toEqual(['clip-vit-l14', 'demo-aesthetic', 'demo-clip', 'demo-hps', 'demo-sd', 'hpsv2', 'laion-aesthetic-l14', 'sd15', 'tiny-aesthetic', 'tiny-clip', 'tiny-hps', 'tiny-sd']);
     for (const id of ids) expect(repoManifest(id).id).toBe(id);
   });
 

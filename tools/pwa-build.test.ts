@@ -30,6 +30,7 @@ describe('precacheManifest', () => {
     'sw.js': 'old sw',
     'models/tiny-sd/unet/model.safetensors': 'weights',
     'models/VERSION': '2',
+    'demo/demo-sd/tokenizer/vocab.json': '{}',
     'weights.pth': 'w',
   };
 

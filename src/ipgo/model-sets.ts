@@ -1,9 +1,11 @@
 /**
  * The model sets the studio offers and the default settings of each: the paper's for SD1.5, scaled-down ones for
- * the built-in tiny model (text width 32, 64×64 images) so its loop runs in seconds. The reward towers of a set
+ * the built-in demo set (trained here on simple scenes, tools/demo/; 32×32 images) and the random tiny model
+ * (text width 32, 64×64 images) so their loops run in seconds. The reward towers of a set
  * are the installs each reward model names for it (rewards/models/), so a new reward model joins every set.
  */
 import { defaultMix, installedRewardModels } from '../rewards/registry';
+import { DEMO_SUGGESTED_PROMPT } from '../demo/suggested-prompt';
 import type { ModelSet as ModelSetId } from '../weights/catalog/manifest';
 import type { ModelSelection, TuneSettings } from '../worker/studio-protocol';
 
@@ -15,6 +17,8 @@ export interface ModelSet {
   /** The Stable Diffusion model's text width D (token files for it must match). */
   textDim: number;
   defaults: TuneSettings;
+  /** A prompt to start from in the Tune view (for the demo set: one whose base image is visibly wrong). */
+  suggestedPrompt?: string;
 }
 
 /** The paper's settings (prompt-wise IPGO on SD1.5). */
@@ -26,13 +30,21 @@ const PAPER: Omit<TuneSettings, 'models'> = {
   stepLR: { stepSize: 10, gamma: 0.9 }, maxGradNorm: 1, gradAccumulation: 4,
 };
 
+const demoModels: ModelSelection = { sd: 'demo-sd', ...installedRewardModels('demo') };
 const tinyModels: ModelSelection = { sd: 'tiny-sd', ...installedRewardModels('tiny') };
 const sd15Models: ModelSelection = { sd: 'sd15', ...installedRewardModels('sd15') };
 
 export const MODEL_SETS: readonly ModelSet[] = [
   {
+    id: 'demo', label: 'Built-in demo set',
+    note: 'Small models trained on simple scenes (one coloured shape on a plain background, 32×32): they draw what the prompt says, often not quite. ' +
+      'CLIP score rewards matching the prompt; the demo aesthetic head prefers big shapes; HPSv2 here is the random tiny tower.',
+    models: demoModels, textDim: 32, suggestedPrompt: DEMO_SUGGESTED_PROMPT,
+    defaults: { ...PAPER, models: demoModels, mix: { clip: 1 }, guidance: 3, scheduler: 'ddim', numTokens: 4, rank: 6, steps: 10, epochs: 10, lr: 1e-2, height: 32, width: 32 },
+  },
+  {
     id: 'tiny', label: 'Built-in tiny model',
-    note: 'Random weights, for trying the app: the loop, images and curves are real, the pictures mean nothing.',
+    note: 'Random weights, kept for tests: the loop, images and curves are real, the pictures mean nothing.',
     models: tinyModels, textDim: 32,
     defaults: { ...PAPER, models: tinyModels, numTokens: 4, rank: 6, steps: 10, epochs: 10, lr: 1e-2, height: 64, width: 64 },
   },

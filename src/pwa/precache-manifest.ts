@@ -7,12 +7,12 @@ export interface PrecacheManifest {
 }
 
 /**
- * Whether a built file belongs to the offline app shell. Model weights never do: the built-in tiny model under
- * `models/` and any weight file format are fetched on demand and kept in IndexedDB, not in the SW cache (hundreds of
+ * Whether a built file belongs to the offline app shell. Model weights never do: the built-in models under
+ * `models/` (random tiny) and `demo/` (the demo set) and any weight file format are fetched on demand and kept in IndexedDB, not in the SW cache (hundreds of
  * MB to GB for SD1.5). Source maps are for debugging online, and the service worker is not cached by itself.
  */
 export function isShellFile(path: string): boolean {
-  if (path.startsWith('models/') || path.includes('/models/')) return false;
+  if (/^(models|demo)\//.test(path) || path.includes('/models/')) return false;
   if (/\.(safetensors|pth|pt|ckpt|bin|onnx|gguf|npz|h5)$/i.test(path)) return false;
   if (path.endsWith('.map') || path === 'sw.js') return false;
   if (path.split('/').some((part) => part.startsWith('.'))) return false;

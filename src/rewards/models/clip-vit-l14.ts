@@ -11,7 +11,7 @@ export const clipVitL14 = defineRewardModel({
     weightFiles: ['model.safetensors'],
     config: { files: ['config.json'], describe: "Hugging Face CLIPModel's config.json" },
   },
-  installs: { tiny: 'tiny-clip', sd15: 'clip-vit-l14' },
+  installs: { demo: 'demo-clip', tiny: 'tiny-clip', sd15: 'clip-vit-l14' },
   // the text tower only when a reward reads the prompt through it: the aesthetic head alone needs vision only
   binding: (config, { withText, precision }) => clipBinding(config as ClipModelConfig, withText ? ['vision', 'text'] : ['vision'], precision.clipVision),
   image: {

@@ -22,7 +22,8 @@ export const hpsV2VitH14 = defineRewardModel({
     weightFiles: ['open_clip_model.safetensors', 'HPS_v2_compressed.pt', 'HPS_v2.pt'],
     config: { files: ['open_clip_config.json'], describe: "open_clip's model config (open_clip_config.json)", builtin: OPEN_CLIP_VIT_H14_CONFIG },
   },
-  installs: { tiny: 'tiny-hps', sd15: 'hpsv2' },
+  // The demo set trains no HPS tower: its HPSv2 role is the random tiny one (demo-hps serves tiny-hps's files).
+  installs: { demo: 'demo-hps', tiny: 'tiny-hps', sd15: 'hpsv2' },
   binding: (config, { withText, precision }) => openClipBinding(openClipModelCfg(config), withText ? ['vision', 'text'] : ['vision'], precision.vitHVision),
   image: {
     size: (m: OpenClipModel) => need(m.vision, 'the HPS vision tower').imageSize,

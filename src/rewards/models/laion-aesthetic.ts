@@ -11,6 +11,6 @@ export const laionAesthetic = defineRewardModel({
     weightFiles: ['model.safetensors', 'sac+logos+ava1-l14-linearMSE.pth'],
     config: null,
   },
-  installs: { tiny: 'tiny-aesthetic', sd15: 'laion-aesthetic-l14' },
+  installs: { demo: 'demo-aesthetic', tiny: 'tiny-aesthetic', sd15: 'laion-aesthetic-l14' },
   binding: () => aestheticBinding(),
 });

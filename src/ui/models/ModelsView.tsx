@@ -9,9 +9,14 @@ import './models.css';
 
 const SETS: { id: string; title: string; note: string }[] = [
   {
+    id: 'demo',
+    title: 'Built-in demo set',
+    note: 'Served by this app (about 10 MB). Small models trained on simple scenes — one coloured shape on a plain background, 32×32 — so they draw what the prompt says, if not always right: tuning shows what IPGO does. The demo aesthetic head prefers big shapes; the HPSv2 tower is the random tiny one.',
+  },
+  {
     id: 'tiny',
     title: 'Built-in tiny models',
-    note: 'Served by this app. Their weights are random: they are for trying the app (the images are noise-like patterns), not for real pictures. Install Stable Diffusion 1.5 below for real images.',
+    note: 'Served by this app. Their weights are random: they are test fixtures (the images are noise-like patterns), not for real pictures. Install the demo set above or Stable Diffusion 1.5 below.',
   },
   {
     id: 'sd15',
@@ -323,7 +328,7 @@ function PrecisionPanel() {
       </div>
       {installed.length > 0 && (
         <p data-testid="precision-total">
-          Installed models at this setting: {[...bySet].map(([set, bytes]) => `${set === 'sd15' ? 'SD1.5 set' : set === 'tiny' ? 'tiny set' : 'others'} ${formatBytes(bytes)}`).join(' · ')}
+          Installed models at this setting: {[...bySet].map(([set, bytes]) => `${set === 'sd15' ? 'SD1.5 set' : set === 'tiny' ? 'tiny set' : set === 'demo' ? 'demo set' : 'others'} ${formatBytes(bytes)}`).join(' · ')}
           {adapter ? ` · GPU: one buffer ≤ ${formatBytes(adapter.limits.maxBufferSize)}, one binding ≤ ${formatBytes(adapter.limits.maxStorageBufferBindingSize)}` : ' · no WebGPU adapter (the weights load in CPU memory)'}
         </p>
       )}

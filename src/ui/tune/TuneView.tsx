@@ -17,6 +17,7 @@ export function TuneView() {
   const busy = t.status === 'running' || t.status === 'pausing';
   const run = t.run;
   const records = run?.records ?? [];
+  const suggested = useStudio((s) => s.catalog.value?.modelSets.find((m) => m.id === s.tune.modelSet)?.suggestedPrompt);
   return (
     <div className="tune">
       <section className="panel" aria-labelledby="tune-title">
@@ -25,6 +26,12 @@ export function TuneView() {
           <span className="field-label">Prompt</span>
           <textarea value={t.prompt} onChange={(e) => setPrompt(e.target.value)} disabled={busy} rows={2} data-testid="prompt" />
         </label>
+        {suggested && suggested !== t.prompt && (
+          <p className="muted">
+            Suggested for this model set (its base image gets it wrong):{' '}
+            <button type="button" onClick={() => setPrompt(suggested)} disabled={busy} data-testid="prompt-suggested">{suggested}</button>
+          </p>
+        )}
         <div className="row">
           <button type="button" onClick={() => void startTune()} disabled={!ready || !t.settings || busy} data-testid="tune-start">Start</button>
           <button type="button" onClick={pauseTune} disabled={t.status !== 'running'} data-testid="tune-pause">Pause</button>

@@ -88,7 +88,11 @@ export const createTuneSlice: Slice<TuneSlice> = (set, get) => {
       if (ms) patchForm({ modelSet: id, settings: structuredClone(ms.defaults) });
     },
     adoptCatalog: (catalog) => {
-      if (!get().tune.settings) patch(formFromCatalog(catalog, readSavedForm()));
+      if (get().tune.settings) return;
+      const form = formFromCatalog(catalog, readSavedForm());
+      // A first visit starts from the set's suggested prompt (the demo set's shows what tuning corrects).
+      const suggested = typeof savedPrompt === 'string' ? undefined : catalog.modelSets.find((m) => m.id === form.modelSet)?.suggestedPrompt;
+      patch(suggested ? { ...form, prompt: suggested } : form);
     },
 
     async startTune(resume) {

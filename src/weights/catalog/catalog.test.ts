@@ -4,8 +4,8 @@ import { bundledManifests, downloadBytesOf, findManifest, isBuiltin, precisionsO
 describe('bundled manifest catalog', () => {
   it('bundles every weights-manifest/*.json except the schema, built-in tiny set first, pipeline first in each set', () => {
     const ids = bundledManifests().map((m) => m.id);
-    expect(ids).toEqual(['tiny-sd', 'tiny-clip', 'tiny-aesthetic', 'tiny-hps', 'sd15', 'clip-vit-l14', 'laion-aesthetic-l14', 'hpsv2']);
-    expect(bundledManifests().filter(isBuiltin).map((m) => m.id)).toEqual(['tiny-sd', 'tiny-clip', 'tiny-aesthetic', 'tiny-hps']);
+    expect(ids).toEqual(['demo-sd', 'demo-clip', 'demo-aesthetic', 'demo-hps', 'tiny-sd', 'tiny-clip', 'tiny-aesthetic', 'tiny-hps', 'sd15', 'clip-vit-l14', 'laion-aesthetic-l14', 'hpsv2']);
+    expect(bundledManifests().filter(isBuiltin).map((m) => m.id)).toEqual(['demo-sd', 'demo-clip', 'demo-aesthetic', 'demo-hps', 'tiny-sd', 'tiny-clip', 'tiny-aesthetic', 'tiny-hps']);
   });
 
   it('summarizes sizes and precisions', () => {

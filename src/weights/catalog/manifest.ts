@@ -18,8 +18,8 @@ export type SourceFloatDtype = (typeof SOURCE_FLOAT_DTYPES)[number];
 export const MODEL_KINDS = ['sd15-pipeline', 'clip', 'openclip', 'aesthetic-head'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
-/** Model sets: models installed and used together, listed in this order (built-in tiny first). */
-export const MODEL_SETS = ['tiny', 'sd15'] as const;
+/** Model sets: models installed and used together, listed in this order (the built-in demo set first, then the random tiny one). */
+export const MODEL_SETS = ['demo', 'tiny', 'sd15'] as const;
 export type ModelSet = (typeof MODEL_SETS)[number];
 
 export const HF_ENDPOINT = 'https://huggingface.co';

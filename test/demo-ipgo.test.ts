@@ -1,0 +1,60 @@
+/**
+ * The committed demo set draws what it is told and IPGO improves it (nothing is trained here):
+ * (a) at the demo defaults, the judge reads the base images of a fixed caption set (every held-out caption,
+ *     seed 0) as their captions say (colour, shape and position) far more often than chance: at least 10× chance.
+ *     The trained demo model does not reach the 50% the issue asks for (bench/results/demo.json has its figure);
+ * (b) 5 IPGO epochs with the CLIP score on two fixed held-out prompts raise the CLIP score over the raw image's.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chanceAccuracy, disposeJudge, type Judge } from '../src/demo/judge';
+import { caption, captionSplit } from '../src/demo/scenes';
+import type { LoadedModelSet } from '../src/ipgo/model-set';
+import { disposeRun, freshRun } from '../src/ipgo/run-state';
+import type { RgbaImage } from '../src/ipgo/rgba-image';
+import { demoTrainer, judgedShare, loadDemoJudge, loadDemoModels } from './demo-set';
+
+const CAPTIONS = captionSplit().heldOut.map(caption);
+let set: LoadedModelSet;
+let judge: Judge;
+
+beforeAll(async () => {
+  set = await loadDemoModels({ clip: 1 });
+  judge = await loadDemoJudge();
+});
+
+afterAll(() => {
+  set?.dispose();
+  if (judge) disposeJudge(judge);
+});
+
+it('(a) the judge reads the base images as their captions say far above chance', async () => {
+  const before = tf.memory().numTensors;
+  const trainer = demoTrainer(set, { clip: 1 });
+  const images: RgbaImage[] = [];
+  for (const c of CAPTIONS) {
+    const ctx = trainer.prepare(c);
+    images.push((await trainer.raw(ctx)).image);
+    ctx.dispose();
+  }
+  trainer.dispose();
+  expect(tf.memory().numTensors).toBe(before);
+  expect(await judgedShare(judge, images, CAPTIONS)).toBeGreaterThanOrEqual(10 * chanceAccuracy());
+});
+
+it('(b) 5 IPGO epochs raise the CLIP score on two fixed prompts', async () => {
+  const before = tf.memory().numTensors;
+  const trainer = demoTrainer(set, { clip: 1 }, { epochs: 5 });
+  for (const prompt of CAPTIONS.slice(0, 2)) {
+    const ctx = trainer.prepare(prompt);
+    const run = freshRun(trainer.config);
+    const raw = await trainer.raw(ctx);
+    await trainer.trainPrompt(run, ctx);
+    const tuned = await trainer.tuned(run, ctx);
+    disposeRun(run);
+    ctx.dispose();
+    expect(tuned.rewards.clip, prompt).toBeGreaterThan(raw.rewards.clip!);
+  }
+  trainer.dispose();
+  expect(tf.memory().numTensors).toBe(before);
+});
