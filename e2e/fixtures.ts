@@ -32,6 +32,7 @@ export async function waitForBackend(page: Page): Promise<string> {
 }
 
 /** Installs the built-in tiny model set (on wasm, the quickest backend to start) and waits for all three models. */
+/** Installs the random tiny set (the test fixture) and makes it the Tune view's model set (the demo set is the default). */
 export async function installTinySet(page: Page): Promise<void> {
   await page.goto('/?backend=wasm#/models');
   await waitForBackend(page);
@@ -39,4 +40,7 @@ export async function installTinySet(page: Page): Promise<void> {
   for (const id of ['tiny-sd', 'tiny-clip', 'tiny-aesthetic']) {
     await expect(page.getByTestId(`model-${id}`)).toHaveAttribute('data-state', 'installed', { timeout: 180_000 });
   }
+  await page.goto('/?backend=wasm#/tune');
+  await page.getByTestId('model-set').selectOption('tiny');
+  await expect(page.getByTestId('model-set')).toHaveValue('tiny');
 }

@@ -1,11 +1,11 @@
 /**
- * The whole studio journey on the built-in tiny model, in Debian Chromium: install the model
+ * The whole studio journey on the built-in demo set (the app's default), in Debian Chromium: install the set
  * from its URL, tune a prompt for 3 epochs and watch images and curves update, export tokens (valid JSON of our
  * schema), reload, import them, apply them to a new prompt, reject an invalid tokens file without changing
  * anything, go offline and reload (app and installed model still work), and fill the batch evaluation table.
- * Settings are shrunk (32×32, 2 steps, K = 1), and the whole journey runs on the WASM backend (`?backend=wasm`):
- * SwiftShader's software WebGPU runs at ~0.15 GFLOP/s and made this journey take 16 minutes. Its tune-and-export
- * step runs on WebGPU as well (two epochs, the second test), and tune-webgpu.e2e.ts compares WebGPU's losses,
+ * Settings are shrunk (32×32, 2 steps, K = 1), and the whole journey runs on the WASM backend (`?backend=wasm`),
+ * as SwiftShader's software WebGPU is slow. Its tune-and-export step runs on WebGPU as well (the second test, on the
+ * random tiny set: two epochs), and tune-webgpu.e2e.ts compares WebGPU's losses,
  * gradient norms and updated tokens with WASM's.
  */
 import fs from 'node:fs';
@@ -15,7 +15,8 @@ import { tokensSchemaViolations } from '../src/ipgo/tokens-json-schema';
 
 const SHOTS = 'e2e/artifacts/screenshots';
 const APP = '/?backend=wasm';
-const PROMPT = 'a red fox sleeping in the snow, watercolor';
+/** A caption in the demo set's own words (its scenes: one shape, a colour, a size, a place, a background). */
+const PROMPT = 'a small red circle at the top, on a gray background';
 
 async function shrinkSettings(page: Page, epochs: number) {
   for (const [key, value] of [['steps', '2'], ['gradLastK', '1'], ['epochs', String(epochs)], ['width', '32'], ['height', '32']] as const) {
@@ -65,11 +66,11 @@ test('studio journey: install, tune, export, import, apply, offline, batch @jour
   test.setTimeout(12 * 60_000);
   void consoleProblems;
 
-  await test.step('install the built-in tiny model from its URL', async () => {
+  await test.step('install the built-in demo set from its URL', async () => {
     await page.goto(`${APP}#/models`);
     expect(await waitForBackend(page)).toBe('wasm');
-    await page.getByTestId('set-install-tiny').click();
-    for (const id of ['tiny-sd', 'tiny-clip', 'tiny-aesthetic', 'tiny-hps']) {
+    await page.getByTestId('set-install-demo').click();
+    for (const id of ['demo-sd', 'demo-clip', 'demo-aesthetic', 'demo-hps']) {
       await expect(page.getByTestId(`model-${id}`)).toHaveAttribute('data-state', 'installed', { timeout: 180_000 });
     }
     await page.screenshot({ path: `${SHOTS}/journey-models.png`, fullPage: true });
