@@ -99,8 +99,10 @@ async function report(id: 'clip' | 'aesthetic', rows: Tuned[]): Promise<void> {
     metrics[`${prefix}_reward_${name}_mean`] = s.mean;
     metrics[`${prefix}_reward_${name}_std`] = s.std;
   }
-  metrics[`${prefix}_judge_accuracy_raw`] = await judgedShare(judge, rows.map((r) => r.raw.image), prompts);
-  metrics[`${prefix}_judge_accuracy_tuned`] = await judgedShare(judge, rows.map((r) => r.tuned.image), prompts);
+  // the issue's keys: judge_accuracy_* for the CLIP score, aesthetic_judge_accuracy_* for the aesthetic-style reward
+  const judgeKey = id === 'clip' ? 'judge_accuracy' : 'aesthetic_judge_accuracy';
+  metrics[`${judgeKey}_raw`] = await judgedShare(judge, rows.map((r) => r.raw.image), prompts);
+  metrics[`${judgeKey}_tuned`] = await judgedShare(judge, rows.map((r) => r.tuned.image), prompts);
   disposeJudge(judge);
 }
 
