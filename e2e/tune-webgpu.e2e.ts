@@ -109,6 +109,7 @@ test('two IPGO epochs on WebGPU match the same epochs on WASM: losses, gradient 
   void consoleProblems;
   await keepSavedCheckpoints(page);
   await installTinySet(page);
+  await page.goto('/?backend=wasm#/models');
   // the GPU bytes each precision would take, shown per model; a change is kept and reported in bytes
   const deviceBytes = async () => Number(await page.getByTestId('device-tiny-sd').getAttribute('data-bytes'));
   await expect(page.getByTestId('precision-panel')).toBeVisible();
