@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chanceAccuracy, disposeJudge } from '../src/demo/judge';
 import { captionSplit, caption } from '../src/demo/scenes';
-import { stats } from '../src/ipgo/evaluation';
+import { stats, winRate } from '../src/ipgo/evaluation';
 import { disposeRun, freshRun } from '../src/ipgo/run-state';
 import type { RgbaImage } from '../src/ipgo/rgba-image';
 import type { Evaluated } from '../src/ipgo/trainer';
@@ -93,7 +93,7 @@ async function report(id: 'clip' | 'aesthetic', rows: Tuned[]): Promise<void> {
   const raw = rows.map((r) => r.raw.rewards[id]!);
   const tuned = rows.map((r) => r.tuned.rewards[id]!);
   const prefix = id === 'clip' ? 'ipgo' : 'aesthetic';
-  metrics[`${prefix}_reward_winrate`] = rows.filter((_, i) => tuned[i]! > raw[i]!).length / rows.length;
+  metrics[`${prefix}_reward_winrate`] = winRate(raw.map((r, i) => ({ raw: r, tuned: tuned[i]! })));
   for (const [name, xs] of [['raw', raw], ['tuned', tuned]] as const) {
     const s = stats(xs);
     metrics[`${prefix}_reward_${name}_mean`] = s.mean;
