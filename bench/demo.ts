@@ -20,10 +20,9 @@ import { chanceAccuracy, disposeJudge } from '../src/demo/judge';
 import { captionSplit, caption } from '../src/demo/scenes';
 import { stats, winRate } from '../src/ipgo/evaluation';
 import { disposeRun, freshRun } from '../src/ipgo/run-state';
-import type { RgbaImage } from '../src/ipgo/rgba-image';
 import type { Evaluated } from '../src/ipgo/trainer';
 import type { RewardMix } from '../src/rewards/registry';
-import { demoDefaults, demoTrainer, judgedShare, loadDemoJudge, loadDemoModels } from '../test/demo-set';
+import { demoDefaults, demoTrainer, judgedShare, loadDemoJudge, loadDemoModels, rawImages } from '../test/demo-set';
 import { encodePng } from '../tools/lib/png';
 import { initNodeBackend } from '../tools/lib/tf-node';
 import { writeBenchResults } from './lib/results';
@@ -71,12 +70,7 @@ async function baseAccuracy(): Promise<number> {
   try {
     for (let seed = 0; seed < SEEDS; seed++) {
       const trainer = demoTrainer(set, { clip: 1 }, { seed });
-      const images: RgbaImage[] = [];
-      for (const c of captions) {
-        const ctx = trainer.prepare(c);
-        images.push((await trainer.raw(ctx)).image);
-        ctx.dispose();
-      }
+      const images = await rawImages(trainer, captions);
       trainer.dispose();
       correct += (await judgedShare(judge, images, captions)) * captions.length;
     }

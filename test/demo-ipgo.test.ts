@@ -11,8 +11,7 @@ import { chanceAccuracy, disposeJudge, type Judge } from '../src/demo/judge';
 import { caption, captionSplit } from '../src/demo/scenes';
 import type { LoadedModelSet } from '../src/ipgo/model-set';
 import { disposeRun, freshRun } from '../src/ipgo/run-state';
-import type { RgbaImage } from '../src/ipgo/rgba-image';
-import { demoTrainer, judgedShare, loadDemoJudge, loadDemoModels } from './demo-set';
+import { demoTrainer, judgedShare, loadDemoJudge, loadDemoModels, rawImages } from './demo-set';
 
 const CAPTIONS = captionSplit().heldOut.map(caption);
 let set: LoadedModelSet;
@@ -31,12 +30,7 @@ afterAll(() => {
 it('(a) the judge reads the base images as their captions say far above chance', async () => {
   const before = tf.memory().numTensors;
   const trainer = demoTrainer(set, { clip: 1 });
-  const images: RgbaImage[] = [];
-  for (const c of CAPTIONS) {
-    const ctx = trainer.prepare(c);
-    images.push((await trainer.raw(ctx)).image);
-    ctx.dispose();
-  }
+  const images = await rawImages(trainer, CAPTIONS);
   trainer.dispose();
   expect(tf.memory().numTensors).toBe(before);
   expect(await judgedShare(judge, images, CAPTIONS)).toBeGreaterThanOrEqual(10 * chanceAccuracy());

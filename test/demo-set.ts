@@ -54,6 +54,20 @@ export async function judgedShare(judge: Judge, images: RgbaImage[], captions: s
   }).length / images.length;
 }
 
+/** The base (raw) image of each caption, in order, with the trainer's pipeline and noise. */
+export async function rawImages(trainer: IpgoTrainer, captions: string[]): Promise<RgbaImage[]> {
+  const images: RgbaImage[] = [];
+  for (const c of captions) {
+    const ctx = trainer.prepare(c);
+    try {
+      images.push((await trainer.raw(ctx)).image);
+    } finally {
+      ctx.dispose();
+    }
+  }
+  return images;
+}
+
 /** A trainer at the demo defaults, optimising `mix`, with the settings' overrides. */
 export function demoTrainer(set: LoadedModelSet, mix: RewardMix, overrides: Partial<TuneSettings> = {}): IpgoTrainer {
   const s = { ...demoDefaults(), ...overrides, mix };

@@ -15,6 +15,10 @@ import { parseManifest } from '../src/weights/catalog/manifest';
 import { studioHandlers } from '../src/worker/jobs/studio';
 import type { JobContext, JobName } from '../src/worker/protocol';
 import type { TuneProgress, TuneSettings } from '../src/worker/studio-protocol';
+import type { RunCheckpoint } from '../src/ipgo/checkpoint';
+import type { BatchRow } from '../src/ipgo/session';
+import type { EpochRecord } from '../src/ipgo/trainer';
+import * as tf from '@tensorflow/tfjs';
 import { MODEL_SETS } from '../src/ipgo/model-sets';
 
 let root: string;
@@ -96,6 +100,8 @@ describe('studio worker jobs (tiny model, fake IndexedDB)', () => {
     const batchSettings = settings({ epochs: 2, mix: { clip: 1, hps: 0.5 }, gradAccumulation: 2 });
     const r = await studioHandlers.batch({ prompts, heldOut: 1, settings: batchSettings }, context<'batch'>([]));
     expect(r.status).toBe('done');
+    // The worker keeps the model set loaded between jobs; every later job (paused, cut, resumed, refused) frees the rest.
+    const tensorsBetweenJobs = tf.memory().numTensors;
     expect(r.rows.map((row) => row.split)).toEqual(['train', 'train', 'heldout']);
     // One held-out row: its raw and tuned values are the table's means, and the win-rates are its comparisons.
     const held = r.rows[2]!;
@@ -127,8 +133,30 @@ describe('studio worker jobs (tiny model, fake IndexedDB)', () => {
     expect(resumed.history.map((h) => h.loss)).toEqual(r.history.map((h) => h.loss));
     expect(resumed.tokens.params).toEqual(r.tokens.params);
     expect(resumed.evaluation).toEqual(table);
+
+    // Cut (not paused) one record into the second epoch, as a reload would: the last streamed checkpoint and the
+    // records seen so far resume to the same losses and tokens (the cut epoch's record is redone, not doubled).
+    const cut = context<'batch'>([]);
+    const abort = new AbortController();
+    cut.cancelled = () => abort.signal.aborted;
+    let streamed: { checkpoint: RunCheckpoint; history: EpochRecord[] } | null = null;
+    const seen: EpochRecord[] = [];
+    const rows: BatchRow[] = [];
+    cut.progress = (p) => {
+      if (p.kind === 'checkpoint') streamed = p;
+      if (p.kind === 'row') rows[p.index] = p.row;
+      if (p.kind === 'record' && seen.push(p.record) === prompts.length) abort.abort();
+    };
+    await expect(studioHandlers.batch({ prompts, heldOut: 1, settings: batchSettings }, cut)).rejects.toMatchObject({ code: 'cancelled' });
+    expect(streamed!.history).toHaveLength(prompts.length - 1);
+    const afterCut = await studioHandlers.batch({ prompts, heldOut: 1, settings: batchSettings,
+      resume: { checkpoint: streamed!.checkpoint, rows, history: seen } }, context<'batch'>([]));
+    expect(afterCut.history.map((h) => h.loss)).toEqual(r.history.map((h) => h.loss));
+    expect(afterCut.tokens.params).toEqual(r.tokens.params);
+
     await expect(studioHandlers.batch({ prompts: ['a cat', 'a dog'], heldOut: 1, settings: batchSettings,
       resume: { checkpoint: paused.checkpoint, rows: paused.rows, history: paused.history } }, context<'batch'>([]))).rejects.toMatchObject({ code: 'invalid-input' });
     await expect(studioHandlers.batch({ prompts: ['a cat'], heldOut: 1, settings: batchSettings }, context<'batch'>([]))).rejects.toMatchObject({ code: 'invalid-input' });
-  }, 400_000);
+    expect(tf.memory().numTensors).toBe(tensorsBetweenJobs);
+  }, 600_000);
 });

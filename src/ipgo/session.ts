@@ -132,6 +132,8 @@ export interface BatchEvents extends TrainerEvents {
   onStage?: (stage: string) => void;
   onRow?: (index: number, row: BatchRow) => void | Promise<void>;
   onRecord?: (record: EpochRecord, image: RgbaImage) => void | Promise<void>;
+  /** After each epoch: the run as it is now and every record it holds, so a run cut later resumes from here. */
+  onCheckpoint?: (checkpoint: () => Promise<RunCheckpoint>, history: EpochRecord[]) => void | Promise<void>;
 }
 
 export interface BatchOutcome {
@@ -164,8 +166,17 @@ export async function batchPrepared(s: SessionSetup, trainer: IpgoTrainer, ctxs:
       await events.onRow?.(i, rows[i]!);
     }
     events.onStage?.('training');
-    const records = await trainer.trainBatch(run, ctxs.slice(0, train), { ...events, onEpoch: (record, image) => events.onRecord?.(record, image) });
-    const history = [...(resume?.history ?? []), ...records];
+    // Records after the checkpoint's last epoch (a run cut mid-epoch) are redone, so they are dropped here.
+    const earlier = (resume?.history ?? []).filter((r) => r.epoch < run.epoch);
+    const history = [...earlier];
+    await trainer.trainBatch(run, ctxs.slice(0, train), {
+      ...events,
+      onEpoch: (record, image) => {
+        history.push(record);
+        return events.onRecord?.(record, image);
+      },
+      onBatchEpochEnd: () => events.onCheckpoint?.(() => saveCheckpoint(run), [...history]),
+    });
     const done = run.epoch >= run.config.epochs;
     if (done) {
       for (const [i, ctx] of ctxs.entries()) {

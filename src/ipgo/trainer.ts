@@ -50,6 +50,8 @@ export interface TrainerEvents {
   onStep?: (phase: 'raw' | 'train' | 'eval', step: number, total: number, latents: tf.Tensor4D) => void | Promise<void>;
   onRaw?: (prompt: string, result: Evaluated) => void | Promise<void>;
   onEpoch?: (record: EpochRecord, image: RgbaImage, isBest: boolean) => void | Promise<void>;
+  /** After a batch epoch's update, when the run state is whole again (a checkpoint now resumes exactly). */
+  onBatchEpochEnd?: () => void | Promise<void>;
   /** Asked after every epoch: stop now (state stays resumable). */
   shouldStop?: () => boolean;
   isCancelled?: () => boolean;
@@ -172,38 +174,44 @@ export class IpgoTrainer {
     while (run.epoch < this.config.epochs && !events.shouldStop?.()) {
       let acc: Record<ParamName, tf.Tensor> | null = null;
       let inAcc = 0;
-      for (let p = 0; p < prompts.length; p++) {
-        const t0 = performance.now();
-        const r = await this.evaluate(run, prompts[p]!, true, events);
-        const scaled = Object.fromEntries(PARAM_NAMES.map((n) => [n, tf.tidy(() => tf.div(r.grads![n], accum))])) as Record<ParamName, tf.Tensor>;
-        for (const n of PARAM_NAMES) r.grads![n].dispose();
-        if (acc) {
-          const sum = Object.fromEntries(PARAM_NAMES.map((n) => [n, tf.add(acc![n], scaled[n])])) as Record<ParamName, tf.Tensor>;
-          tf.dispose([...Object.values(acc), ...Object.values(scaled)]);
-          acc = sum;
-        } else acc = scaled;
-        inAcc += 1;
-        const record: EpochRecord = {
-          epoch: run.epoch, prompt: prompts[p]!.prompt, rewards: r.rewards, weightedReward: r.weightedReward, penalty: r.penalty,
-          loss: r.loss, lr: run.adam.lr, gradNorm: NaN, clipScale: 1, applied: false, orthonormalityError: NaN, ms: 0,
-        };
-        if (inAcc === accum || p === prompts.length - 1) {
-          const update = await applyUpdate(run.params, acc, run.adam, this.config.maxGradNorm);
-          tf.dispose(Object.values(acc));
-          acc = null;
-          inAcc = 0;
-          run.scheduler.step();
-          run.adam.lr = run.scheduler.lr;
-          Object.assign(record, { gradNorm: update.gradNorm, clipScale: update.clipScale, applied: update.applied,
-            skippedReason: update.skippedReason, orthonormalityError: update.orthonormalityError });
+      // A run cancelled inside an accumulation window still holds the summed gradients.
+      try {
+        for (let p = 0; p < prompts.length; p++) {
+          const t0 = performance.now();
+          const r = await this.evaluate(run, prompts[p]!, true, events);
+          const scaled = Object.fromEntries(PARAM_NAMES.map((n) => [n, tf.tidy(() => tf.div(r.grads![n], accum))])) as Record<ParamName, tf.Tensor>;
+          for (const n of PARAM_NAMES) r.grads![n].dispose();
+          if (acc) {
+            const sum = Object.fromEntries(PARAM_NAMES.map((n) => [n, tf.add(acc![n], scaled[n])])) as Record<ParamName, tf.Tensor>;
+            tf.dispose([...Object.values(acc), ...Object.values(scaled)]);
+            acc = sum;
+          } else acc = scaled;
+          inAcc += 1;
+          const record: EpochRecord = {
+            epoch: run.epoch, prompt: prompts[p]!.prompt, rewards: r.rewards, weightedReward: r.weightedReward, penalty: r.penalty,
+            loss: r.loss, lr: run.adam.lr, gradNorm: NaN, clipScale: 1, applied: false, orthonormalityError: NaN, ms: 0,
+          };
+          if (inAcc === accum || p === prompts.length - 1) {
+            const update = await applyUpdate(run.params, acc, run.adam, this.config.maxGradNorm);
+            tf.dispose(Object.values(acc));
+            acc = null;
+            inAcc = 0;
+            run.scheduler.step();
+            run.adam.lr = run.scheduler.lr;
+            Object.assign(record, { gradNorm: update.gradNorm, clipScale: update.clipScale, applied: update.applied,
+              skippedReason: update.skippedReason, orthonormalityError: update.orthonormalityError });
+          }
+          record.ms = performance.now() - t0;
+          records.push(record);
+          const image = await imageToRgba(r.image);
+          r.image.dispose();
+          await events.onEpoch?.(record, image, false);
         }
-        record.ms = performance.now() - t0;
-        records.push(record);
-        const image = await imageToRgba(r.image);
-        r.image.dispose();
-        await events.onEpoch?.(record, image, false);
+      } finally {
+        if (acc) tf.dispose(Object.values(acc));
       }
       run.epoch += 1;
+      await events.onBatchEpochEnd?.();
     }
     return records;
   }

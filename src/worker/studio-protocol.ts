@@ -59,7 +59,9 @@ export type BatchProgress =
   | { kind: 'stage'; stage: string }
   | { kind: 'step'; phase: 'raw' | 'train' | 'eval'; step: number; total: number }
   | { kind: 'record'; record: EpochRecord; image: RgbaImage }
-  | { kind: 'row'; index: number; row: BatchProgressRow };
+  | { kind: 'row'; index: number; row: BatchProgressRow }
+  /** After each epoch: what a run cut later (reload, lost device) resumes from. */
+  | { kind: 'checkpoint'; checkpoint: RunCheckpoint; history: EpochRecord[] };
 
 /** A batch run's result; `evaluation` is the paper's table (evaluation.ts), null while paused. */
 export type BatchResult = BatchOutcome;

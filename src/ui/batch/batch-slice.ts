@@ -74,6 +74,7 @@ export const createBatchSlice: Slice<BatchSlice> = (set, get) => {
         onProgress: (p) => {
           if (p.kind === 'stage') patch({ stage: p.stage });
           else if (p.kind === 'record') patchRun({ records: [...(get().batch.run?.records ?? []), p.record] });
+          else if (p.kind === 'checkpoint') patchRun({ checkpoint: p.checkpoint, records: p.history });
           else if (p.kind === 'row') {
             const rows = [...(get().batch.run?.rows ?? [])];
             rows[p.index] = p.row;

@@ -181,6 +181,7 @@ export const studioHandlers: JobHandlers<StudioJobs> = {
       onStage: (stage) => ctx.progress({ kind: 'stage', stage }),
       onRow: (index, row) => ctx.progress({ kind: 'row', index, row }),
       onRecord: (record, image) => ctx.progress({ kind: 'record', record, image }),
+      onCheckpoint: async (checkpoint, history) => ctx.progress({ kind: 'checkpoint', checkpoint: await checkpoint(), history }),
     }, resume));
   }),
 
