@@ -6,6 +6,7 @@
 import type { BrowserContext, Page } from '@playwright/test';
 import { test, expect, waitForBackend } from './fixtures';
 import { CROSS_ORIGIN_ISOLATION_HEADERS } from '../src/pwa/isolation';
+import { cspString } from '../src/pwa/csp';
 
 /** A 64² matmul on the worker's wasm backend; returns the thread count the job reports it ran on. */
 async function wasmJobThreads(page: Page): Promise<number> {
@@ -67,6 +68,23 @@ test('on a host without COOP/COEP the service worker makes the installed app iso
   await page.reload();
   expect(await expectIsolatedThreaded(page)).toBeGreaterThan(1);
   await context.setOffline(false);
+});
+
+test.describe('a host whose CSP bars blob: workers', () => {
+  test.use({ serviceWorkers: 'block', allowConsole: [/Content Security Policy/] });
+
+  test('the threaded start times out and the app runs wasm on one thread', async ({ page, context, consoleProblems }) => {
+    void consoleProblems;
+    await context.route('**/*', async (route) => {
+      const response = await route.fetch();
+      const headers = { ...response.headers(), 'content-security-policy': cspString().replace("worker-src 'self' blob:", "worker-src 'self'") };
+      await route.fulfill({ response, headers });
+    });
+    await page.goto('./?backend=wasm#/diagnostics');
+    expect(await waitForBackend(page)).toBe('wasm');
+    expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+    expect(await wasmJobThreads(page)).toBe(1);
+  });
 });
 
 test.describe('a host that sends no COOP/COEP, no service worker', () => {

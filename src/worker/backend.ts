@@ -86,20 +86,38 @@ function browserThreadedWasmSource() {
 }
 
 /**
+ * A pthread worker that cannot start (a host's CSP without worker-src blob:, say) raises no error emscripten
+ * passes on: its pool just never finishes loading. The bound is generous for one compile and eight worker loads.
+ */
+const THREADED_START_TIMEOUT_MS = 15_000;
+
+/**
  * wasm on threads when the page is cross-origin isolated (SharedArrayBuffer, shared wasm memory), else tfjs's
  * single-threaded SIMD build. A threaded start that fails falls back to one thread and says why.
  */
 async function startWasm(log: (m: string) => void): Promise<string | null> {
   if (globalThis.crossOriginIsolated) {
+    const giveUp = new AbortController();
+    const timer = setTimeout(() => giveUp.abort(new Error(`its ${THREADED_START_TIMEOUT_MS / 1000} s start timed out`)), THREADED_START_TIMEOUT_MS);
+    const aborted = new Promise<never>((_, reject) => giveUp.signal.addEventListener('abort', () => reject(giveUp.signal.reason)));
+    aborted.catch(() => {}); // also aborted after a failure, when nobody awaits it any more
     try {
-      await startThreadedWasm(browserWasmThreads(), browserThreadedWasmSource());
+      const start = startThreadedWasm(browserWasmThreads(), browserThreadedWasmSource(), giveUp.signal);
+      start.catch(() => {}); // it may fail after the timeout, when nobody awaits it any more
+      await Promise.race([start, aborted]);
       return null;
     } catch (e) {
+      giveUp.abort(e);
       log(`threaded wasm failed, using one thread: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
   } else {
     log('wasm on one thread: the page is not cross-origin isolated (COOP/COEP headers missing), so no SharedArrayBuffer');
   }
+  // tfjs's own start would pick its threaded build whenever the page is isolated, and that build cannot start
+  // after a bundler minified it (see browserThreadedWasmSource): one thread, its SIMD build.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   if (tf.findBackendFactory('wasm') !== tfjsWasmFactory) {
     tf.removeBackend('wasm');
     tf.registerBackend('wasm', tfjsWasmFactory);

@@ -43,9 +43,10 @@ export function clampWasmThreads(requested: number): number {
 
 /**
  * Replaces tfjs's "wasm" backend factory with the threaded build on `threads` XNNPACK threads and makes it the
- * active backend. Returns the thread count tfjs reports after initialisation.
+ * active backend. Returns the thread count tfjs reports after initialisation. Once `signal` is aborted it no
+ * longer touches tfjs's backends.
  */
-export async function startThreadedWasm(threads: number, source: ThreadedWasmSource): Promise<number> {
+export async function startThreadedWasm(threads: number, source: ThreadedWasmSource, signal?: AbortSignal): Promise<number> {
   const count = clampWasmThreads(threads);
   const binary = await source.wasmBinary();
   let failInstantiation: (e: unknown) => void = () => {};
@@ -59,6 +60,7 @@ export async function startThreadedWasm(threads: number, source: ThreadedWasmSou
       return {};
     },
   })]);
+  signal?.throwIfAborted(); // the caller gave up (and may have started another backend): leave tfjs alone
   module.tfjs = {
     init: module.cwrap('init', null, []),
     initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),
