@@ -32,6 +32,7 @@ import type { CheckpointGranularity } from '../src/model/unet/blocks';
 import { AutoencoderKL } from '../src/model/vae/autoencoder-kl';
 import { WeightStore } from '../src/model/weights';
 import { writeBenchResults } from './lib/results';
+import { addThreadsSpeedup } from './lib/threads';
 
 const env = process.env;
 const REPEATS = Number(env.BENCH_REPEATS ?? 3);
@@ -95,6 +96,7 @@ async function runAll(): Promise<void> {
       console.log(`  section ${section} failed: ${err.trim()}`);
     }
   }
+  addThreadsSpeedup(metrics, notes, LATENT, REPEATS);
   for (const key of ['text_encoder_ms', 'unet_fwd_ms', 'unet_fwd_bwd_ms', 'vae_decode_ms']) metrics[key] ??= null;
   const fwd = metrics['unet_fwd_ms'], torchFwd = metrics['unet_fwd_torch_ms'], ratio = metrics['unet_fwd_bwd_over_fwd'];
   if (fwd && torchFwd) metrics['unet_fwd_ratio_vs_torch'] = fwd / torchFwd;

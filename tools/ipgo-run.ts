@@ -292,6 +292,9 @@ async function main(argv: string[]): Promise<void> {
 }
 
 if (process.argv[1]?.endsWith('ipgo-run.ts')) {
+  // The command line uses every core for tfjs-wasm unless told otherwise (tools/lib/tf-node.ts nodeWasmThreads);
+  // runCommand called in-process (tests) keeps the caller's setting.
+  process.env.IPGO_WASM_THREADS ??= 'all';
   main(process.argv.slice(2)).catch((e: Error) => {
     process.stderr.write(`ipgo-run: ${e.message}\n`);
     process.exit(1);

@@ -9,10 +9,12 @@ export const CSP_DIRECTIVES: Record<string, string[]> = {
   'default-src': ["'self'"],
   // No 'unsafe-eval' and no inline scripts. 'wasm-unsafe-eval' lets tfjs-backend-wasm and hash-wasm compile their
   // WebAssembly (WebAssembly.instantiate / compile count as eval without it); it does not allow eval() or Function().
+  // tfjs-wasm's pthread workers importScripts() the emscripten factory as a same-origin file, so no blob: here.
   'script-src': ["'self'", "'wasm-unsafe-eval'"],
-  // The tensor worker is a same-origin module script. tfjs-wasm would only make blob: workers for its threaded
-  // build, which needs cross-origin isolation (SharedArrayBuffer) that this app does not have, so blob: stays out.
-  'worker-src': ["'self'"],
+  // The tensor worker is a same-origin module script. tfjs-wasm's pthread workers (its threads, when the app is
+  // cross-origin isolated, src/pwa/isolation.ts) are blob: workers: the package ships their script only as a
+  // string, which the tensor worker turns into a blob: URL (src/worker/backend.ts), as tfjs itself does.
+  'worker-src': ["'self'", 'blob:'],
   // Model downloads and bundles: any https origin — the Hub and its CDN redirects, mirrors, and the bundle hosts
   // users add (a meta CSP cannot be widened at run time, so it cannot list them one by one) — and model servers on
   // this machine over plain http. connect-src governs fetch only: scripts, workers and styles stay 'self'.

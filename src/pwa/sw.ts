@@ -8,7 +8,7 @@
  *   stale files. It does not skipWaiting: a running tune keeps its version until the user accepts the update.
  * - activate: deletes older `ipgo-shell-*` caches and claims open pages, so the first visit is controlled too.
  * - fetch: navigations get the cached index.html (the app starts offline; views are #/hash routes), precached files
- *   come from the cache, everything else — model weights above all — goes to the network untouched: weights live in
+ *   come from the cache, both with the COOP/COEP headers set (src/pwa/isolation.ts), everything else — model weights above all — goes to the network untouched: weights live in
  *   IndexedDB (the app's own store), never in this cache.
  * - message {type: 'SKIP_WAITING'}: the page's "Update available — Reload" button.
  */
@@ -16,6 +16,8 @@ import type { PrecacheManifest } from './precache-manifest';
 
 declare const self: ServiceWorkerGlobalScope;
 declare const __PRECACHE__: PrecacheManifest;
+/** src/pwa/isolation.ts's COOP/COEP headers. */
+declare const __ISOLATION_HEADERS__: Record<string, string>;
 
 const CACHE_PREFIX = 'ipgo-shell-';
 const CACHE = CACHE_PREFIX + __PRECACHE__.version;
@@ -47,9 +49,21 @@ function isAppNavigation(request: Request, url: URL): boolean {
   return last === '' || last === 'index.html' || !last.includes('.');
 }
 
+/**
+ * The response with the cross-origin isolation headers set: offline, and on a host that does not send them, the
+ * page and its workers are still isolated (tfjs-wasm keeps its threads). A fresh Response, since cached ones are
+ * immutable.
+ */
+function isolated(response: Response): Response {
+  if (response.type === 'opaque' || response.type === 'opaqueredirect') return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(__ISOLATION_HEADERS__)) headers.set(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 async function fromShell(cacheUrl: string, request: Request): Promise<Response> {
   const cached = await (await caches.open(CACHE)).match(cacheUrl);
-  return cached ?? fetch(request);
+  return isolated(cached ?? (await fetch(request)));
 }
 
 self.addEventListener('fetch', (event) => {

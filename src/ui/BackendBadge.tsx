@@ -11,8 +11,10 @@ export function BackendBadge() {
   const a = report.adapter;
   return (
     <span className="backend">
-      <span className={`badge badge-${report.backend}`} data-testid="backend" data-backend={report.backend}>
-        {report.backend === 'webgpu' ? 'WebGPU' : report.backend === 'wasm' ? 'WASM' : 'CPU'}
+      <span className={`badge badge-${report.backend}`} data-testid="backend" data-backend={report.backend}
+        data-wasm-threads={report.wasmThreads ?? ''} data-isolated={report.crossOriginIsolated ? 'true' : 'false'}
+        title={report.backend === 'wasm' && !report.crossOriginIsolated ? 'one thread: the page is not cross-origin isolated' : undefined}>
+        {report.backend === 'webgpu' ? 'WebGPU' : report.backend === 'wasm' ? `WASM × ${report.wasmThreads ?? 1}` : 'CPU'}
       </span>
       <span className="adapter" data-testid="adapter">
         {a

@@ -32,7 +32,7 @@ export function DiagnosticsView() {
         <progress max={m.progress.total} value={m.progress.done} data-testid="matmul-progress" aria-label="matmul progress" />
       )}
       {m.result && (
-        <p data-testid="matmul-result" data-size={m.result.size} data-ok={ok ? 'true' : 'false'} data-backend={m.result.backend}>
+        <p data-testid="matmul-result" data-size={m.result.size} data-ok={ok ? 'true' : 'false'} data-backend={m.result.backend} data-wasm-threads={m.result.wasmThreads ?? ''}>
           {m.result.size}² on {m.result.backend}: {m.result.medianMs.toFixed(2)} ms median, {m.result.gflops.toFixed(2)} GFLOP/s,
           checksum {m.result.checksum} ({ok ? 'correct' : `expected ${m.result.expectedChecksum}`})
         </p>

@@ -28,6 +28,10 @@ export interface BackendReport {
   /** Backends this worker can use, in order of preference (webgpu only when an adapter exists). */
   available: BackendName[];
   tfjsVersion: string;
+  /** Whether the worker runs cross-origin isolated (COOP/COEP): what tfjs-wasm needs for threads. */
+  crossOriginIsolated: boolean;
+  /** The XNNPACK threads tfjs-wasm runs on (getThreadsCount()), when the backend is wasm. */
+  wasmThreads?: number;
 }
 
 export interface MatmulBenchParams { size: number; repeats: number }
@@ -42,6 +46,8 @@ export interface MatmulBenchResult {
   /** Sum of the product's entries for a deterministic input: proves the computation really ran. */
   checksum: number;
   expectedChecksum: number;
+  /** The XNNPACK threads the product ran on, when the backend is wasm. */
+  wasmThreads?: number;
 }
 
 /** One custom kernel against its reference op (max |Δ| / max |ref|). */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendName, MatmulBenchParams, MatmulBenchProgress, MatmulBenchResult } from '../protocol';
 import { JobError } from '../protocol';
 
@@ -47,6 +48,7 @@ export async function runMatmulBench(
   const medianMs = median(times);
   return {
     backend: tf.getBackend() as BackendName,
+    wasmThreads: tf.getBackend() === 'wasm' ? getThreadsCount() : undefined,
     size,
     repeats,
     medianMs,
