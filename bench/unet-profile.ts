@@ -18,7 +18,7 @@ import { writeBenchResults } from './lib/results';
 const BATCH = 2, L = 77;
 const LATENT = Number(process.env.BENCH_LATENT ?? 32);
 const PASSES = (process.env.BENCH_PROFILE ?? 'fwd').split(',') as Array<'fwd' | 'fwd_bwd'>;
-const TOP = 15;
+const TOP = 30;
 
 const fixtures = path.resolve(process.env.FIXTURES_DIR ?? '../shared/fixtures');
 const sd15 = JSON.parse(fs.readFileSync(path.join(fixtures, 'sd15-shapes.json'), 'utf8')).sd15.unet as { config_json: UNetConfigJson };
