@@ -13,13 +13,16 @@
  * heap beside activations). Memory: tf.profile's peakBytes minus the bytes held before the run (activations,
  * tape, scratch; weights excluded), and the process' peak RSS.
  *
- * PyTorch: when `/usr/bin/python3 -c "import torch"` works, bench/torch_unet.py (a compact SD1.5 UNet in torch,
- * same shapes, random weights) is timed too (BENCH_TORCH_REPEATS, 1 by default; BENCH_TORCH=0 skips it).
+ * PyTorch anchor, in the same run: bench/torch_unet.py (a compact SD1.5 UNet in torch, random weights) at the same
+ * shapes and on as many threads as ours — the forward at BENCH_LATENT², the forward+backward at BENCH_BWD_LATENT² —
+ * on PyTorch 2 from a venv the bench makes once (bench/lib/torch-python.ts; PYTHON=… picks another Python, Debian's
+ * torch 1.13 is only the fallback, named in notes.torch_source). BENCH_TORCH_REPEATS (1 by default); BENCH_TORCH=0
+ * skips it.
  * Writes bench/results/model.json.
  */
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { initNodeBackend } from '../tools/lib/tf-node';
@@ -33,6 +36,7 @@ import { AutoencoderKL } from '../src/model/vae/autoencoder-kl';
 import { WeightStore } from '../src/model/weights';
 import { writeBenchResults } from './lib/results';
 import { addThreadsSpeedup } from './lib/threads';
+import { resolveTorchPython, timeTorchUNet, torchNotes } from './lib/torch-python';
 
 const env = process.env;
 const REPEATS = Number(env.BENCH_REPEATS ?? 3);
@@ -97,9 +101,13 @@ async function runAll(): Promise<void> {
     }
   }
   addThreadsSpeedup(metrics, notes, LATENT, REPEATS);
-  for (const key of ['text_encoder_ms', 'unet_fwd_ms', 'unet_fwd_bwd_ms', 'vae_decode_ms']) metrics[key] ??= null;
+  for (const key of ['text_encoder_ms', 'unet_fwd_ms', 'unet_fwd_bwd_ms', 'vae_decode_ms', 'unet_fwd_torch_ms', 'unet_fwd_bwd_torch_ms']) metrics[key] ??= null;
   const fwd = metrics['unet_fwd_ms'], torchFwd = metrics['unet_fwd_torch_ms'], ratio = metrics['unet_fwd_bwd_over_fwd'];
-  if (fwd && torchFwd) metrics['unet_fwd_ratio_vs_torch'] = fwd / torchFwd;
+  metrics['unet_fwd_ratio_vs_torch'] = fwd && torchFwd ? fwd / torchFwd : null;
+  const fwdBwd = metrics['unet_fwd_bwd_ms'], torchFwdBwd = metrics['unet_fwd_bwd_torch_ms'];
+  metrics['unet_fwd_bwd_ratio_vs_torch'] = fwdBwd && torchFwdBwd ? fwdBwd / torchFwdBwd : null;
+  notes['unet_fwd_ratio_vs_torch'] = `unet_fwd_ms / unet_fwd_torch_ms, both at ${LATENT}² latents, batch ${BATCH}, same run`;
+  notes['unet_fwd_bwd_ratio_vs_torch'] = `unet_fwd_bwd_ms / unet_fwd_bwd_torch_ms, both at ${BWD_LATENT}² latents, batch ${BATCH}, same run (ours with gradient checkpointing, PyTorch without)`;
   if (fwd && ratio && BWD_LATENT !== LATENT) {
     metrics['estimate_unet_fwd_bwd_ms_at_latent'] = ratio * fwd;
     notes['estimate_unet_fwd_bwd_ms_at_latent'] = `estimate, not measured: unet_fwd_ms × (fwd+bwd / fwd at ${BWD_LATENT}²)`;
@@ -123,7 +131,7 @@ async function runSection(section: Section): Promise<void> {
   if (threads !== 1) notes['threads'] = String(threads);
   if (section === 'text_encoder') return textEncoder();
   if (section === 'vae_decode') return vaeDecode();
-  if (section === 'torch') return torch();
+  if (section === 'torch') return torch(threads);
   const unet = buildUNet();
   await once(() => { const { sample, ehs } = unetInputs(8); const y = unet.forward(sample, 500, ehs); tf.dispose([sample, ehs]); return [y]; }); // warm-up
   if (section === 'unet_granularity') await unetGranularity(unet);
@@ -238,27 +246,27 @@ async function vaeDecode(): Promise<void> {
   vae.dispose();
 }
 
-/** PyTorch reference (same UNet shapes), when available. */
-async function torch(): Promise<void> {
-  let torchOk = false;
-  try {
-    execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
-    torchOk = env.BENCH_TORCH !== '0';
-  } catch { /* no torch: our numbers only */ }
-  if (torchOk) {
-    console.log(`PyTorch: bench/torch_unet.py at ${LATENT}², batch ${BATCH}, ${TORCH_REPEATS} run(s), forward only…`);
-    // BENCH_TORCH_RESULT: the JSON line of an earlier `bench/torch_unet.py LATENT 2 N 77 0` run on this machine.
-    const out = env.BENCH_TORCH_RESULT ? (fs.existsSync(env.BENCH_TORCH_RESULT) ? fs.readFileSync(env.BENCH_TORCH_RESULT, 'utf8') : '')
-      : execFileSync('/usr/bin/python3', [path.resolve('bench/torch_unet.py'), String(LATENT), String(BATCH), String(TORCH_REPEATS), String(L), '0'], { encoding: 'utf8' });
-    if (!out.trim()) throw new Error(`no PyTorch result in ${env.BENCH_TORCH_RESULT}`);
-    const t = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; threads: number; unet_fwd_ms: number; latent: number };
-    if (t.latent !== LATENT) throw new Error(`PyTorch result is for ${t.latent}² latents, not ${LATENT}²`);
-    metrics['unet_fwd_torch_ms'] = t.unet_fwd_ms;
-    notes['unet_fwd_torch_ms'] = `PyTorch ${t.torch} CPU, ${t.threads} thread(s), bench/torch_unet.py (compact SD1.5 UNet, random weights), median of ${TORCH_REPEATS}`;
-  } else {
-    metrics['unet_fwd_torch_ms'] = null;
-    notes['unet_fwd_torch_ms'] = 'PyTorch not available (/usr/bin/python3 -c "import torch" failed) or BENCH_TORCH=0';
+/** PyTorch anchor: the same UNet shapes on the same number of threads, forward at LATENT², fwd+bwd at BWD_LATENT². */
+async function torch(threads: number): Promise<void> {
+  metrics['unet_fwd_torch_ms'] = null;
+  metrics['unet_fwd_bwd_torch_ms'] = null;
+  if (env.BENCH_TORCH === '0') {
+    Object.assign(notes, { torch_version: 'not run', torch_source: 'BENCH_TORCH=0' });
+    return;
   }
+  const tp = resolveTorchPython();
+  Object.assign(notes, torchNotes(tp));
+  if (!tp) return;
+  const common = { batch: BATCH, tokens: L, repeats: TORCH_REPEATS, threads };
+  const what = `PyTorch ${tp.version} CPU (${tp.source}), ${threads} thread(s), bench/torch_unet.py (compact SD1.5 UNet, random weights), median of ${TORCH_REPEATS}`;
+  console.log(`PyTorch ${tp.version} (${tp.source}): bench/torch_unet.py, batch ${BATCH}, ${threads} thread(s), ${TORCH_REPEATS} run(s): fwd ${LATENT}², fwd+bwd ${BWD_LATENT}²…`);
+  const bwd = timeTorchUNet(tp, { ...common, latent: BWD_LATENT, backward: true });
+  const fwd = BWD_LATENT === LATENT ? bwd : timeTorchUNet(tp, { ...common, latent: LATENT, backward: false });
+  console.log(`  PyTorch fwd ${LATENT}²: ${(fwd.unet_fwd_ms / 1000).toFixed(2)} s; fwd ${BWD_LATENT}²: ${(bwd.unet_fwd_ms / 1000).toFixed(2)} s; fwd+bwd ${BWD_LATENT}²: ${(bwd.unet_fwd_bwd_ms! / 1000).toFixed(2)} s`);
+  metrics['unet_fwd_torch_ms'] = fwd.unet_fwd_ms;
+  metrics['unet_fwd_bwd_torch_ms'] = bwd.unet_fwd_bwd_ms;
+  notes['unet_fwd_torch_ms'] = `${what}; at ${LATENT}²`;
+  notes['unet_fwd_bwd_torch_ms'] = `${what}; at ${BWD_LATENT}², gradients wrt latents and conditioning`;
 }
 
 /**

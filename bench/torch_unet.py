@@ -3,7 +3,9 @@ PyTorch CPU reference timing for bench/model.ts: a compact SD1.5 UNet2DCondition
 diffusers needed) with random weights, at the same shapes as our tfjs benchmark. Prints one JSON line:
 {"torch": version, "threads": n, "unet_fwd_ms": median, "unet_fwd_bwd_ms": median (grads wrt sample and text states)}.
 
-    /usr/bin/python3 bench/torch_unet.py [latent=64] [batch=2] [repeats=3] [tokens=77] [backward=1]
+    python bench/torch_unet.py [latent=64] [batch=2] [repeats=3] [tokens=77] [backward=1] [threads=torch's default]
+
+bench/lib/torch-python.ts picks the Python (PyTorch 2 from a venv unless PYTHON is given) and passes our thread count.
 
 Structure (from the SD1.5 config): block_out_channels (320, 640, 1280, 1280), 2 layers per down block, 3 per up block,
 8 heads, cross-attention dim 768, GroupNorm 32 (eps 1e-5; 1e-6 in Transformer2D), GEGLU feed-forward, 1×1 proj_in/out.
@@ -136,7 +138,9 @@ def median_ms(f, repeats):
 
 
 def main():
-    latent, batch, repeats, tokens, backward = (int(a) for a in (sys.argv[1:] + ["64", "2", "3", "77", "1"][len(sys.argv) - 1:]))
+    latent, batch, repeats, tokens, backward, threads = (int(a) for a in (sys.argv[1:] + ["64", "2", "3", "77", "1", "0"][len(sys.argv) - 1:]))
+    if threads > 0:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     unet = UNet().eval().requires_grad_(False)
     params = sum(p.numel() for p in unet.parameters())

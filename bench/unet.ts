@@ -11,6 +11,10 @@
  * backward state, scratch). 64×64 (512² images) is extrapolated, not measured: t(N) = a·N + b·N² fitted on the
  * two largest sizes (N = latent pixels; convolutions are linear in N, self-attention quadratic; b is clamped at 0,
  * since at small N fixed per-op costs make the fit sublinear).
+ *
+ * PyTorch anchor, in the same run: bench/torch_unet.py (PyTorch 2 from the venv of bench/lib/torch-python.ts, or
+ * PYTHON=…) at each size, forward and forward+backward, on as many threads as ours; `*_ratio_vs_torch` is ours over
+ * PyTorch's. BENCH_TORCH=0 skips it; BENCH_TORCH_REPEATS (1) runs each.
  */
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
@@ -21,6 +25,7 @@ import type { UNetConfigJson } from '../src/model/unet/config';
 import { RandomParams } from '../test/random-params';
 import { UNet2DConditionModel } from '../src/model/unet/unet';
 import { writeBenchResults } from './lib/results';
+import { resolveTorchPython, timeTorchUNet, torchNotes } from './lib/torch-python';
 
 const BATCH = 2, L = 77;
 const SIZES = (process.env.BENCH_SIZES ?? '8,16').split(',').map(Number);
@@ -93,12 +98,32 @@ for (const size of SIZES) {
   await record(`fwd_${size}x${size}`, forward(size));
   await record(`fwd_bwd_${size}x${size}`, forwardBackward(size));
 }
+if (process.env.BENCH_TORCH !== '0') torchAnchor();
 const largest = SIZES[SIZES.length - 1]!;
 if (CHUNKED) {
   // 64×64 with the default 64 MiB budget splits each 4096-query self-attention into 16 chunks; do the same here.
   const chunk = BATCH * 8 * largest ** 2 * (largest ** 2 / 16) * 4;
   await record(`fwd_bwd_${largest}x${largest}_chunked16`, forwardBackward(largest, chunk));
   notes[`fwd_bwd_${largest}x${largest}_chunked16.s`] = `attentionChunkBytes ${chunk / MiB} MiB: self-attention in 16 query chunks with recomputing backward`;
+}
+
+/** PyTorch at every size, same batch, tokens and thread count; ratios are ours over PyTorch's. */
+function torchAnchor(): void {
+  const tp = resolveTorchPython();
+  Object.assign(notes, torchNotes(tp));
+  if (!tp) return;
+  const threads = backend === 'wasm' ? getThreadsCount() : 1;
+  const repeats = Number(process.env.BENCH_TORCH_REPEATS ?? 1);
+  for (const size of SIZES) {
+    const t = timeTorchUNet(tp, { latent: size, batch: BATCH, tokens: L, repeats, backward: true, threads });
+    for (const [what, ms] of [['fwd', t.unet_fwd_ms], ['fwd_bwd', t.unet_fwd_bwd_ms!]] as const) {
+      const key = `${what}_${size}x${size}`;
+      metrics[`${key}_torch.s`] = ms / 1000;
+      metrics[`${key}_ratio_vs_torch`] = metrics[`${key}.s`]! / (ms / 1000);
+      console.log(`${key}_torch: ${(ms / 1000).toFixed(2)} s (ours ${metrics[`${key}_ratio_vs_torch`]!.toFixed(2)}×)`);
+    }
+  }
+  notes['*_torch.s'] = `PyTorch ${tp.version} CPU (${tp.source}), ${threads} thread(s), bench/torch_unet.py, median of ${repeats}`;
 }
 
 // Extrapolation to 64×64 latents from the two largest sizes: y = a·N + b·N².

@@ -89,17 +89,23 @@ function packedConv2dX(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: 
 }
 
 /**
- * dx of a conv. On tfjs-wasm, stride 1 and at least 128 output pixels (B·H·W): a forward Conv2D of dy with the
- * kernel flipped spatially and in/out swapped (XNNPACK), since wasm's Conv2DBackpropInput is a plain loop, far
- * slower than its Conv2D at SD1.5 sizes. The flip is a transpose plus a row gather (tf.reverse is slow on
- * wasm), rebuilt per call (caching it would double the weights in memory). Elsewhere (WebGPU has a backprop-input
- * shader) and for strided convs: conv2dTranspose. Both are exact (same products; the flip only reorders the kernel).
+ * dx of a conv. On tfjs-wasm, stride 1 and "same" padding, wasm's Conv2DBackpropInput (a plain loop, far slower
+ * than its Conv2D at SD1.5 sizes) is avoided in one of two ways:
+ * - the kernel outweighs the activations (kh·kw·in > 16·B·H·W: the low-resolution levels): per-tap products
+ *   (convInputGradPerTap), which read the weight in place;
+ * - else, from 128 output pixels (B·H·W): a forward Conv2D of dy with the kernel flipped spatially and in/out
+ *   swapped (XNNPACK). The flip is a transpose plus a row gather (tf.reverse is slow on wasm), rebuilt per call
+ *   (caching it would double the weights in memory), a weight-sized copy that only pays off on large activations.
+ * Elsewhere (WebGPU has a backprop-input shader) and for strided convs: conv2dTranspose. All are exact up to
+ * float summation order.
  */
 function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: ConvParams, xShape: [number, number, number, number]): tf.Tensor4D {
   const pad = torchPadding(p.pad);
   const [kh, kw, cin, cout] = w.shape;
   const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
-  if (p.stride === 1 && onWasm() && kh === kw && p.pad * 2 === kh - 1 && pixels >= 128) {
+  const sameOnWasm = p.stride === 1 && onWasm() && kh === kw && p.pad * 2 === kh - 1;
+  if (sameOnWasm && kh * kw * cin > 16 * pixels) return convInputGradPerTap(dy, w);
+  if (sameOnWasm && pixels >= 128) {
     return tf.tidy(() => {
       const swapped = tf.transpose(w, [0, 1, 3, 2]);
       const taps = kh * kw;
@@ -109,6 +115,29 @@ function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: ConvParams, xShape: [
     });
   }
   return tf.conv2dTranspose(dy, w, xShape, p.stride, pad);
+}
+
+/**
+ * dx of a stride-1 "same" conv as one matmul and shifted sums: z = W·dyᵀ gives, for every tap (a, b), the
+ * channel products z_ab [in, B, H, W] (W [kh·kw·in, out] is the weight's own memory, on the left as in
+ * matMulWeightT); then dx[u, v] = Σ_ab z_ab[u − a + pad, v − b + pad] (zero outside), moved to NHWC at the end.
+ */
+function convInputGradPerTap(dy: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [k, , cin, cout] = w.shape;
+    const [n, h, wd] = dy.shape;
+    const pad = (k - 1) / 2;
+    const z = tf.matMul(w.reshape([k * k * cin, cout]), tf.transpose(dy.reshape([n * h * wd, cout]))).reshape([k * k, cin, n, h, wd]);
+    const shifted: tf.Tensor[] = [];
+    for (let a = 0; a < k; a++) {
+      for (let b = 0; b < k; b++) {
+        const tap = tf.slice(z, [a * k + b, 0, 0, 0, 0], [1, -1, -1, -1, -1]).reshape([cin, n, h, wd]);
+        const padded = tf.pad(tap, [[0, 0], [0, 0], [a, k - 1 - a], [b, k - 1 - b]]);
+        shifted.push(tf.slice(padded, [0, 0, pad, pad], [-1, -1, h, wd]));
+      }
+    }
+    return tf.transpose(shifted.length === 1 ? shifted[0]! : tf.addN(shifted), [1, 2, 3, 0]) as tf.Tensor4D;
+  });
 }
 
 /** r [M, K] (small constant, e.g. a resize matrix made inside a tidy: saved for the backward) · x [K, N]. */

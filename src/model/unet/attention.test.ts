@@ -1,17 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attention } from '../nn';
 import { chunkedAttention, queryRowsPerChunk } from './attention';
 
 const relErr = (a: tf.Tensor, b: tf.Tensor): number =>
   tf.tidy(() => tf.norm(tf.sub(a, b)).dataSync()[0]! / tf.norm(b).dataSync()[0]!);
 
-describe('chunkedAttention', () => {
+// wasm: per (batch, head) 2-D products, chunks of one head's rows; cpu: batched products, chunks over all heads.
+describe.each(['wasm', 'cpu'])('chunkedAttention on %s', (backend) => {
   // B=2, 3 heads of dim 4, 37 queries (an uneven last chunk), 11 keys.
   const [b, lq, lk, heads, d] = [2, 37, 11, 3, 4];
   const q = () => tf.randomNormal([b, lq, heads * d], 0, 1, 'float32', 1) as tf.Tensor3D;
   const kv = (seed: number) => tf.randomNormal([b, lk, heads * d], 0, 1, 'float32', seed) as tf.Tensor3D;
-  const rowBytes = b * heads * lk * 4;
+  const rowBytes = (backend === 'wasm' ? 1 : b * heads) * lk * 4;
+  const initial = tf.getBackend();
+  beforeAll(async () => { await tf.setBackend(backend); });
+  afterAll(async () => { await tf.setBackend(initial); });
 
   it('sizes chunks from the byte budget (SD1.5 64×64: 256 query rows per 64 MiB block at batch 2, 16 chunks)', () => {
     expect(queryRowsPerChunk(2 * 8, 4096, 64 * 2 ** 20)).toBe(256);

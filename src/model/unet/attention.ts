@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { flashAttention, fusedAttentionApplies } from '../kernels/flash-attention';
 import { mergeHeads, splitHeads } from '../nn';
+import { tapeIsRecording } from '../checkpoint-grad';
 
 /**
  * Multi-head scaled dot-product attention. On WebGPU: the fused kernel (kernels/flash-attention.ts), which never
@@ -12,6 +13,10 @@ import { mergeHeads, splitHeads } from '../nn';
  * backward pass is a custom gradient that recomputes each chunk's probabilities instead of letting autodiff
  * keep every chunk's [B·heads, n, Lk] block alive until backprop (flash-attention style recomputation): the
  * memory held for the backward pass is q, k, v only.
+ *
+ * On tfjs-wasm, attention runs one (batch, head) at a time as plain 2-D matmuls (attendPerHead): its BatchMatMul
+ * takes XNNPACK only for a batch of 1 without transpose flags, and runs any batched or transposed product as a
+ * scalar loop, an order of magnitude slower.
  */
 
 export const DEFAULT_ATTENTION_CHUNK_BYTES = 64 * 1024 * 1024;
@@ -31,6 +36,7 @@ export function chunkedAttention(
     const qh = splitHeads(tf.mul(q, 1 / Math.sqrt(d)) as tf.Tensor3D, heads);
     const kh = splitHeads(k, heads);
     const vh = splitHeads(v, heads);
+    if (tf.getBackend() === 'wasm') return mergeHeads(attendPerHead(qh, kh, vh, queryRowsPerChunk(1, lk, chunkBytes)), heads);
     const rows = queryRowsPerChunk(b * heads, lk, chunkBytes);
     return mergeHeads(rows >= lq ? attendFull(qh, kh, vh) : attendChunked(qh, kh, vh, rows), heads);
   });
@@ -94,4 +100,72 @@ function chunkedBackward(dy: tf.Tensor3D, saved: tf.Tensor3D[], ranges: Array<[n
   const dq = tf.concat(dqParts, 1);
   tf.dispose(dqParts);
   return [dq, dk, dv];
+}
+
+/** Head `h` of a [BH, L, d] tensor as [L, d] (rows [s, s + n) when given). */
+const head = (t: tf.Tensor3D, h: number, s = 0, n = t.shape[1]) => tf.slice(t, [h, s, 0], [1, n, -1]).reshape([n, t.shape[2]]) as tf.Tensor2D;
+
+/**
+ * softmax(q·kᵀ)·v on pre-scaled [BH, L, d] tensors, per head and per query chunk of `rows` rows, every product a
+ * 2-D matmul without transpose flags (kᵀ and vᵀ are transposed once for all heads). Under a tape, a custom op
+ * that saves q, k, v and recomputes each chunk's probabilities in its backward (the algebra of chunkedBackward).
+ */
+function attendPerHead(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, rows: number): tf.Tensor3D {
+  const ranges = chunkRanges(q.shape[1], rows);
+  const forward = (q3: tf.Tensor3D, k3: tf.Tensor3D, v3: tf.Tensor3D) => tf.tidy(() => {
+    const kT = tf.transpose(k3, [0, 2, 1]) as tf.Tensor3D;
+    const heads = Array.from({ length: q3.shape[0] }, (_, h) => tf.tidy(() => {
+      const kTh = head(kT, h), vh = head(v3, h);
+      const parts = ranges.map(([s, n]) => tf.tidy(() => tf.matMul(tf.softmax(tf.matMul(head(q3, h, s, n), kTh), -1), vh)));
+      return (parts.length === 1 ? parts[0]! : tf.concat(parts, 0)).expandDims(0);
+    }));
+    return tf.concat(heads, 0) as tf.Tensor3D;
+  });
+  if (!tapeIsRecording()) return forward(q, k, v);
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [q3, k3, v3] = args.slice(0, 3) as tf.Tensor3D[];
+    (args[3] as tf.GradSaveFunc)([q3!, k3!, v3!]);
+    return { value: forward(q3!, k3!, v3!), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => perHeadBackward(dy as tf.Tensor3D, saved as tf.Tensor3D[], ranges) };
+  });
+  return f(q, k, v) as tf.Tensor3D;
+}
+
+/**
+ * Backward of attendPerHead, per head and chunk, with p = softmax(q_c·kᵀ) recomputed:
+ * dp = do·vᵀ, ds = p ⊙ (dp − Σ_j dp⊙p), dq_c = ds·k, dkᵀ += q_cᵀ·ds, dvᵀ += do_cᵀ·p.
+ * dkᵀ and dvᵀ ([d, Lk], p and ds the right operands) are transposed back once at the end.
+ */
+function perHeadBackward(dy: tf.Tensor3D, saved: tf.Tensor3D[], ranges: Array<[number, number]>): tf.Tensor[] {
+  return tf.tidy(() => {
+    const [q, k, v] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+    const kT = tf.transpose(k, [0, 2, 1]) as tf.Tensor3D;
+    const vT = tf.transpose(v, [0, 2, 1]) as tf.Tensor3D;
+    const dq: tf.Tensor[] = [], dkT: tf.Tensor[] = [], dvT: tf.Tensor[] = [];
+    for (let h = 0; h < q.shape[0]; h++) {
+      const [dqh, dkTh, dvTh] = tf.tidy(() => {
+        const kh = head(k, h), kTh = head(kT, h), vTh = head(vT, h);
+        let dkAcc: tf.Tensor | null = null, dvAcc: tf.Tensor | null = null;
+        const dqParts: tf.Tensor[] = [];
+        for (const [s, n] of ranges) {
+          const [dqc, dkNew, dvNew] = tf.tidy(() => {
+            const qc = head(q, h, s, n), dyc = head(dy, h, s, n);
+            const p = tf.softmax(tf.matMul(qc, kTh), -1);
+            const dp = tf.matMul(dyc, vTh);
+            const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true)));
+            const dkC = tf.matMul(tf.transpose(qc), ds), dvC = tf.matMul(tf.transpose(dyc), p);
+            return [tf.matMul(ds, kh), dkAcc ? tf.add(dkAcc, dkC) : dkC, dvAcc ? tf.add(dvAcc, dvC) : dvC];
+          });
+          tf.dispose([dkAcc!, dvAcc!].filter(Boolean));
+          dqParts.push(dqc!);
+          dkAcc = dkNew!;
+          dvAcc = dvNew!;
+        }
+        return [(dqParts.length === 1 ? dqParts[0]! : tf.concat(dqParts, 0)).expandDims(0), dkAcc!.expandDims(0), dvAcc!.expandDims(0)];
+      });
+      dq.push(dqh!);
+      dkT.push(dkTh!);
+      dvT.push(dvTh!);
+    }
+    return [tf.concat(dq, 0), tf.transpose(tf.concat(dkT, 0), [0, 2, 1]), tf.transpose(tf.concat(dvT, 0), [0, 2, 1])];
+  });
 }
