@@ -7,6 +7,9 @@
  *    gradient, so a gradient kernel off by a constant factor shows only here;
  *  - the parameters after one and after two updates (the checkpoints the worker streams after each epoch and the
  *    UI saves for resuming): a gradient kernel that is wrong in direction shows here.
+ * Each run also gets the journey's tune-and-export checks (journey.e2e.ts runs on WASM): the rewards curve updates
+ * epoch by epoch while the run streams, the raw / current / best images and the epoch table fill, and the exported
+ * tokens follow the schema.
  * So the WGSL kernels, including every gradient kernel the checkpointed backward uses and the packed int8 / fp16
  * weight kernels of the default precision policy, compute what the WASM kernels compute. The conformity penalty is
  * off (λ = 0): on the tiny model its gradient outweighs the reward's by orders of magnitude and would hide the
@@ -24,6 +27,7 @@
 import fs from 'node:fs';
 import type { Page } from '@playwright/test';
 import { test, expect, installTinySet, waitForBackend } from './fixtures';
+import { tokensSchemaViolations } from '../src/ipgo/tokens-json-schema';
 
 const EPOCHS = 2;
 const VALUE_TOLERANCE = 1e-4;
@@ -52,6 +56,20 @@ async function keepSavedCheckpoints(page: Page): Promise<void> {
   });
 }
 
+/** Records every value the rewards chart shows while a run streams (proves it updates live, epoch by epoch). */
+async function recordChartPoints(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const seen: string[] = [];
+    (window as unknown as { chartPoints: string[] }).chartPoints = seen;
+    const chart = document.querySelector('[data-testid="chart-rewards"]')!;
+    new MutationObserver(() => seen.push(chart.getAttribute('data-points') ?? '')).observe(chart, { attributes: true, attributeFilter: ['data-points'] });
+  });
+}
+
+/**
+ * Tunes on `backend` and exports the tokens; checks on the way what the journey checks of a tune on WASM (live
+ * chart, images, epoch table, an export that follows the schema), so the WebGPU tune runs once in the suite.
+ */
 async function tune(page: Page, backend: 'webgpu' | 'wasm'): Promise<TunedRun> {
   await page.goto(`/?backend=${backend}#/tune`);
   expect(await waitForBackend(page)).toBe(backend);
@@ -60,14 +78,24 @@ async function tune(page: Page, backend: 'webgpu' | 'wasm'): Promise<TunedRun> {
   }
   await page.getByTestId('weight-aesthetic').fill('1');
   await page.getByTestId('weight-clip').fill('0.5');
+  await recordChartPoints(page);
   await page.getByTestId('tune-start').click();
+  await expect(page.getByTestId('img-raw')).toHaveAttribute('data-filled', 'true', { timeout: 300_000 });
   await expect(page.getByTestId('tune-status')).toHaveAttribute('data-status', 'done', { timeout: 600_000 });
+  // the view updated while the run streamed: the rewards curve point by point, the images, the epoch table
+  expect(await page.evaluate(() => (window as unknown as { chartPoints: string[] }).chartPoints))
+    .toEqual(Array.from({ length: EPOCHS }, (_, e) => String(e + 1)));
+  await expect(page.getByTestId('img-current')).toHaveAttribute('data-filled', 'true');
+  await expect(page.getByTestId('img-best')).toHaveAttribute('data-filled', 'true');
+  await expect(page.getByTestId('epoch-table').locator('tbody tr')).toHaveCount(EPOCHS);
 
   const download = page.waitForEvent('download');
   await page.getByTestId('tokens-export').click();
   const file = test.info().outputPath(`tokens-${backend}.json`);
   await (await download).saveAs(file);
-  const { history } = JSON.parse(fs.readFileSync(file, 'utf8')) as { history: HistoryRecord[] };
+  const exported = JSON.parse(fs.readFileSync(file, 'utf8')) as { history: HistoryRecord[] };
+  expect(tokensSchemaViolations(exported)).toEqual([]);
+  const { history } = exported;
   const paramsAfter = await page.evaluate(() => (window as unknown as { savedCheckpoints: Record<number, EncodedParams> }).savedCheckpoints);
   return { history, paramsAfter };
 }
