@@ -20,6 +20,7 @@ import { chanceAccuracy, disposeJudge } from '../src/demo/judge';
 import { captionSplit, caption } from '../src/demo/scenes';
 import { stats, winRate } from '../src/ipgo/evaluation';
 import { disposeRun, freshRun } from '../src/ipgo/run-state';
+import type { RgbaImage } from '../src/ipgo/rgba-image';
 import type { Evaluated } from '../src/ipgo/trainer';
 import type { RewardMix } from '../src/rewards/registry';
 import { demoDefaults, demoTrainer, judgedShare, loadDemoJudge, loadDemoModels, rawImages } from '../test/demo-set';
@@ -97,6 +98,13 @@ async function report(id: 'clip' | 'aesthetic', rows: Tuned[]): Promise<void> {
   const judgeKey = id === 'clip' ? 'judge_accuracy' : 'aesthetic_judge_accuracy';
   metrics[`${judgeKey}_raw`] = await judgedShare(judge, rows.map((r) => r.raw.image), prompts);
   metrics[`${judgeKey}_tuned`] = await judgedShare(judge, rows.map((r) => r.tuned.image), prompts);
+  // Prompts whose base image the judge reads wrong and whose tuned one it reads right: the suggested prompt's pool.
+  const fixed: string[] = [];
+  for (const r of rows) {
+    const read = async (img: RgbaImage) => (await judgedShare(judge, [img], [r.prompt])) === 1;
+    if (!(await read(r.raw.image)) && (await read(r.tuned.image))) fixed.push(`${r.prompt} (${id} ${r.raw.rewards[id]!.toFixed(3)} → ${r.tuned.rewards[id]!.toFixed(3)})`);
+  }
+  notes[`${prefix}_fixed_by_tuning`] = fixed.join('; ') || 'none';
   disposeJudge(judge);
 }
 

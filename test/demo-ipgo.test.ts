@@ -2,7 +2,8 @@
  * The committed demo set draws what it is told and IPGO improves it (nothing is trained here):
  * (a) at the demo defaults, the judge reads the base images of a fixed caption set (every held-out caption,
  *     seed 0) as their captions say (colour, shape and position) far more often than chance: at least 10× chance.
- *     The trained demo model does not reach the 50% the issue asks for (bench/results/demo.json has its figure);
+ *     The trained demo model does not reach the 50% the issue asks for: it ignores the position words
+ *     (bench/results/demo.json has its figure);
  * (b) 5 IPGO epochs with the CLIP score on two fixed held-out prompts raise the CLIP score over the raw image's.
  */
 import * as tf from '@tensorflow/tfjs';

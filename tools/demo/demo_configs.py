@@ -8,21 +8,22 @@ TEXT_ENCODER_CONFIG = {
     'projection_dim': 32, 'torch_dtype': 'float16', 'vocab_size': 49408,
 }
 
-# Latents are 4×4 (32-pixel images, VAE factor 8, as SD's): two UNet levels 4 → 2.
+# Latents are 8×8 (32-pixel images, VAE factor 4: three VAE levels where SD has four, so the small shapes survive the
+# autoencoder): two UNet levels 8 → 4, cross-attention at both (where the position and background words are read).
 UNET_CONFIG = {
     '_class_name': 'UNet2DConditionModel', '_diffusers_version': '0.25.1', 'act_fn': 'silu', 'attention_head_dim': 4,
-    'block_out_channels': [24, 48], 'center_input_sample': False, 'cross_attention_dim': 32,
+    'block_out_channels': [16, 48], 'center_input_sample': False, 'cross_attention_dim': 32,
     'down_block_types': ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D'],
     'downsample_padding': 1, 'flip_sin_to_cos': True, 'freq_shift': 0, 'in_channels': 4, 'layers_per_block': 1,
-    'mid_block_scale_factor': 1, 'norm_eps': 1e-5, 'norm_num_groups': 8, 'out_channels': 4, 'sample_size': 4,
+    'mid_block_scale_factor': 1, 'norm_eps': 1e-5, 'norm_num_groups': 8, 'out_channels': 4, 'sample_size': 8,
     'up_block_types': ['CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'], 'use_linear_projection': False,
 }
 
 VAE_CONFIG = {
-    '_class_name': 'AutoencoderKL', '_diffusers_version': '0.25.1', 'act_fn': 'silu', 'block_out_channels': [8, 16, 16, 16],
-    'down_block_types': ['DownEncoderBlock2D'] * 4, 'in_channels': 3, 'latent_channels': 4, 'layers_per_block': 1,
+    '_class_name': 'AutoencoderKL', '_diffusers_version': '0.25.1', 'act_fn': 'silu', 'block_out_channels': [8, 16, 16],
+    'down_block_types': ['DownEncoderBlock2D'] * 3, 'in_channels': 3, 'latent_channels': 4, 'layers_per_block': 1,
     'mid_block_add_attention': False, 'norm_num_groups': 4, 'out_channels': 3, 'sample_size': 32,
-    'scaling_factor': 1.0, 'up_block_types': ['UpDecoderBlock2D'] * 4,
+    'scaling_factor': 1.0, 'up_block_types': ['UpDecoderBlock2D'] * 3,
 }
 
 # SD1.5's scheduler_config.json (PNDM, no timestep_spacing).

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import CLIPModel, CLIPConfig, CLIPTextConfig, CLIPTextModel
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -67,7 +67,9 @@ def train_vae(data, steps):
         z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=gen)
         rec = vae.decode(z)
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
-        loss = F.mse_loss(rec, x) + 1e-4 * kl
+        # The shape's pixels weigh 5× the background's: unweighted, the small shapes' colours wash out.
+        weight = 1 + 4 * (shape_mask(x) > 0).float()
+        loss = (weight * (rec - x) ** 2).mean() + 1e-4 * kl
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -75,6 +77,30 @@ def train_vae(data, steps):
         if step % 100 == 0 or step == steps - 1:
             log(f'vae {step}/{steps} mse {F.mse_loss(rec, x).item():.4f} kl {kl.item():.3f}')
     return vae.eval()
+
+
+def latent_size():
+    return 32 // 2 ** (len(C.VAE_CONFIG['block_out_channels']) - 1)
+
+
+def load_committed_judge(out):
+    """The committed judge (public/demo/demo-judge), to report how well the SD stage's pictures read; None before it exists."""
+    path = os.path.join(out, 'demo-judge/model.safetensors')
+    if not os.path.exists(path):
+        return None
+    judge = Judge()
+    judge.load_state_dict(load_file(path))
+    return judge.eval()
+
+
+def judged_accuracy(judge, images, split):
+    """Share of `images` (the first len(images) of `split`) whose colour, shape and position the judge reads right."""
+    with torch.no_grad():
+        out = judge(images)
+    right = torch.ones(len(images), dtype=torch.bool)
+    for k in ('colour', 'shape', 'position'):
+        right &= out[k].argmax(1) == split[k][:len(images)]
+    return right.float().mean().item()
 
 
 def encode_latents(vae, images):
@@ -178,10 +204,14 @@ class AestheticHead(nn.Module):
         return self.layers(x).squeeze(-1)
 
 
+def shape_mask(images):
+    """[B, 1, H, W]: the pixels that differ from the corner colour (the shape's)."""
+    return ((images - images[:, :, :1, :1]).abs().sum(1, keepdim=True) > 0.3).float()
+
+
 def shape_area(images):
     """Share of pixels that differ from the corner colour: how much of the picture the shape covers."""
-    corner = images[:, :, :1, :1]
-    return ((images - corner).abs().sum(1) > 0.3).float().mean((1, 2))
+    return shape_mask(images).mean((1, 2, 3))
 
 
 def train_aesthetic(data, clip, steps):
@@ -270,7 +300,7 @@ def write_reference(data, text, unet, vae, path):
     ids = data['tokens'][:2, :20]
     with torch.no_grad():
         states = text(input_ids=ids).last_hidden_state
-        lat = torch.randn((2, 4, 4, 4), generator=g)
+        lat = torch.randn((2, C.VAE_CONFIG['latent_channels'], latent_size(), latent_size()), generator=g)
         t = torch.tensor([10, 700])
         eps = unet(lat, t, states)
         img = vae.decode(lat)
@@ -279,12 +309,18 @@ def write_reference(data, text, unet, vae, path):
 
 def train_sd_stage(data, out, steps):
     vae = fp16_rounded(train_vae(data, steps(2000)))
+    judge = load_committed_judge(out)
+    if judge is not None:
+        held = data['held_out']['images'][:1000]
+        with torch.no_grad():
+            rec = vae.decode(vae.encode(held)[0]).clamp(-1, 1)
+        log(f'judge reads {judged_accuracy(judge, rec, data["held_out"]):.3f} of held-out VAE reconstructions right')
     lat = encode_latents(vae, data['train']['images'][:12000])
     scaling = 1.0 / lat.std().item()
     log(f'latent std {lat.std().item():.3f} → scaling_factor {scaling:.4f}')
     cap = data['train']['caption']
     data['train']['caption'] = cap[:12000]
-    text, unet = train_sd(data, lat * scaling, steps(4000))
+    text, unet = train_sd(data, lat * scaling, steps(6000))
     data['train']['caption'] = cap
     text, unet = fp16_rounded(text), fp16_rounded(unet)
     sd = os.path.join(out, 'demo-sd')
