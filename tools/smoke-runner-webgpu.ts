@@ -1,6 +1,6 @@
 /**
  * `npm run smoke:runner-webgpu`: tools/ipgo-run on the built-in tiny model, batch mode, one prompt, 2 epochs, once
- * on Node WebGPU (Dawn over a software Vulkan driver, tools/with-node-webgpu.sh; VK_ICD_FILENAMES picks another)
+ * on Node WebGPU (Dawn over Mesa's lavapipe, tools/with-node-webgpu.sh --lavapipe)
  * and once on wasm, each in its own process as a user runs it; the two final token sets must agree within a
  * relative L2 of 1e-3. Ends with one line `runner webgpu: ok (rel L2 …)` or `runner webgpu: FAILED (…)`.
  */
@@ -29,14 +29,16 @@ try {
   const run = (backend: string, launcher: string[]) => {
     const out = path.join(root, backend);
     const started = performance.now();
-    const r = spawnSync(launcher[0]!, [...launcher.slice(1), 'tsx', 'tools/ipgo-run.ts', 'run', config, '--backend', backend, '--out', out], { encoding: 'utf8' });
+    // One wasm thread: this compares backends, and threads only slow a model this small (tools/lib/tf-node.test.ts covers them).
+    const env = { ...process.env, IPGO_WASM_THREADS: process.env.IPGO_WASM_THREADS ?? '1' };
+    const r = spawnSync(launcher[0]!, [...launcher.slice(1), 'tsx', 'tools/ipgo-run.ts', 'run', config, '--backend', backend, '--out', out], { encoding: 'utf8', env });
     const tail = (r.stderr ?? '').trim().split('\n').slice(-3).join(' | ');
     if (r.status !== 0) fail(`${backend} run exited ${r.status}: ${tail}`);
     if (!(r.stderr ?? '').includes(`backend ${backend}`)) fail(`the ${backend} run did not report running on ${backend}`);
     console.log(`${backend}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return parseTokensFile(fs.readFileSync(path.join(out, 'tokens.json'), 'utf8'), { textDim: 32 }).tokens;
   };
-  const gpu = run('webgpu', ['tools/with-node-webgpu.sh']);
+  const gpu = run('webgpu', ['tools/with-node-webgpu.sh', '--lavapipe']);
   const cpu = run('wasm', ['npx']);
   let diff = 0, norm = 0;
   for (const side of Object.keys(cpu) as (keyof typeof cpu)[]) {
