@@ -3,7 +3,8 @@
  * largest tensor of the UNet (64×64 latents, batch 2, 77 tokens) and the VAE decoder (512², batch 1 and 2), from
  * the real configs in sd15-shapes.json (the SD1.5 configs are written out here too, so the test runs without
  * fixtures). The analysis is trusted because it equals, exactly, the largest tensor an instrumented run creates
- * (forward and backward, chunking active) on tiny configs.
+ * (forward and backward, chunking active) on tiny configs, on the cpu backend: WebGPU shares its code paths, and
+ * wasm has speed paths of its own.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
