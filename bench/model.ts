@@ -35,7 +35,6 @@ import type { CheckpointGranularity } from '../src/model/unet/blocks';
 import { AutoencoderKL } from '../src/model/vae/autoencoder-kl';
 import { WeightStore } from '../src/model/weights';
 import { writeBenchResults } from './lib/results';
-import { addThreadsSpeedup } from './lib/threads';
 import { resolveTorchPython, timeTorchUNet, torchNotes } from './lib/torch-python';
 
 const env = process.env;
@@ -79,28 +78,36 @@ if (env.BENCH_SECTION) {
   await runAll();
 }
 
+interface SectionResult { metrics: typeof metrics; notes: typeof notes; rssMb: number }
+
+/** Runs one section in its own process (with `extraEnv`); its figures, or its error. */
+function runSectionProcess(section: Section, extraEnv: Record<string, string> = {}): SectionResult | { error: string } {
+  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    env: { ...env, ...extraEnv, BENCH_SECTION: section }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * MiB,
+  });
+  const lines = (child.stdout ?? '').split('\n');
+  for (const line of lines) if (line && !line.startsWith(RESULT_TAG)) console.log(line);
+  const result = lines.find((l) => l.startsWith(RESULT_TAG));
+  if (child.status === 0 && result) return JSON.parse(result.slice(RESULT_TAG.length)) as SectionResult;
+  const err = (child.stderr ?? '').split('\n').find((l) => /Error|Aborted/.test(l) && l.length < 400) ?? `exit ${child.status}`;
+  return { error: err.trim() };
+}
+
 async function runAll(): Promise<void> {
   console.log(`SD1.5 shapes on Node tfjs (${env.TF_BACKEND ?? 'wasm'}); repeats ${REPEATS}, fwd+bwd repeats ${BWD_REPEATS}, latents ${LATENT}² (fwd+bwd ${BWD_LATENT}²), batch ${BATCH}; one process per section`);
   let rss = 0;
   for (const section of SECTIONS) {
-    const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-      env: { ...env, BENCH_SECTION: section }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * MiB,
-    });
-    const lines = (child.stdout ?? '').split('\n');
-    for (const line of lines) if (line && !line.startsWith(RESULT_TAG)) console.log(line);
-    const result = lines.find((l) => l.startsWith(RESULT_TAG));
-    if (child.status === 0 && result) {
-      const r = JSON.parse(result.slice(RESULT_TAG.length)) as { metrics: typeof metrics; notes: typeof notes; rssMb: number };
-      Object.assign(metrics, r.metrics);
-      Object.assign(notes, r.notes);
-      rss = Math.max(rss, r.rssMb);
-    } else {
-      const err = (child.stderr ?? '').split('\n').find((l) => /Error|Aborted/.test(l) && l.length < 400) ?? `exit ${child.status}`;
-      notes[`section_${section}`] = `failed: ${err.trim().slice(0, 200)}`;
-      console.log(`  section ${section} failed: ${err.trim()}`);
+    const r = runSectionProcess(section);
+    if ('error' in r) {
+      notes[`section_${section}`] = `failed: ${r.error.slice(0, 200)}`;
+      console.log(`  section ${section} failed: ${r.error}`);
+      continue;
     }
+    Object.assign(metrics, r.metrics);
+    Object.assign(notes, r.notes);
+    rss = Math.max(rss, r.rssMb);
   }
-  addThreadsSpeedup(metrics, notes, LATENT, REPEATS);
+  threadsSpeedup();
   for (const key of ['text_encoder_ms', 'unet_fwd_ms', 'unet_fwd_bwd_ms', 'vae_decode_ms', 'unet_fwd_torch_ms', 'unet_fwd_bwd_torch_ms']) metrics[key] ??= null;
   const fwd = metrics['unet_fwd_ms'], torchFwd = metrics['unet_fwd_torch_ms'], ratio = metrics['unet_fwd_bwd_over_fwd'];
   metrics['unet_fwd_ratio_vs_torch'] = fwd && torchFwd ? fwd / torchFwd : null;
@@ -122,6 +129,22 @@ async function runAll(): Promise<void> {
     weights: 'random from sd15-shapes.json; UNet weights shared per (kind, shape) as in bench/unet.ts; text encoder and VAE decoder full',
     ...notes,
   });
+}
+
+/**
+ * The unet_fwd section once more on two tfjs-wasm threads (IPGO_WASM_THREADS, tools/lib/tf-node.ts), in its own
+ * process: threads_speedup is the one-thread unet_fwd_ms over it. Skipped off wasm and with BENCH_THREADS=0.
+ */
+function threadsSpeedup(): void {
+  if ((env.TF_BACKEND ?? 'wasm') !== 'wasm' || env.BENCH_THREADS === '0') return;
+  const one = notes['threads'] ? null : metrics['unet_fwd_ms'] ?? null; // the sections ran on one thread unless told
+  console.log(`UNet fwd ${LATENT}² on 2 wasm threads, own process…`);
+  const r = runSectionProcess('unet_fwd', { IPGO_WASM_THREADS: '2' });
+  const two = 'error' in r || r.notes['threads'] !== '2' ? null : r.metrics['unet_fwd_ms'] ?? null;
+  if ('error' in r) notes['unet_fwd_ms_threads2'] = `failed: ${r.error.slice(0, 200)}`;
+  Object.assign(metrics, { unet_fwd_ms_threads1: one, unet_fwd_ms_threads2: two, threads_speedup: one && two ? one / two : null });
+  notes['threads_speedup'] = `unet_fwd_ms_threads1 (= unet_fwd_ms) / unet_fwd_ms_threads2: the unet_fwd section (${LATENT}², batch 2, ` +
+    `median of ${REPEATS}) on 1 and on 2 threads, each in its own process, same run; tfjs-wasm threaded SIMD build (tools/lib/tf-node.ts)`;
 }
 
 async function runSection(section: Section): Promise<void> {
