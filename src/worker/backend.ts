@@ -14,7 +14,7 @@ import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-t
 import threadedMainScript from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js?url';
 import type { AdapterInfo, BackendName, BackendReport } from './protocol';
 import { BACKEND_PREFERENCE } from './backend-name';
-import { clampWasmThreads, startThreadedWasm, type ThreadedWasmFactory } from './wasm-threaded';
+import { clampWasmThreads, pthreadWorkerScript, startThreadedWasm, type ThreadedWasmFactory } from './wasm-threaded';
 
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlain,
@@ -72,7 +72,7 @@ export function browserWasmThreads(hardwareConcurrency = globalThis.navigator?.h
 function browserThreadedWasmSource() {
   const m = threadedFactoryModule as unknown as { default?: ThreadedWasmFactory };
   const factory = (m.default ?? m) as ThreadedWasmFactory;
-  const worker = new Blob([wasmWorkerContents.replace(/\n/g, '\\n')], { type: 'application/javascript' });
+  const worker = new Blob([pthreadWorkerScript(wasmWorkerContents)], { type: 'application/javascript' });
   return {
     factory,
     workerUrl: URL.createObjectURL(worker),

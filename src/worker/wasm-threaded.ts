@@ -35,6 +35,14 @@ export interface ThreadedWasmSource {
   wasmBinary(): Promise<BufferSource>;
 }
 
+/**
+ * The pthread worker's script from the package's `wasmWorkerContents` string export: its newlines are escaped
+ * once more, as tfjs does before making its blob (the string holds source text with literal newline escapes).
+ */
+export function pthreadWorkerScript(wasmWorkerContents: string): string {
+  return wasmWorkerContents.replace(/\n/g, '\\n');
+}
+
 /** Clamps a requested thread count to what tfjs-wasm's build can run: 1 … MAX_WASM_THREADS. */
 export function clampWasmThreads(requested: number): number {
   if (!Number.isFinite(requested)) return 1;

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { clampWasmThreads, startThreadedWasm, type ThreadedWasmFactory } from '../../src/worker/wasm-threaded';
+import { clampWasmThreads, pthreadWorkerScript, startThreadedWasm, type ThreadedWasmFactory } from '../../src/worker/wasm-threaded';
 
 /**
  * The wasm thread count for this process: IPGO_WASM_THREADS when set (a number, or `all` for every core), else
@@ -65,7 +65,7 @@ export async function installNodeWebGpu(): Promise<GPUAdapter> {
  * The threaded build's pieces as files, for emscripten's Node pthreads (worker_threads, which load a file and
  * read the factory with importScripts → fs). The package ships the pthread worker only as a string export
  * (`wasmWorkerContents`, meant for a browser blob: URL), so it is written once per version to the temp folder
- * as a CommonJS file; its escaped newlines are re-escaped exactly as tfjs does before making its blob.
+ * as a CommonJS file (pthreadWorkerScript: the same text the browser puts in its blob).
  */
 function nodeThreadedWasmSource() {
   const require = createRequire(import.meta.url);
@@ -74,7 +74,7 @@ function nodeThreadedWasmSource() {
   const { wasmWorkerContents } = require(path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
   const { version } = require('@tensorflow/tfjs-backend-wasm/package.json') as { version: string };
   const workerUrl = path.join(os.tmpdir(), `ipgo-tfjs-wasm-${version}-pthread-worker.cjs`);
-  const contents = wasmWorkerContents.replace(/\n/g, '\\n');
+  const contents = pthreadWorkerScript(wasmWorkerContents);
   if (!fs.existsSync(workerUrl) || fs.readFileSync(workerUrl, 'utf8') !== contents) {
     const tmp = `${workerUrl}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, contents);
