@@ -30,6 +30,15 @@ async function expectIsolatedThreaded(page: Page): Promise<number> {
   return threads;
 }
 
+/** Once the service worker controls the page: offline, a reload still starts isolated and threaded. */
+async function expectIsolatedThreadedOffline(page: Page, context: BrowserContext): Promise<void> {
+  await page.waitForFunction(() => navigator.serviceWorker.controller?.state === 'activated', null, { timeout: 30_000 });
+  await context.setOffline(true);
+  await page.reload();
+  expect(await expectIsolatedThreaded(page)).toBeGreaterThan(1);
+  await context.setOffline(false);
+}
+
 test('the built app is cross-origin isolated and runs wasm on threads, online and offline', async ({ page, context, consoleProblems }) => {
   void consoleProblems;
   const response = await page.goto('./?backend=wasm#/diagnostics');
@@ -38,11 +47,7 @@ test('the built app is cross-origin isolated and runs wasm on threads, online an
   test.skip(cores < 2, 'this browser reports one core: nothing to run threads on');
   expect(await expectIsolatedThreaded(page)).toBeGreaterThan(1);
 
-  await page.waitForFunction(() => navigator.serviceWorker.controller?.state === 'activated', null, { timeout: 30_000 });
-  await context.setOffline(true);
-  await page.reload();
-  expect(await expectIsolatedThreaded(page)).toBeGreaterThan(1);
-  await context.setOffline(false);
+  await expectIsolatedThreadedOffline(page, context);
 });
 
 /** Serves the app as a static host that cannot set COOP/COEP would (the service worker's own fetches included). */
@@ -63,11 +68,7 @@ test('on a host without COOP/COEP the service worker makes the installed app iso
   test.skip(cores < 2, 'this browser reports one core: nothing to run threads on');
   expect(await waitForBackend(page)).toBe('wasm');
   expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(false); // first visit: nothing adds them yet
-  await page.waitForFunction(() => navigator.serviceWorker.controller?.state === 'activated', null, { timeout: 30_000 });
-  await context.setOffline(true);
-  await page.reload();
-  expect(await expectIsolatedThreaded(page)).toBeGreaterThan(1);
-  await context.setOffline(false);
+  await expectIsolatedThreadedOffline(page, context);
 });
 
 test.describe('a host whose CSP bars blob: workers', () => {

@@ -31,7 +31,6 @@ export async function waitForBackend(page: Page): Promise<string> {
   return (await badge.getAttribute('data-backend')) ?? '';
 }
 
-/** Installs the built-in tiny model set (on wasm, the quickest backend to start) and waits for all three models. */
 /** Installs the random tiny set (the test fixture) and makes it the Tune view's model set (the demo set is the default). */
 export async function installTinySet(page: Page): Promise<void> {
   await page.goto('/?backend=wasm#/models');
