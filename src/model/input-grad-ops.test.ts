@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConvParams, LinearParams } from './nn';
 import { packedConvFilter } from './kernels/packed-ops';
 import { dequantizeMatrix, disposePacked, hostPackedFromTorch, uploadPacked } from './kernels/packed-weight';
-import { conv2d, linear, matMul2d, matMulConstLeft, matMulWeightT } from './input-grad-ops';
+import { conv2d, linear, matMul2d, matMulConstLeft, matMulWeightT, transposeLarge, WEIGHT_RIGHT_MIN_ROWS } from './input-grad-ops';
 
 const relErr = (a: tf.Tensor, b: tf.Tensor): number => tf.tidy(() => tf.norm(tf.sub(a, b)).dataSync()[0]! / tf.norm(b).dataSync()[0]!);
 const maxRel = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / Math.max(tf.max(tf.abs(b)).dataSync()[0]!, 1e-30));
@@ -53,6 +53,29 @@ describe('input-gradient conv2d / linear', () => {
       expect(maxRel(linear(x, p), refLinear(x, p.w, p.b))).toBeLessThan(1e-6);
       const g = (f: (t: tf.Tensor) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), r)))(x);
       expect(relErr(g((t) => linear(t, p)), g((t) => refLinear(t, p.w, p.b)))).toBeLessThan(1e-6);
+    });
+  });
+
+  it.each([[7, 'left'], [WEIGHT_RIGHT_MIN_ROWS + 3, 'right']] as const)('linear with %i rows (weight on the %s on wasm): value and dx equal x·Wᵀ and dy·W', (rows) => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const x = tf.randomNormal([rows, 6], 0, 1, 'float32', 11) as tf.Tensor2D;
+      const w = tf.randomNormal([5, 6], 0, 1, 'float32', 12) as tf.Tensor2D;
+      const dy = tf.randomNormal([rows, 5], 0, 1, 'float32', 13);
+      expect(maxRel(matMulWeightT(x, w), tf.matMul(x, w, false, true))).toBeLessThan(1e-6);
+      const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(matMulWeightT(t as tf.Tensor2D, w), dy)))(x);
+      expect(maxRel(dx, tf.matMul(dy as tf.Tensor2D, w))).toBeLessThan(1e-6);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('transposeLarge equals tf.transpose exactly (the two-pass path from 2^20 values)', () => {
+    tf.tidy(() => {
+      for (const shape of [[1024, 1040], [48, 5]] as const) {
+        const t = tf.randomNormal([...shape], 0, 1, 'float32', 14) as tf.Tensor2D;
+        expect(transposeLarge(t).shape).toEqual([shape[1], shape[0]]);
+        expect(tf.max(tf.abs(tf.sub(transposeLarge(t), tf.transpose(t)))).dataSync()[0]).toBe(0);
+      }
     });
   });
 
