@@ -56,7 +56,7 @@ describe('input-gradient conv2d / linear', () => {
     });
   });
 
-  it.each([[7, 'left'], [WEIGHT_RIGHT_MIN_ROWS + 3, 'right']] as const)('linear with %i rows (weight on the %s on wasm): value and dx equal x·Wᵀ and dy·W', (rows) => {
+  it.each([[7, 'left'], [WEIGHT_RIGHT_MIN_ROWS + 3, 'right']] as const)('linear with %i rows (weight on the %s on wasm): value and dx equal x·Wᵀ and dy·W', (rows, _side) => {
     const before = tf.memory().numTensors;
     tf.tidy(() => {
       const x = tf.randomNormal([rows, 6], 0, 1, 'float32', 11) as tf.Tensor2D;

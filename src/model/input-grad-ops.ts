@@ -44,7 +44,7 @@ export function matMulWeightT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
 function linearValue(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   if (!onWasm()) return tf.matMul(x, w, false, true);
   if (x.shape[0] >= WEIGHT_RIGHT_MIN_ROWS) return tf.tidy(() => tf.matMul(x, tf.transpose(w)));
-  return tf.tidy(() => tf.transpose(tf.matMul(w, tf.transpose(x))));
+  return tf.tidy(() => tf.transpose(tf.matMul(w, tf.transpose(x))) as tf.Tensor2D);
 }
 
 /** dx = dy·w; on wasm with few rows as (wᵀ·dyᵀ)ᵀ. */
@@ -52,7 +52,7 @@ function linearInputGrad(dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   if (!onWasm()) return tf.matMul(dy, w);
   // a copy of w on the right: XNNPACK's packed copy of it is freed with the copy
   if (dy.shape[0] >= WEIGHT_RIGHT_MIN_ROWS) return tf.tidy(() => tf.matMul(dy, tf.clone(w)));
-  return tf.tidy(() => tf.transpose(tf.matMul(transposeLarge(w), tf.transpose(dy))));
+  return tf.tidy(() => tf.transpose(tf.matMul(transposeLarge(w), tf.transpose(dy))) as tf.Tensor2D);
 }
 
 /**
