@@ -122,11 +122,12 @@ function packedConv2dX(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: 
 /**
  * dx of a conv. On tfjs-wasm, stride 1 and "same" padding, wasm's Conv2DBackpropInput (a plain loop, far slower
  * than its Conv2D at SD1.5 sizes) is avoided in one of two ways:
- * - the kernel outweighs the activations (kh·kw·in > 16·B·H·W: the low-resolution levels): per-tap products
+ * - the kernel outweighs the activations (kh·kw·in > 4·B·H·W: the low-resolution levels): per-tap products
  *   (convInputGradPerTap), which read the weight in place;
  * - else, from 128 output pixels (B·H·W): a forward Conv2D of dy with the kernel flipped spatially and in/out
- *   swapped (XNNPACK). The flip is a transpose plus a row gather (tf.reverse is slow on wasm), rebuilt per call
- *   (caching it would double the weights in memory), a weight-sized copy that only pays off on large activations.
+ *   swapped (XNNPACK). The flip is a transpose plus the taps' rows in reverse order (split and concatenated:
+ *   tf.reverse and tf.gather are slow on wasm), rebuilt per call (caching it would double the weights in memory),
+ *   weight-sized copies that only pay off on large activations.
  * Elsewhere (WebGPU has a backprop-input shader) and for strided convs: conv2dTranspose. All are exact up to
  * float summation order.
  */
@@ -135,13 +136,12 @@ function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: ConvParams, xShape: [
   const [kh, kw, cin, cout] = w.shape;
   const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
   const sameOnWasm = p.stride === 1 && onWasm() && kh === kw && p.pad * 2 === kh - 1;
-  if (sameOnWasm && kh * kw * cin > 16 * pixels) return convInputGradPerTap(dy, w);
+  if (sameOnWasm && kh * kw * cin > 4 * pixels) return convInputGradPerTap(dy, w);
   if (sameOnWasm && pixels >= 128) {
     return tf.tidy(() => {
       const swapped = tf.transpose(w, [0, 1, 3, 2]);
       const taps = kh * kw;
-      const reversed = tf.tensor1d(Array.from({ length: taps }, (_, i) => taps - 1 - i), 'int32');
-      const flipped = taps === 1 ? swapped : tf.gather(swapped.reshape([taps, cout * cin]), reversed).reshape([kh, kw, cout, cin]);
+      const flipped = taps === 1 ? swapped : tf.concat(tf.split(swapped.reshape([taps, cout * cin]), taps, 0).reverse(), 0).reshape([kh, kw, cout, cin]);
       return tf.conv2d(dy, flipped as tf.Tensor4D, 1, pad);
     });
   }
