@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { packedConv2d, packedConv2dInputGrad, packedMatMul, packedMatMulInputGrad, type ConvGeometry } from './kernels/packed-ops';
-import { type PackedMatrix, isPacked } from './kernels/packed-weight';
+import { packedConv2d, packedConv2dInputGrad, packedConvFilter, packedMatMul, packedMatMulInputGrad, type ConvGeometry } from './kernels/packed-ops';
+import { type PackedMatrix, dequantizeMatrix, isPacked } from './kernels/packed-weight';
 import { addLean, torchPadding, type ConvParams, type LinearParams } from './nn';
 
 /**
@@ -69,10 +69,14 @@ export function transposeLarge(t: tf.Tensor2D): tf.Tensor2D {
   });
 }
 
-/** x [M, K] (differentiable) · Wᵀ for a packed W [N, K]. */
+/**
+ * x [M, K] (differentiable) · Wᵀ for a packed W [N, K]. On wasm the forward dequantizes the layer (a temporary) and
+ * runs the float32 arrangement above: the packed kernels' fallback there is a transposeB matmul, tfjs-wasm's scalar
+ * loop. Their input gradient, dy·W on the dequantized temporary, is already a plain matmul.
+ */
 function packedMatMulX(x: tf.Tensor2D, w: PackedMatrix): tf.Tensor2D {
   const op = tf.customGrad((...args: Args) => ({
-    value: packedMatMul(args[0] as tf.Tensor2D, w),
+    value: onWasm() ? tf.tidy(() => linearValue(args[0] as tf.Tensor2D, dequantizeMatrix(w))) : packedMatMul(args[0] as tf.Tensor2D, w),
     gradFunc: (dy: tf.Tensor) => packedMatMulInputGrad(dy as tf.Tensor2D, w),
   }));
   return op(x) as tf.Tensor2D;
@@ -114,7 +118,11 @@ function packedConv2dX(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: 
   const f = tf.customGrad((...args: Args) => {
     const input = args[0] as tf.Tensor4D;
     const xShape = input.shape;
-    return { value: packedConv2d(input, w, g, bias), gradFunc: (dy: tf.Tensor) => packedConv2dInputGrad(dy as tf.Tensor4D, w, g, xShape) };
+    // on wasm through convInputGrad's paths (the packed fallback is conv2dTranspose, tfjs-wasm's plain loop)
+    const gradFunc = (dy: tf.Tensor) => (onWasm()
+      ? tf.tidy(() => convInputGrad(dy as tf.Tensor4D, packedConvFilter(w, g), g, xShape))
+      : packedConv2dInputGrad(dy as tf.Tensor4D, w, g, xShape));
+    return { value: packedConv2d(input, w, g, bias), gradFunc };
   });
   return f(x) as tf.Tensor4D;
 }
@@ -131,7 +139,7 @@ function packedConv2dX(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: 
  * Elsewhere (WebGPU has a backprop-input shader) and for strided convs: conv2dTranspose. All are exact up to
  * float summation order.
  */
-function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: ConvParams, xShape: [number, number, number, number]): tf.Tensor4D {
+function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: Pick<ConvParams, 'stride' | 'pad'>, xShape: [number, number, number, number]): tf.Tensor4D {
   const pad = torchPadding(p.pad);
   const [kh, kw, cin, cout] = w.shape;
   const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
