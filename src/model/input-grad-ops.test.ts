@@ -21,6 +21,8 @@ describe('input-gradient conv2d / linear', () => {
     [3, 1, 1, [2, 8, 8, 5]], [1, 1, 0, [2, 8, 9, 6]],
     // kernel taps × input channels > 4 × pixels: on wasm dx comes from per-tap products (see convInputGrad)
     [3, 1, 1, [1, 3, 4, 40]], [1, 1, 0, [1, 2, 3, 120]],
+    // stride 2, "same", even input: on wasm the stride-1 paths on dy spread to the even pixels (flip, per-tap, loop)
+    [3, 2, 1, [2, 16, 12, 3]], [3, 2, 1, [1, 4, 4, 40]], [3, 2, 1, [1, 4, 6, 2]],
   ] as const)('conv2d k=%i stride=%i pad=%i: value and dx equal autodiff through tf.conv2d', (k, stride, pad, xShape) => {
     const before = tf.memory().numTensors;
     tf.tidy(() => {

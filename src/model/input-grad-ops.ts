@@ -136,8 +136,9 @@ function packedConv2dX(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: 
  *   swapped (XNNPACK). The flip is a transpose plus the taps' rows in reverse order (split and concatenated:
  *   tf.reverse and tf.gather are slow on wasm), rebuilt per call (caching it would double the weights in memory),
  *   weight-sized copies that only pay off on large activations.
- * Elsewhere (WebGPU has a backprop-input shader) and for strided convs: conv2dTranspose. All are exact up to
- * float summation order.
+ * A stride-2 "same" conv on an even-sized input (the downsamplers) takes these paths on its spread dy
+ * (spreadToEvenPixels). Elsewhere (WebGPU has a backprop-input shader) and for other strided convs:
+ * conv2dTranspose. All are exact up to float summation order.
  */
 function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: Pick<ConvParams, 'stride' | 'pad'>, xShape: [number, number, number, number]): tf.Tensor4D {
   const pad = torchPadding(p.pad);
@@ -145,6 +146,9 @@ function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: Pick<ConvParams, 'str
   const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
   const sameOnWasm = p.stride === 1 && onWasm() && kh === kw && p.pad * 2 === kh - 1;
   if (sameOnWasm && kh * kw * cin > 4 * pixels) return convInputGradPerTap(dy, w);
+  if (onWasm() && p.stride === 2 && kh === kw && p.pad * 2 === kh - 1 && xShape[1] % 2 === 0 && xShape[2] % 2 === 0) {
+    return convInputGrad(spreadToEvenPixels(dy), w, { stride: 1, pad: p.pad }, xShape);
+  }
   if (sameOnWasm && pixels >= 128) {
     return tf.tidy(() => {
       const swapped = tf.transpose(w, [0, 1, 3, 2]);
@@ -154,6 +158,19 @@ function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: Pick<ConvParams, 'str
     });
   }
   return tf.conv2dTranspose(dy, w, xShape, p.stride, pad);
+}
+
+/**
+ * dy [N, H, W, C] → [N, 2H, 2W, C] with dy at the even rows and columns and zeros elsewhere: a stride-2 conv with
+ * "same" padding on an even-sized input is the stride-1 conv read at the even pixels, so its dx is the stride-1 dx
+ * of the spread dy (four times the products of a strided dx, but on the fast stride-1 paths).
+ */
+function spreadToEvenPixels(dy: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = dy.shape;
+    const columns = tf.pad(dy.reshape([n * h, w, 1, c]), [[0, 0], [0, 0], [0, 1], [0, 0]]).reshape([n, h, 1, 2 * w * c]);
+    return tf.pad(columns, [[0, 0], [0, 0], [0, 1], [0, 0]]).reshape([n, 2 * h, 2 * w, c]) as tf.Tensor4D;
+  });
 }
 
 /**
