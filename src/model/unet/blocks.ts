@@ -13,7 +13,7 @@ import { Transformer2DModel, type Transformer2DOptions } from './transformer2d';
  *   the mid block another;
  * - 'large-layers': as 'layer' for the layers whose input holds at least `largeLayerMinBytes`; the smaller ones
  *   (the low-resolution levels, whose activations are small beside their weights' compute) keep their activations
- *   and are not recomputed. The memory this adds is bounded by the threshold;
+ *   and are not recomputed. What this adds to a backward's memory are those small layers' activations;
  * - 'off': plain autodiff (every activation is kept until the backward ends).
  */
 export type CheckpointGranularity = 'module' | 'layer' | 'large-layers' | 'off';

@@ -18,7 +18,8 @@ export interface UNetForwardOptions {
   attentionChunkBytes?: number;
   /**
    * Gradient checkpointing while a gradient tape records (tf.grad/tf.grads around the call): true (default) =
-   * DEFAULT_CHECKPOINTING (DEFAULT_CHECKPOINTING_WASM on tfjs-wasm), false = plain autodiff, or a granularity. Forward-only calls are never affected.
+   * DEFAULT_CHECKPOINTING (DEFAULT_CHECKPOINTING_WASM on tfjs-wasm), false = plain autodiff, or a granularity.
+   * Forward-only calls are never affected.
    */
   checkpointing?: boolean | CheckpointGranularity;
   /** 'large-layers' threshold in bytes of a layer's input (LARGE_LAYER_MIN_BYTES by default). */
