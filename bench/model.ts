@@ -2,7 +2,7 @@
  * npm run bench:model — SD1.5 at its real shapes on Node tfjs (wasm by default; TF_BACKEND=cpu), random weights
  * built from fixtures/sd15-shapes.json: one text-encoder pass [1, 77], one UNet forward at 64×64 latents with batch 2
  * (CFG), one UNet forward+backward (gradients wrt the latents and the conditioning, as IPGO takes them; gradient
- * checkpointing on, the default) at BENCH_BWD_LATENT (32)² — 64² exceeds the 4 GiB wasm heap, see below — and
+ * checkpointing on, the backend's default granularity) at BENCH_BWD_LATENT (32)² — 64² exceeds the 4 GiB wasm heap, see below — and
  * one VAE decode at 512². Medians of BENCH_REPEATS (3) runs; the forward+backward
  * uses BENCH_BWD_REPEATS (1 by default, to keep the run near 15 minutes on 2 cores — say so when reporting).
  * Before that, the checkpointing granularities are compared at BENCH_GRAN_SIZE (16)² latents (plain autodiff
@@ -30,7 +30,7 @@ import { clipTextForward, loadClipTextModel, type ClipTextConfig } from '../src/
 import { disposeParams } from '../src/model/nn';
 import type { UNetConfigJson } from '../src/model/unet/config';
 import { RandomParams } from '../test/random-params';
-import { UNet2DConditionModel } from '../src/model/unet/unet';
+import { DEFAULT_CHECKPOINTING, DEFAULT_CHECKPOINTING_WASM, UNet2DConditionModel } from '../src/model/unet/unet';
 import type { CheckpointGranularity } from '../src/model/unet/blocks';
 import { AutoencoderKL } from '../src/model/vae/autoencoder-kl';
 import { WeightStore } from '../src/model/weights';
@@ -236,7 +236,7 @@ function fwdBwd(unet: UNet2DConditionModel, size: number, checkpointing: boolean
 
 async function unetGranularity(unet: UNet2DConditionModel): Promise<void> {
   if (GRAN_SIZE > 0) console.log(`checkpointing granularity at ${GRAN_SIZE}² latents (forward+backward, 1 run each):`);
-  for (const mode of GRAN_SIZE > 0 ? (['off', 'module', 'layer'] as const) : []) {
+  for (const mode of GRAN_SIZE > 0 ? (['off', 'module', 'layer', 'large-layers'] as const) : []) {
     const b = fwdBwd(unet, GRAN_SIZE, mode);
     const r = await median(`fwd+bwd ${GRAN_SIZE}² checkpointing ${mode}`, 1, b.run);
     b.dispose();
@@ -306,7 +306,7 @@ async function unetFwdBwd(unet: UNet2DConditionModel): Promise<void> {
       const fwd = await median(`UNet fwd ${BWD_LATENT}² (for the ratio)`, 1, () => { const { sample, ehs, r: x } = unetInputs(BWD_LATENT); x.dispose(); const y = unet.forward(sample, 500, ehs); tf.dispose([sample, ehs]); return [y]; });
       metrics['unet_fwd_bwd_over_fwd'] = r.ms / fwd.ms;
     }
-    notes['unet_fwd_bwd_ms'] = `measured at ${BWD_LATENT}² latents (batch ${BATCH}, gradients wrt latents and conditioning, checkpointing on); median of ${BWD_REPEATS} run(s) (BENCH_BWD_REPEATS)`;
+    notes['unet_fwd_bwd_ms'] = `measured at ${BWD_LATENT}² latents (batch ${BATCH}, gradients wrt latents and conditioning, checkpointing on: ${tf.getBackend() === 'wasm' ? DEFAULT_CHECKPOINTING_WASM : DEFAULT_CHECKPOINTING}); median of ${BWD_REPEATS} run(s) (BENCH_BWD_REPEATS)`;
   } catch (e) {
     metrics['unet_fwd_bwd_ms'] = null;
     metrics['unet_fwd_bwd_peak_mib'] = null;

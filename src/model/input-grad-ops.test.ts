@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConvParams, LinearParams } from './nn';
 import { packedConvFilter } from './kernels/packed-ops';
 import { dequantizeMatrix, disposePacked, hostPackedFromTorch, uploadPacked } from './kernels/packed-weight';
-import { conv2d, linear, matMul2d, matMulConstLeft, matMulWeightT } from './input-grad-ops';
+import { conv2d, linear, matMul2d, matMulConstLeft, matMulWeightT, transposeLarge, WEIGHT_RIGHT_MIN_ROWS } from './input-grad-ops';
 
 const relErr = (a: tf.Tensor, b: tf.Tensor): number => tf.tidy(() => tf.norm(tf.sub(a, b)).dataSync()[0]! / tf.norm(b).dataSync()[0]!);
 const maxRel = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / Math.max(tf.max(tf.abs(b)).dataSync()[0]!, 1e-30));
@@ -19,8 +19,10 @@ describe('input-gradient conv2d / linear', () => {
     [3, 1, 1, [2, 7, 6, 5]], [3, 2, 1, [2, 7, 6, 5]], [3, 2, 0, [1, 9, 8, 3]], [1, 1, 0, [2, 4, 4, 6]],
     // ≥ 128 pixels: on wasm dx is a forward conv with the flipped kernel (see convInputGrad)
     [3, 1, 1, [2, 8, 8, 5]], [1, 1, 0, [2, 8, 9, 6]],
-    // kernel taps × input channels > 16 × pixels: on wasm dx comes from per-tap products (see convInputGrad)
+    // kernel taps × input channels > 4 × pixels: on wasm dx comes from per-tap products (see convInputGrad)
     [3, 1, 1, [1, 3, 4, 40]], [1, 1, 0, [1, 2, 3, 120]],
+    // stride 2, "same", even input: on wasm the stride-1 paths on dy spread to the even pixels (flip, per-tap, loop)
+    [3, 2, 1, [2, 16, 12, 3]], [3, 2, 1, [1, 4, 4, 40]], [3, 2, 1, [1, 4, 6, 2]],
   ] as const)('conv2d k=%i stride=%i pad=%i: value and dx equal autodiff through tf.conv2d', (k, stride, pad, xShape) => {
     const before = tf.memory().numTensors;
     tf.tidy(() => {
@@ -56,6 +58,29 @@ describe('input-gradient conv2d / linear', () => {
     });
   });
 
+  it.each([[7, 'left'], [WEIGHT_RIGHT_MIN_ROWS + 3, 'right']] as const)('linear with %i rows (weight on the %s on wasm): value and dx equal x·Wᵀ and dy·W', (rows, _side) => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const x = tf.randomNormal([rows, 6], 0, 1, 'float32', 11) as tf.Tensor2D;
+      const w = tf.randomNormal([5, 6], 0, 1, 'float32', 12) as tf.Tensor2D;
+      const dy = tf.randomNormal([rows, 5], 0, 1, 'float32', 13);
+      expect(maxRel(matMulWeightT(x, w), tf.matMul(x, w, false, true))).toBeLessThan(1e-6);
+      const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(matMulWeightT(t as tf.Tensor2D, w), dy)))(x);
+      expect(maxRel(dx, tf.matMul(dy as tf.Tensor2D, w))).toBeLessThan(1e-6);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('transposeLarge equals tf.transpose exactly (the two-pass path from 2^20 values)', () => {
+    tf.tidy(() => {
+      for (const shape of [[1024, 1040], [48, 5]] as const) {
+        const t = tf.randomNormal([...shape], 0, 1, 'float32', 14) as tf.Tensor2D;
+        expect(transposeLarge(t).shape).toEqual([shape[1], shape[0]]);
+        expect(tf.max(tf.abs(tf.sub(transposeLarge(t), tf.transpose(t)))).dataSync()[0]).toBe(0);
+      }
+    });
+  });
+
   it('packed (int8) weights: linear and conv2d values and input gradients equal the same weights in float32', () => {
     const before = tf.memory().numTensors;
     const codes = Int8Array.from({ length: 4 * 3 * 3 * 3 }, (_, i) => ((i * 37) % 255) - 127);
@@ -69,9 +94,11 @@ describe('input-gradient conv2d / linear', () => {
       const filter = packedConvFilter(conv, { kh: 3, kw: 3 });
       const dense = dequantizeMatrix(lin);
       const g = (f: (t: tf.Tensor) => tf.Tensor, at: tf.Tensor) => tf.grad((u: tf.Tensor) => tf.sum(tf.sin(f(u))))(at);
-      const convP = (w: ConvParams['w']) => (u: tf.Tensor) => conv2d(u as tf.Tensor4D, { w, b, stride: 2, pad: 1 });
-      expect(maxRel(convP(conv)(x), convP(filter)(x))).toBeLessThan(1e-6);
-      expect(maxRel(g(convP(conv), x), g(convP(filter), x))).toBeLessThan(1e-6);
+      for (const stride of [2, 1]) { // on wasm, stride 1 takes convInputGrad's per-tap path
+        const convP = (w: ConvParams['w']) => (u: tf.Tensor) => conv2d(u as tf.Tensor4D, { w, b, stride, pad: 1 });
+        expect(maxRel(convP(conv)(x), convP(filter)(x))).toBeLessThan(1e-6);
+        expect(maxRel(g(convP(conv), x), g(convP(filter), x))).toBeLessThan(1e-6);
+      }
       const linP = (w: LinearParams['w']) => (u: tf.Tensor) => linear(u, { w, b });
       expect(maxRel(linP(lin)(t), linP(dense)(t))).toBeLessThan(1e-6);
       expect(maxRel(g(linP(lin), t), g(linP(dense), t))).toBeLessThan(1e-6);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { packedConv2d, packedConv2dInputGrad, packedMatMul, packedMatMulInputGrad, type ConvGeometry } from './kernels/packed-ops';
-import { type PackedMatrix, isPacked } from './kernels/packed-weight';
+import { packedConv2d, packedConv2dInputGrad, packedConvFilter, packedMatMul, packedMatMulInputGrad, type ConvGeometry } from './kernels/packed-ops';
+import { type PackedMatrix, dequantizeMatrix, isPacked } from './kernels/packed-weight';
 import { addLean, torchPadding, type ConvParams, type LinearParams } from './nn';
 
 /**
@@ -13,9 +13,13 @@ import { addLean, torchPadding, type ConvParams, type LinearParams } from './nn'
  *
  * Matmuls are arranged for tfjs-wasm (XNNPACK) without changing their values:
  * - BatchMatMul with transposeA/transposeB leaves XNNPACK's fast path (transposeA worst of all), so on wasm every transpose is an explicit Transpose kernel followed by a plain matmul;
- * - XNNPACK packs the RIGHT operand and caches that packed copy for as long as the tensor lives, so a weight on the
- *   right is held twice. Weights therefore stay in torch layout [out, in] and go on the LEFT: y = (W·xᵀ)ᵀ, where
- *   the packed right operand is the short-lived activation.
+ * - XNNPACK packs the RIGHT operand and caches that packed copy for as long as the tensor lives, so a module
+ *   weight is never itself a right operand (it would be held twice); a right-hand weight is a per-call temporary
+ *   (a transpose or a copy), packed and freed with it;
+ * - XNNPACK streams its packed right operand once per few rows of the left one: with few rows (low-resolution
+ *   levels, text tokens) the weight goes on the LEFT, y = (W·xᵀ)ᵀ, so that it is read once and the small
+ *   activation is the packed operand; with many rows (WEIGHT_RIGHT_MIN_ROWS) the weight goes on the right,
+ *   y = x·(Wᵀ), which spares the two activation-sized transposes.
  * Other backends (WebGPU, cpu) run the direct forms (x·Wᵀ via transposeB) natively.
  * Packed (fp16 / int8) weights run the packed kernels (kernels/packed-ops.ts) in both directions.
  */
@@ -24,24 +28,55 @@ type Args = (tf.Tensor | tf.GradSaveFunc)[];
 
 const onWasm = (): boolean => tf.getBackend() === 'wasm';
 
+/** Rows of the activation from which a wasm linear puts its weight on the right (see the header). */
+export const WEIGHT_RIGHT_MIN_ROWS = 1024;
+
 /** x [M, K] (differentiable) · wᵀ for a constant w [N, K] that outlives the backward (module weights). */
 export function matMulWeightT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-  const op = tf.customGrad((...args: Args) => {
-    const xi = args[0] as tf.Tensor2D;
-    return {
-      value: onWasm() ? tf.transpose(tf.matMul(w, tf.transpose(xi))) : tf.matMul(xi, w, false, true),
-      // dx = dy·w, computed as (wᵀ·dyᵀ)ᵀ on wasm so that w is never a cached right operand.
-      gradFunc: (dy: tf.Tensor) =>
-        tf.tidy(() => (onWasm() ? tf.transpose(tf.matMul(tf.transpose(w), tf.transpose(dy))) : tf.matMul(dy as tf.Tensor2D, w))),
-    };
-  });
+  const op = tf.customGrad((...args: Args) => ({
+    value: linearValue(args[0] as tf.Tensor2D, w),
+    gradFunc: (dy: tf.Tensor) => linearInputGrad(dy as tf.Tensor2D, w),
+  }));
   return op(x) as tf.Tensor2D;
 }
 
-/** x [M, K] (differentiable) · Wᵀ for a packed W [N, K]. */
+/** x·wᵀ, w [N, K] in torch layout. */
+function linearValue(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (!onWasm()) return tf.matMul(x, w, false, true);
+  if (x.shape[0] >= WEIGHT_RIGHT_MIN_ROWS) return tf.tidy(() => tf.matMul(x, tf.transpose(w)));
+  return tf.tidy(() => tf.transpose(tf.matMul(w, tf.transpose(x))) as tf.Tensor2D);
+}
+
+/** dx = dy·w; on wasm with few rows as (wᵀ·dyᵀ)ᵀ. */
+function linearInputGrad(dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (!onWasm()) return tf.matMul(dy, w);
+  // a copy of w on the right: XNNPACK's packed copy of it is freed with the copy
+  if (dy.shape[0] >= WEIGHT_RIGHT_MIN_ROWS) return tf.tidy(() => tf.matMul(dy, tf.clone(w)));
+  return tf.tidy(() => tf.transpose(tf.matMul(transposeLarge(w), tf.transpose(dy))) as tf.Tensor2D);
+}
+
+/**
+ * A 2-D transpose; a large one in two passes (within blocks of 16 rows, then moving runs of 16 values), which
+ * tfjs-wasm runs about twice as fast as one 2-D Transpose, whose writes stride across the whole output.
+ */
+export function transposeLarge(t: tf.Tensor2D): tf.Tensor2D {
+  const [rows, cols] = t.shape;
+  const block = 16;
+  if (rows % block !== 0 || rows * cols < 2 ** 20) return tf.transpose(t);
+  return tf.tidy(() => {
+    const withinBlocks = tf.transpose(t.reshape([rows / block, block, cols]), [0, 2, 1]);
+    return tf.transpose(withinBlocks, [1, 0, 2]).reshape([cols, rows]) as tf.Tensor2D;
+  });
+}
+
+/**
+ * x [M, K] (differentiable) · Wᵀ for a packed W [N, K]. On wasm the forward dequantizes the layer (a temporary) and
+ * runs the float32 arrangement above: the packed kernels' fallback there is a transposeB matmul, tfjs-wasm's scalar
+ * loop. Their input gradient, dy·W on the dequantized temporary, is already a plain matmul.
+ */
 function packedMatMulX(x: tf.Tensor2D, w: PackedMatrix): tf.Tensor2D {
   const op = tf.customGrad((...args: Args) => ({
-    value: packedMatMul(args[0] as tf.Tensor2D, w),
+    value: onWasm() ? tf.tidy(() => linearValue(args[0] as tf.Tensor2D, dequantizeMatrix(w))) : packedMatMul(args[0] as tf.Tensor2D, w),
     gradFunc: (dy: tf.Tensor) => packedMatMulInputGrad(dy as tf.Tensor2D, w),
   }));
   return op(x) as tf.Tensor2D;
@@ -83,7 +118,11 @@ function packedConv2dX(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: 
   const f = tf.customGrad((...args: Args) => {
     const input = args[0] as tf.Tensor4D;
     const xShape = input.shape;
-    return { value: packedConv2d(input, w, g, bias), gradFunc: (dy: tf.Tensor) => packedConv2dInputGrad(dy as tf.Tensor4D, w, g, xShape) };
+    // on wasm through convInputGrad's paths (the packed fallback is conv2dTranspose, tfjs-wasm's plain loop)
+    const gradFunc = (dy: tf.Tensor) => (onWasm()
+      ? tf.tidy(() => convInputGrad(dy as tf.Tensor4D, packedConvFilter(w, g), g, xShape))
+      : packedConv2dInputGrad(dy as tf.Tensor4D, w, g, xShape));
+    return { value: packedConv2d(input, w, g, bias), gradFunc };
   });
   return f(x) as tf.Tensor4D;
 }
@@ -91,30 +130,47 @@ function packedConv2dX(x: tf.Tensor4D, w: PackedMatrix, g: ConvGeometry, bias?: 
 /**
  * dx of a conv. On tfjs-wasm, stride 1 and "same" padding, wasm's Conv2DBackpropInput (a plain loop, far slower
  * than its Conv2D at SD1.5 sizes) is avoided in one of two ways:
- * - the kernel outweighs the activations (kh·kw·in > 16·B·H·W: the low-resolution levels): per-tap products
+ * - the kernel outweighs the activations (kh·kw·in > 4·B·H·W: the low-resolution levels): per-tap products
  *   (convInputGradPerTap), which read the weight in place;
  * - else, from 128 output pixels (B·H·W): a forward Conv2D of dy with the kernel flipped spatially and in/out
- *   swapped (XNNPACK). The flip is a transpose plus a row gather (tf.reverse is slow on wasm), rebuilt per call
- *   (caching it would double the weights in memory), a weight-sized copy that only pays off on large activations.
- * Elsewhere (WebGPU has a backprop-input shader) and for strided convs: conv2dTranspose. All are exact up to
- * float summation order.
+ *   swapped (XNNPACK). The flip is a transpose plus the taps' rows in reverse order (split and concatenated:
+ *   tf.reverse and tf.gather are slow on wasm), rebuilt per call (caching it would double the weights in memory),
+ *   weight-sized copies that only pay off on large activations.
+ * A stride-2 "same" conv on an even-sized input (the downsamplers) takes these paths on its spread dy
+ * (spreadToEvenPixels). Elsewhere (WebGPU has a backprop-input shader) and for other strided convs:
+ * conv2dTranspose. All are exact up to float summation order.
  */
-function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: ConvParams, xShape: [number, number, number, number]): tf.Tensor4D {
+function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: Pick<ConvParams, 'stride' | 'pad'>, xShape: [number, number, number, number]): tf.Tensor4D {
   const pad = torchPadding(p.pad);
   const [kh, kw, cin, cout] = w.shape;
   const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
   const sameOnWasm = p.stride === 1 && onWasm() && kh === kw && p.pad * 2 === kh - 1;
-  if (sameOnWasm && kh * kw * cin > 16 * pixels) return convInputGradPerTap(dy, w);
+  if (sameOnWasm && kh * kw * cin > 4 * pixels) return convInputGradPerTap(dy, w);
+  if (onWasm() && p.stride === 2 && kh === kw && p.pad * 2 === kh - 1 && xShape[1] % 2 === 0 && xShape[2] % 2 === 0) {
+    return convInputGrad(spreadToEvenPixels(dy), w, { stride: 1, pad: p.pad }, xShape);
+  }
   if (sameOnWasm && pixels >= 128) {
     return tf.tidy(() => {
       const swapped = tf.transpose(w, [0, 1, 3, 2]);
       const taps = kh * kw;
-      const reversed = tf.tensor1d(Array.from({ length: taps }, (_, i) => taps - 1 - i), 'int32');
-      const flipped = taps === 1 ? swapped : tf.gather(swapped.reshape([taps, cout * cin]), reversed).reshape([kh, kw, cout, cin]);
+      const flipped = taps === 1 ? swapped : tf.concat(tf.split(swapped.reshape([taps, cout * cin]), taps, 0).reverse(), 0).reshape([kh, kw, cout, cin]);
       return tf.conv2d(dy, flipped as tf.Tensor4D, 1, pad);
     });
   }
   return tf.conv2dTranspose(dy, w, xShape, p.stride, pad);
+}
+
+/**
+ * dy [N, H, W, C] → [N, 2H, 2W, C] with dy at the even rows and columns and zeros elsewhere: a stride-2 conv with
+ * "same" padding on an even-sized input is the stride-1 conv read at the even pixels, so its dx is the stride-1 dx
+ * of the spread dy (four times the products of a strided dx, but on the fast stride-1 paths).
+ */
+function spreadToEvenPixels(dy: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = dy.shape;
+    const columns = tf.pad(dy.reshape([n * h, w, 1, c]), [[0, 0], [0, 0], [0, 1], [0, 0]]).reshape([n, h, 1, 2 * w * c]);
+    return tf.pad(columns, [[0, 0], [0, 0], [0, 1], [0, 0]]).reshape([n, 2 * h, 2 * w, c]) as tf.Tensor4D;
+  });
 }
 
 /**

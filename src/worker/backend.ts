@@ -14,6 +14,7 @@ import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-t
 import threadedMainScript from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js?url';
 import type { AdapterInfo, BackendName, BackendReport } from './protocol';
 import { BACKEND_PREFERENCE } from './backend-name';
+import { registerWasmSliceKernels } from '../model/kernels/wasm-slice';
 import { clampWasmThreads, pthreadWorkerScript, startThreadedWasm, type ThreadedWasmFactory } from './wasm-threaded';
 
 setWasmPaths({
@@ -96,6 +97,7 @@ const THREADED_START_TIMEOUT_MS = 15_000;
  * single-threaded SIMD build. A threaded start that fails falls back to one thread and says why.
  */
 async function startWasm(log: (m: string) => void): Promise<string | null> {
+  registerWasmSliceKernels();
   if (globalThis.crossOriginIsolated) {
     const giveUp = new AbortController();
     const timer = setTimeout(() => giveUp.abort(new Error(`its ${THREADED_START_TIMEOUT_MS / 1000} s start timed out`)), THREADED_START_TIMEOUT_MS);

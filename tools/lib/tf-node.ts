@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { registerWasmSliceKernels } from '../../src/model/kernels/wasm-slice';
 import { clampWasmThreads, pthreadWorkerScript, startThreadedWasm, type ThreadedWasmFactory } from '../../src/worker/wasm-threaded';
 
 /**
@@ -27,6 +28,7 @@ export function nodeWasmThreads(fallback: number | 'all' = 1, setting = process.
  */
 export async function initNodeBackend(name: string = process.env.TF_BACKEND ?? 'wasm', threads = nodeWasmThreads()): Promise<string> {
   if (name === 'webgpu') await installNodeWebGpu();
+  if (name === 'wasm') registerWasmSliceKernels();
   if (name === 'wasm' && threads > 1) {
     await startThreadedWasm(threads, nodeThreadedWasmSource());
     return tf.getBackend();

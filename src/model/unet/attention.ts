@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { flashAttention, fusedAttentionApplies } from '../kernels/flash-attention';
 import { mergeHeads, splitHeads } from '../nn';
 import { tapeIsRecording } from '../checkpoint-grad';
+import { transposeLarge } from '../input-grad-ops';
 
 /**
  * Multi-head scaled dot-product attention. On WebGPU: the fused kernel (kernels/flash-attention.ts), which never
@@ -132,17 +133,18 @@ function attendPerHead(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, rows: num
 
 /**
  * Backward of attendPerHead, per head and chunk, with p = softmax(q_c·kᵀ) recomputed:
- * dp = do·vᵀ, ds = p ⊙ (dp − Σ_j dp⊙p), dq_c = ds·k, dkᵀ += q_cᵀ·ds, dvᵀ += do_cᵀ·p.
- * dkᵀ and dvᵀ ([d, Lk], p and ds the right operands) are transposed back once at the end.
+ * dp = do·vᵀ, ds = p ⊙ (dp − Σ_j dp⊙p), dq_c = ds·k, dk += dsᵀ·q_c, dv += pᵀ·do_c.
+ * dsᵀ and pᵀ are explicit (two-pass) transposes: as left operands they leave XNNPACK the small q_c and do_c to
+ * pack, where q_cᵀ·ds would pack the whole [n, Lk] block and stream it once per few rows of the d-row left side.
  */
 function perHeadBackward(dy: tf.Tensor3D, saved: tf.Tensor3D[], ranges: Array<[number, number]>): tf.Tensor[] {
   return tf.tidy(() => {
     const [q, k, v] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
     const kT = tf.transpose(k, [0, 2, 1]) as tf.Tensor3D;
     const vT = tf.transpose(v, [0, 2, 1]) as tf.Tensor3D;
-    const dq: tf.Tensor[] = [], dkT: tf.Tensor[] = [], dvT: tf.Tensor[] = [];
+    const dq: tf.Tensor[] = [], dk: tf.Tensor[] = [], dv: tf.Tensor[] = [];
     for (let h = 0; h < q.shape[0]; h++) {
-      const [dqh, dkTh, dvTh] = tf.tidy(() => {
+      const [dqh, dkh, dvh] = tf.tidy(() => {
         const kh = head(k, h), kTh = head(kT, h), vTh = head(vT, h);
         let dkAcc: tf.Tensor | null = null, dvAcc: tf.Tensor | null = null;
         const dqParts: tf.Tensor[] = [];
@@ -151,8 +153,8 @@ function perHeadBackward(dy: tf.Tensor3D, saved: tf.Tensor3D[], ranges: Array<[n
             const qc = head(q, h, s, n), dyc = head(dy, h, s, n);
             const p = tf.softmax(tf.matMul(qc, kTh), -1);
             const dp = tf.matMul(dyc, vTh);
-            const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true)));
-            const dkC = tf.matMul(tf.transpose(qc), ds), dvC = tf.matMul(tf.transpose(dyc), p);
+            const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))) as tf.Tensor2D;
+            const dkC = tf.matMul(transposeLarge(ds), qc), dvC = tf.matMul(transposeLarge(p as tf.Tensor2D), dyc);
             return [tf.matMul(ds, kh), dkAcc ? tf.add(dkAcc, dkC) : dkC, dvAcc ? tf.add(dvAcc, dvC) : dvC];
           });
           tf.dispose([dkAcc!, dvAcc!].filter(Boolean));
@@ -163,9 +165,9 @@ function perHeadBackward(dy: tf.Tensor3D, saved: tf.Tensor3D[], ranges: Array<[n
         return [(dqParts.length === 1 ? dqParts[0]! : tf.concat(dqParts, 0)).expandDims(0), dkAcc!.expandDims(0), dvAcc!.expandDims(0)];
       });
       dq.push(dqh!);
-      dkT.push(dkTh!);
-      dvT.push(dvTh!);
+      dk.push(dkh!);
+      dv.push(dvh!);
     }
-    return [tf.concat(dq, 0), tf.transpose(tf.concat(dkT, 0), [0, 2, 1]), tf.transpose(tf.concat(dvT, 0), [0, 2, 1])];
+    return [tf.concat(dq, 0), tf.concat(dk, 0), tf.concat(dv, 0)];
   });
 }

@@ -11,12 +11,32 @@ import { Transformer2DModel, type Transformer2DOptions } from './transformer2d';
  *   every residual branch (self-attention, cross-attention, GEGLU feed-forward) and proj_out+residual;
  * - 'layer': each resnet together with its transformer (and, in up blocks, the skip concatenation) is one unit,
  *   the mid block another;
+ * - 'large-layers': as 'layer' for the layers whose input holds at least `largeLayerMinBytes`; the smaller ones
+ *   (the low-resolution levels, whose activations are small beside their weights' compute) keep their activations
+ *   and are not recomputed. What this adds to a backward's memory are those small layers' activations;
  * - 'off': plain autodiff (every activation is kept until the backward ends).
  */
-export type CheckpointGranularity = 'module' | 'layer' | 'off';
+export type CheckpointGranularity = 'module' | 'layer' | 'large-layers' | 'off';
+
+/** 'large-layers' default threshold: a layer input from this many bytes is recomputed, a smaller one is kept. */
+export const LARGE_LAYER_MIN_BYTES = 2 ** 20;
 
 /** What every block sees besides its input: the time embedding, the text states, the attention chunk budget. */
-export interface BlockContext { temb: tf.Tensor2D; ehs: tf.Tensor3D; chunkBytes: number; checkpoint?: CheckpointGranularity }
+export interface BlockContext {
+  temb: tf.Tensor2D;
+  ehs: tf.Tensor3D;
+  chunkBytes: number;
+  checkpoint?: CheckpointGranularity;
+  /** 'large-layers' threshold (LARGE_LAYER_MIN_BYTES when absent). */
+  largeLayerMinBytes?: number;
+}
+
+/** The granularity a layer with input `x` runs at: 'large-layers' resolved to 'layer' or 'off' by x's size. */
+function layerGranularity(ctx: BlockContext, x: tf.Tensor): Exclude<CheckpointGranularity, 'large-layers'> {
+  const mode = ctx.checkpoint ?? 'off';
+  if (mode !== 'large-layers') return mode;
+  return x.size * 4 >= (ctx.largeLayerMinBytes ?? LARGE_LAYER_MIN_BYTES) ? 'layer' : 'off';
+}
 
 /**
  * One layer of a down/up block: [concat skip →] resnet [→ transformer], checkpointed as one unit ('layer') or per
@@ -24,7 +44,7 @@ export interface BlockContext { temb: tf.Tensor2D; ehs: tf.Tensor3D; chunkBytes:
  * closure, since the caller's tidy scope disposes them before the backward runs.
  */
 function runLayer(ctx: BlockContext, x: tf.Tensor4D, resnet: ResnetBlock2D, attn?: Transformer2DModel, skip?: tf.Tensor4D): tf.Tensor4D {
-  const mode = ctx.checkpoint ?? 'off';
+  const mode = layerGranularity(ctx, x);
   const join = (h: tf.Tensor, s?: tf.Tensor) => (s ? tf.concat([h, s], 3) : h) as tf.Tensor4D;
   const res = (h: tf.Tensor, t: tf.Tensor, s?: tf.Tensor) => resnet.forward(join(h, s), t as tf.Tensor2D);
   const att = (h: tf.Tensor, e: tf.Tensor) => attn!.forward(h as tf.Tensor4D, e as tf.Tensor3D, ctx.chunkBytes);
@@ -100,7 +120,7 @@ export class MidBlock2DCrossAttn {
       this.resnets.forEach((resnet, i) => { h = runLayer(inner, h, resnet, this.attentions[i]); });
       return h;
     });
-    return ctx.checkpoint === 'layer' ? checkpoint(body, [x, ctx.temb, ctx.ehs]) : body(x, ctx.temb, ctx.ehs);
+    return layerGranularity(ctx, x) === 'layer' ? checkpoint(body, [x, ctx.temb, ctx.ehs]) : body(x, ctx.temb, ctx.ehs);
   }
 }
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { UNetConfigJson } from './config';
 import { RandomParams } from '../../../test/random-params';
 import { UNet2DConditionModel } from './unet';
+import type { CheckpointGranularity } from './blocks';
 
 /** Every block kind (cross-attn down/up, plain down/up, mid), 3 levels, 2 transformer layers in one block. */
 const TINY: UNetConfigJson = {
@@ -21,11 +22,12 @@ describe('UNet gradient checkpointing', () => {
     const r = tf.randomNormal([2, 8, 8, 4], 0, 1, 'float32', 3);
     const before = tf.memory().numTensors;
     for (const chunkBytes of [undefined, 2 * 2 * 8 * 64 * 4]) { // the second budget chunks the 64-token self-attention
-      const grads = (checkpointing: boolean | 'module' | 'layer' | 'off') => tf.grads((x: tf.Tensor, e: tf.Tensor) =>
-        tf.sum(tf.mul(unet.forward(x as tf.Tensor4D, 421, e as tf.Tensor3D, { checkpointing, attentionChunkBytes: chunkBytes }), r)))([sample, ehs]);
+      const grads = (checkpointing: boolean | CheckpointGranularity, largeLayerMinBytes?: number) => tf.grads((x: tf.Tensor, e: tf.Tensor) =>
+        tf.sum(tf.mul(unet.forward(x as tf.Tensor4D, 421, e as tf.Tensor3D, { checkpointing, attentionChunkBytes: chunkBytes, largeLayerMinBytes }), r)))([sample, ehs]);
       const plain = grads(false);
-      for (const mode of ['module', 'layer', true] as const) {
-        const ck = grads(mode);
+      // 'large-layers' at 4 KiB: the two upper levels' layers recomputed (inputs of 8 and 4 KiB), the lowest one kept
+      for (const [mode, minBytes] of [['module'], ['layer'], [true], ['large-layers', 4096]] as const) {
+        const ck = grads(mode, minBytes);
         expect(relErr(ck[0]!, plain[0]!)).toBeLessThan(1e-6);
         expect(relErr(ck[1]!, plain[1]!)).toBeLessThan(1e-6);
         tf.dispose(ck);
@@ -42,18 +44,19 @@ describe('UNet gradient checkpointing', () => {
     const unet = UNet2DConditionModel.fromSource(TINY, new RandomParams(6));
     const sample = tf.randomNormal([2, 16, 16, 4], 0, 1, 'float32', 1) as tf.Tensor4D;
     const ehs = tf.randomNormal([2, 7, 16], 0, 1, 'float32', 2) as tf.Tensor3D;
-    const peak = async (checkpointing: boolean) => {
+    const peak = async (checkpointing: boolean | CheckpointGranularity, largeLayerMinBytes?: number) => {
       const base = tf.memory().numBytes;
       let out: tf.Tensor[] = [];
       const info = await tf.profile(() => {
-        out = tf.grads((x: tf.Tensor, e: tf.Tensor) => tf.sum(unet.forward(x as tf.Tensor4D, 10, e as tf.Tensor3D, { checkpointing })))([sample, ehs]);
+        out = tf.grads((x: tf.Tensor, e: tf.Tensor) => tf.sum(unet.forward(x as tf.Tensor4D, 10, e as tf.Tensor3D, { checkpointing, largeLayerMinBytes })))([sample, ehs]);
       });
       tf.dispose(out);
       return info.peakBytes - base;
     };
     const plain = await peak(false);
-    const ck = await peak(true);
-    expect(ck).toBeLessThan(0.5 * plain);
+    expect(await peak('module')).toBeLessThan(0.5 * plain);
+    // levels 0 and 1 (inputs of 32 and 16 KiB) recomputed, level 2 kept
+    expect(await peak('large-layers', 8192)).toBeLessThan(0.5 * plain);
     tf.dispose([sample, ehs]);
     unet.dispose();
   });

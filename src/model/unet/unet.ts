@@ -18,13 +18,21 @@ export interface UNetForwardOptions {
   attentionChunkBytes?: number;
   /**
    * Gradient checkpointing while a gradient tape records (tf.grad/tf.grads around the call): true (default) =
-   * DEFAULT_CHECKPOINTING, false = plain autodiff, or a granularity. Forward-only calls are never affected.
+   * DEFAULT_CHECKPOINTING (DEFAULT_CHECKPOINTING_WASM on tfjs-wasm), false = plain autodiff, or a granularity.
+   * Forward-only calls are never affected.
    */
   checkpointing?: boolean | CheckpointGranularity;
+  /** 'large-layers' threshold in bytes of a layer's input (LARGE_LAYER_MIN_BYTES by default). */
+  largeLayerMinBytes?: number;
 }
 
 /** Measured on SD1.5 (bench/model.ts): see the report in bench/results/model.json. */
 export const DEFAULT_CHECKPOINTING: CheckpointGranularity = 'module';
+/**
+ * The default on tfjs-wasm: its heap (4 GiB) holds the low-resolution levels' activations (bounded by
+ * LARGE_LAYER_MIN_BYTES per layer input), and not recomputing them spares most of their share of the extra forward.
+ */
+export const DEFAULT_CHECKPOINTING_WASM: CheckpointGranularity = 'large-layers';
 
 /**
  * diffusers 0.25 `UNet2DConditionModel` (the SD1.5 family) on tfjs. Activations are NHWC:
@@ -105,7 +113,7 @@ export class UNet2DConditionModel {
       record('time_embedding', temb);
       const ctx: BlockContext = {
         temb, ehs: encoderHiddenStates, chunkBytes: opts.attentionChunkBytes ?? DEFAULT_ATTENTION_CHUNK_BYTES,
-        checkpoint: checkpointGranularity(opts.checkpointing),
+        checkpoint: checkpointGranularity(opts.checkpointing), largeLayerMinBytes: opts.largeLayerMinBytes,
       };
 
       const input = c.centerInputSample ? (tf.sub(tf.mul(sample, 2), 1) as tf.Tensor4D) : sample;
@@ -144,7 +152,7 @@ export class UNet2DConditionModel {
 }
 
 function checkpointGranularity(option: UNetForwardOptions['checkpointing']): CheckpointGranularity {
-  if (option === undefined || option === true) return DEFAULT_CHECKPOINTING;
+  if (option === undefined || option === true) return tf.getBackend() === 'wasm' ? DEFAULT_CHECKPOINTING_WASM : DEFAULT_CHECKPOINTING;
   return option === false ? 'off' : option;
 }
 
