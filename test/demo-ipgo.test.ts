@@ -1,14 +1,12 @@
 /**
  * The committed demo set draws what it is told and IPGO improves it (nothing is trained here):
  * (a) at the demo defaults, the judge reads the base images of a fixed caption set (every held-out caption,
- *     seed 0) as their captions say (colour, shape and position) far more often than chance: at least 10× chance.
- *     The trained demo model does not reach the 50% the issue asks for: it ignores the position words
- *     (bench/results/demo.json has its figure);
+ *     seed 0) as their captions say (colour, shape and position) at least half the time (chance is 1/72);
  * (b) 5 IPGO epochs with the CLIP score on two fixed held-out prompts raise the CLIP score over the raw image's.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { chanceAccuracy, disposeJudge, type Judge } from '../src/demo/judge';
+import { disposeJudge, type Judge } from '../src/demo/judge';
 import { caption, captionSplit } from '../src/demo/scenes';
 import type { LoadedModelSet } from '../src/ipgo/model-set';
 import { disposeRun, freshRun } from '../src/ipgo/run-state';
@@ -28,13 +26,13 @@ afterAll(() => {
   if (judge) disposeJudge(judge);
 });
 
-it('(a) the judge reads the base images as their captions say far above chance', async () => {
+it('(a) the judge reads at least half the base images as their captions say', async () => {
   const before = tf.memory().numTensors;
   const trainer = demoTrainer(set, { clip: 1 });
   const images = await rawImages(trainer, CAPTIONS);
   trainer.dispose();
   expect(tf.memory().numTensors).toBe(before);
-  expect(await judgedShare(judge, images, CAPTIONS)).toBeGreaterThanOrEqual(10 * chanceAccuracy());
+  expect(await judgedShare(judge, images, CAPTIONS)).toBeGreaterThanOrEqual(0.5);
 });
 
 it('(b) 5 IPGO epochs raise the CLIP score on two fixed prompts', async () => {

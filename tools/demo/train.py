@@ -3,13 +3,14 @@ Trains the demo model set on the scenes of src/demo/scenes.ts and writes it into
 app's loaders read (diffusers SD folder, HF CLIPModel, LAION aesthetic head) plus the judge. Seeded; CPU only.
 
     npx tsx tools/demo/write-dataset.ts /tmp/demo-data
-    python tools/demo/train.py /tmp/demo-data sd &   # VAE, then text encoder + UNet
     python tools/demo/train.py /tmp/demo-data rewards  # CLIP, aesthetic-style head, judge
+    python tools/demo/train.py /tmp/demo-data sd       # VAE, then the UNet (text encoder: the CLIP's text tower)
 
-(the two stages are independent; each uses DEMO_THREADS threads, default 1; `judge` retrains only the judge,
-which `rewards` also trains). Stages: VAE (reconstruction + a small KL), then the text encoder and UNet together on the VAE's latents (epsilon
-prediction, classifier-free dropout, contexts cut to varying lengths because IPGO feeds unpadded prompts), the
-CLIP model (contrastive), the aesthetic-style head (prefers big shapes) and the judge (attribute classifier).
+(`sd` reads the committed demo CLIP, so `rewards` comes first when both are retrained; each stage uses DEMO_THREADS
+threads, default 1; `judge` retrains only the judge, which `rewards` also trains). Stages: the CLIP model
+(contrastive), the aesthetic-style head (prefers big shapes) and the judge (attribute classifier); the VAE
+(reconstruction + a small KL), then the UNet on the VAE's latents with the CLIP text tower frozen as its text encoder
+(epsilon prediction, classifier-free dropout, contexts cut to varying lengths because IPGO feeds unpadded prompts).
 """
 import json
 import math
@@ -124,10 +125,24 @@ def contexts(tokens, empty, caption_idx, drop, gen):
     return ids[:, :length]
 
 
-def train_sd(data, latents, steps):
+def committed_clip_text(out):
+    """The SD text encoder: the committed demo CLIP's text tower (same config), frozen, as SD1.5 keeps OpenAI's CLIP
+    text encoder frozen. Trained jointly with the UNet from scratch, the text encoder let the position words collapse
+    (the UNet never learned to place a shape, so nothing kept "left" apart from "right"); the contrastive tower keeps
+    every attribute apart, because telling captions apart is what it was trained for."""
+    path = os.path.join(out, 'demo-clip/model.safetensors')
+    if not os.path.exists(path):
+        raise SystemExit(f'{path} is missing: train the rewards stage first (train.py DATA_DIR rewards)')
     text = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in C.TEXT_ENCODER_CONFIG.items() if not k.startswith('_') and k != 'architectures'}))
+    tower = {k.removeprefix('text_model.'): v.float() for k, v in load_file(path).items() if k.startswith('text_model.')}
+    inner = text.text_model if hasattr(text, 'text_model') else text
+    inner.load_state_dict(tower)
+    return text.eval().requires_grad_(False)
+
+
+def train_sd(data, latents, text, steps):
     unet = UNet2DConditionModel(C.UNET_CONFIG)
-    params = list(text.parameters()) + list(unet.parameters())
+    params = list(unet.parameters())
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.05)
     gen = torch.Generator().manual_seed(SEED + 1)
@@ -140,7 +155,8 @@ def train_sd(data, latents, steps):
         a = ac[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         drop = torch.rand(len(idx), generator=gen) < 0.1
-        ctx = text(input_ids=contexts(data['tokens'], data['empty'], cap[idx], drop, gen)).last_hidden_state
+        with torch.no_grad():
+            ctx = text(input_ids=contexts(data['tokens'], data['empty'], cap[idx], drop, gen)).last_hidden_state
         loss = F.mse_loss(unet(xt, t, ctx), noise)
         opt.zero_grad()
         loss.backward()
@@ -149,7 +165,7 @@ def train_sd(data, latents, steps):
         sched.step()
         if step % 100 == 0 or step == steps - 1:
             log(f'unet {step}/{steps} loss {loss.item():.4f}')
-    return text.eval(), unet.eval()
+    return unet.eval()
 
 
 def clip_pixels(images):
@@ -320,9 +336,10 @@ def train_sd_stage(data, out, steps):
     log(f'latent std {lat.std().item():.3f} → scaling_factor {scaling:.4f}')
     cap = data['train']['caption']
     data['train']['caption'] = cap[:12000]
-    text, unet = train_sd(data, lat * scaling, steps(6000))
+    text = committed_clip_text(out)
+    unet = train_sd(data, lat * scaling, text, steps(6000))
     data['train']['caption'] = cap
-    text, unet = fp16_rounded(text), fp16_rounded(unet)
+    unet = fp16_rounded(unet)
     sd = os.path.join(out, 'demo-sd')
     write_json(os.path.join(sd, 'model_index.json'), C.MODEL_INDEX)
     write_json(os.path.join(sd, 'scheduler/scheduler_config.json'), C.SCHEDULER_CONFIG)
