@@ -20,10 +20,9 @@ import { chanceAccuracy, disposeJudge } from '../src/demo/judge';
 import { captionSplit, caption } from '../src/demo/scenes';
 import { stats, winRate } from '../src/ipgo/evaluation';
 import { disposeRun, freshRun } from '../src/ipgo/run-state';
-import type { RgbaImage } from '../src/ipgo/rgba-image';
 import type { Evaluated } from '../src/ipgo/trainer';
 import type { RewardMix } from '../src/rewards/registry';
-import { demoDefaults, demoTrainer, judgedShare, loadDemoJudge, loadDemoModels, rawImages } from '../test/demo-set';
+import { demoDefaults, demoTrainer, judgedRight, judgedShare, loadDemoJudge, loadDemoModels, rawImages } from '../test/demo-set';
 import { encodePng } from '../tools/lib/png';
 import { initNodeBackend } from '../tools/lib/tf-node';
 import { writeBenchResults } from './lib/results';
@@ -96,14 +95,13 @@ async function report(id: 'clip' | 'aesthetic', rows: Tuned[]): Promise<void> {
   }
   // the issue's keys: judge_accuracy_* for the CLIP score, aesthetic_judge_accuracy_* for the aesthetic-style reward
   const judgeKey = id === 'clip' ? 'judge_accuracy' : 'aesthetic_judge_accuracy';
-  metrics[`${judgeKey}_raw`] = await judgedShare(judge, rows.map((r) => r.raw.image), prompts);
-  metrics[`${judgeKey}_tuned`] = await judgedShare(judge, rows.map((r) => r.tuned.image), prompts);
+  const rawRight = await judgedRight(judge, rows.map((r) => r.raw.image), prompts);
+  const tunedRight = await judgedRight(judge, rows.map((r) => r.tuned.image), prompts);
+  metrics[`${judgeKey}_raw`] = rawRight.filter(Boolean).length / rows.length;
+  metrics[`${judgeKey}_tuned`] = tunedRight.filter(Boolean).length / rows.length;
   // Prompts whose base image the judge reads wrong and whose tuned one it reads right: the suggested prompt's pool.
-  const fixed: string[] = [];
-  for (const r of rows) {
-    const read = async (img: RgbaImage) => (await judgedShare(judge, [img], [r.prompt])) === 1;
-    if (!(await read(r.raw.image)) && (await read(r.tuned.image))) fixed.push(`${r.prompt} (${id} ${r.raw.rewards[id]!.toFixed(3)} → ${r.tuned.rewards[id]!.toFixed(3)})`);
-  }
+  const fixed = rows.filter((_, i) => !rawRight[i] && tunedRight[i])
+    .map((r) => `${r.prompt} (${id} ${r.raw.rewards[id]!.toFixed(3)} → ${r.tuned.rewards[id]!.toFixed(3)})`);
   notes[`${prefix}_fixed_by_tuning`] = fixed.join('; ') || 'none';
   disposeJudge(judge);
 }

@@ -42,16 +42,21 @@ export function rgbaToTensor(images: RgbaImage[]): tf.Tensor4D {
   return tf.tensor4d(out, [images.length, height, width, 3]);
 }
 
-/** How many of `images` the judge reads as their captions say (colour, shape and position). */
-export async function judgedShare(judge: Judge, images: RgbaImage[], captions: string[]): Promise<number> {
+/** For each of `images`, whether the judge reads it as its caption says (colour, shape and position). */
+export async function judgedRight(judge: Judge, images: RgbaImage[], captions: string[]): Promise<boolean[]> {
   const batch = rgbaToTensor(images);
   const read = await judgeImages(judge, batch);
   batch.dispose();
-  return read.filter((r, i) => {
+  return read.map((r, i) => {
     const asked = parseCaption(captions[i]!);
     if (!asked) throw new Error(`not a demo caption: "${captions[i]}"`);
     return judgedCorrect(r, asked);
-  }).length / images.length;
+  });
+}
+
+/** The share of `images` the judge reads as their captions say. */
+export async function judgedShare(judge: Judge, images: RgbaImage[], captions: string[]): Promise<number> {
+  return (await judgedRight(judge, images, captions)).filter(Boolean).length / images.length;
 }
 
 /** The base (raw) image of each caption, in order, with the trainer's pipeline and noise. */
