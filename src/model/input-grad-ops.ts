@@ -144,12 +144,12 @@ function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, p: Pick<ConvParams, 'str
   const pad = torchPadding(p.pad);
   const [kh, kw, cin, cout] = w.shape;
   const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
-  const sameOnWasm = p.stride === 1 && onWasm() && kh === kw && p.pad * 2 === kh - 1;
-  if (sameOnWasm && kh * kw * cin > 4 * pixels) return convInputGradPerTap(dy, w);
-  if (onWasm() && p.stride === 2 && kh === kw && p.pad * 2 === kh - 1 && xShape[1] % 2 === 0 && xShape[2] % 2 === 0) {
+  const sameOnWasm = onWasm() && kh === kw && p.pad * 2 === kh - 1;
+  if (sameOnWasm && p.stride === 1 && kh * kw * cin > 4 * pixels) return convInputGradPerTap(dy, w);
+  if (sameOnWasm && p.stride === 2 && xShape[1] % 2 === 0 && xShape[2] % 2 === 0) {
     return convInputGrad(spreadToEvenPixels(dy), w, { stride: 1, pad: p.pad }, xShape);
   }
-  if (sameOnWasm && pixels >= 128) {
+  if (sameOnWasm && p.stride === 1 && pixels >= 128) {
     return tf.tidy(() => {
       const swapped = tf.transpose(w, [0, 1, 3, 2]);
       const taps = kh * kw;
