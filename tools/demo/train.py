@@ -10,7 +10,8 @@ app's loaders read (diffusers SD folder, HF CLIPModel, LAION aesthetic head) plu
 threads, default 1; `judge` retrains only the judge, which `rewards` also trains). Stages: the CLIP model
 (contrastive), the aesthetic-style head (prefers big shapes) and the judge (attribute classifier); the VAE
 (reconstruction + a small KL), then the UNet on the VAE's latents with the CLIP text tower frozen as its text encoder
-(epsilon prediction, classifier-free dropout, contexts cut to varying lengths because IPGO feeds unpadded prompts).
+(epsilon prediction, classifier-free dropout, contexts cut to varying lengths because IPGO feeds unpadded prompts,
+random IPGO-like boundary tokens around half of them).
 """
 import json
 import math
@@ -140,6 +141,48 @@ def committed_clip_text(out):
     return text.eval().requires_grad_(False)
 
 
+def rotate_pairs(v, theta, odd):
+    """design_embedding_2d for one angle per token: v [B, n, D], theta [B, n], odd [n] (pairs start at an odd dim)."""
+    rolled = torch.where(odd[None, :, None], v.roll(-1, -1), v)
+    x, y = rolled[..., 0::2], rolled[..., 1::2]
+    c, s = theta.cos()[..., None], theta.sin()[..., None]
+    out = torch.stack([x * c - y * s, x * s + y * c], -1).flatten(-2)
+    return torch.where(odd[None, :, None], out.roll(1, -1), out)
+
+
+def boundary_like_tokens(batch, n, gen):
+    """Random IPGO boundary tokens of one side [B, n, D], drawn as the app initialises them (src/ipgo/boundary-tokens.ts:
+    W·clamp(z) + b, W with n·r orthonormal columns, z ∈ [−1, 1], b ∈ ±1/√(n·r), then the pairwise rotations),
+    r random, scaled by 0.7–1.3 for the drift of a few epochs."""
+    d = C.UNET_CONFIG['cross_attention_dim']
+    m = n * int(torch.randint(1, d // n + 1, (), generator=gen))
+    w = torch.linalg.qr(torch.randn((batch, d, m), generator=gen)).Q
+    z = torch.rand((batch, n, m), generator=gen) * 2 - 1
+    b = (torch.rand((batch, 1, d), generator=gen) * 2 - 1) / math.sqrt(m)
+    tokens = z @ w.transpose(1, 2) + b
+    for k in range(2):
+        theta = (torch.rand((batch, n), generator=gen) * 2 - 1) * math.pi
+        tokens = rotate_pairs(tokens, theta, (torch.arange(n) + k) % 2 == 1)
+    return tokens * (0.7 + 0.6 * torch.rand((batch, 1, 1), generator=gen))
+
+
+def conditioning(text, data, caption_idx, gen):
+    """The UNet's context for one batch: the caption's states (the empty prompt's where dropped for guidance), and in
+    half of the batches IPGO-like random tokens around them, with the empty prompt padded to the same length as the
+    unconditional branch, as IPGO samples. Without them the UNet reads the tokens' first, untrained values as content
+    and spoils pictures that were right before any tuning."""
+    drop = torch.rand(len(caption_idx), generator=gen) < 0.1
+    ids = contexts(data['tokens'], data['empty'], caption_idx, drop, gen)
+    n = int(torch.randint(1, 7, (), generator=gen))
+    with torch.no_grad():
+        ctx = text(input_ids=ids).last_hidden_state
+        if torch.rand((), generator=gen) < 0.5 or ids.shape[1] + 2 * n > 77:
+            return ctx
+        padded = text(input_ids=data['empty'][None, :ids.shape[1] + 2 * n]).last_hidden_state
+        framed = torch.cat([boundary_like_tokens(len(ids), n, gen), ctx, boundary_like_tokens(len(ids), n, gen)], 1)
+        return torch.where(drop[:, None, None], padded, framed)
+
+
 def train_sd(data, latents, text, steps):
     unet = UNet2DConditionModel(C.UNET_CONFIG)
     params = list(unet.parameters())
@@ -154,9 +197,7 @@ def train_sd(data, latents, text, steps):
         noise = torch.randn(x0.shape, generator=gen)
         a = ac[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        drop = torch.rand(len(idx), generator=gen) < 0.1
-        with torch.no_grad():
-            ctx = text(input_ids=contexts(data['tokens'], data['empty'], cap[idx], drop, gen)).last_hidden_state
+        ctx = conditioning(text, data, cap[idx], gen)
         loss = F.mse_loss(unet(xt, t, ctx), noise)
         opt.zero_grad()
         loss.backward()
