@@ -20,8 +20,13 @@ import { Transformer2DModel, type Transformer2DOptions } from './transformer2d';
  */
 export type CheckpointGranularity = 'module' | 'layer' | 'large-layers' | 'off';
 
-/** 'large-layers' default threshold: a layer input from this many bytes is recomputed, a smaller one is kept. */
-export const LARGE_LAYER_MIN_BYTES = 2 ** 20;
+/**
+ * 'large-layers' default threshold: a layer input from this many bytes is recomputed, a smaller one is kept.
+ * Kept layers hold only their saved tensors (retain), so at 32² latents with batch 2 every layer but the widest
+ * top-level input (the 640-channel one) stays in tfjs-wasm's 4 GiB heap; the 320-channel top-level layers, whose
+ * self-attention over all pixels is the costliest recomputation, are kept.
+ */
+export const LARGE_LAYER_MIN_BYTES = 2 ** 22;
 
 /** What every block sees besides its input: the time embedding, the text states, the attention chunk budget. */
 export interface BlockContext {
