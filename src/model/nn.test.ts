@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { addLean, groupNorm, type NormParams } from './nn';
+import { addLean, groupNorm, layerNorm, type NormParams } from './nn';
 
 /** GroupNorm (+ SiLU) written with plain ops, differentiated by tfjs autodiff: the reference for the custom op. */
 function plainGroupNorm(x: tf.Tensor4D, groups: number, gamma: tf.Tensor, beta: tf.Tensor, eps: number, silu: boolean): tf.Tensor {
@@ -30,6 +30,31 @@ describe('groupNorm (memory-efficient backward)', () => {
       tf.dispose([...ours, ...ref, y, yRef]);
       expect(tf.memory().numTensors).toBe(before);
       tf.dispose([x, p.gamma, p.beta, r]);
+    });
+  }
+});
+
+describe('layerNorm (one op under a tape, saving only x)', () => {
+  for (const [mean, std] of [[0.3, 2], [6, 0.5]] as const) {
+    it(`x ~ N(${mean}, ${std}²): value and gradients in x, γ, β match autodiff of the plain ops; no leaks`, () => {
+      const x = tf.randomNormal([2, 7, 24], mean, std, 'float32', 1);
+      const gamma = tf.randomNormal([24], 1, 0.5, 'float32', 2), beta = tf.randomNormal([24], 0, 0.5, 'float32', 3);
+      const r = tf.randomNormal([2, 7, 24], 0, 1, 'float32', 4);
+      const plain = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const { mean: m, variance } = tf.moments(a, -1, true);
+        return tf.add(tf.mul(tf.div(tf.sub(a, m), tf.sqrt(tf.add(variance, 1e-5))), g), b);
+      };
+      const ours = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => layerNorm(a, { gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D, eps: 1e-5 });
+      const before = tf.memory().numTensors;
+      const loss = (f: typeof plain) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, g, b), r));
+      const got = tf.grads(loss(ours))([x, gamma, beta]);
+      const ref = tf.grads(loss(plain))([x, gamma, beta]);
+      for (let i = 0; i < 3; i++) expect(relErr(got[i]!, ref[i]!)).toBeLessThan(1e-5);
+      const y = ours(x, gamma, beta), yRef = tf.tidy(() => plain(x, gamma, beta));
+      expect(relErr(y, yRef)).toBe(0);
+      tf.dispose([...got, ...ref, y, yRef]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, gamma, beta, r]);
     });
   }
 });

@@ -72,10 +72,36 @@ export function disposeParams(module: unknown): void {
   for (const t of paramsOf(module)) t.dispose();
 }
 
-/** LayerNorm over the last axis (biased variance, like torch). */
+/**
+ * LayerNorm over the last axis (biased variance, like torch). Under a gradient tape one op that saves only x:
+ * plain autodiff of the formula keeps x − μ, σ and more activation-sized tensors (each saved one a copy on
+ * tfjs-wasm) and runs twice as many passes backward. With x̂ = (x − μ)/σ and g = dy·γ:
+ * dx = (g − mean(g) − x̂·mean(g·x̂))/σ;  dγ = Σ dy·x̂,  dβ = Σ dy over the leading axes.
+ */
 export function layerNorm(x: tf.Tensor, p: NormParams): tf.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, p.eps))), p.gamma), p.beta);
+  const standardize = (t: tf.Tensor) => tf.tidy(() => {
+    const { mean, variance } = tf.moments(t, -1, true);
+    const std = tf.sqrt(tf.add(variance, p.eps));
+    return { xhat: tf.div(tf.sub(t, mean), std), std };
+  });
+  const forward = (t: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.tidy(() => tf.add(tf.mul(standardize(t).xhat, gamma), beta));
+  if (!tapeIsRecording()) return forward(x, p.gamma, p.beta);
+  const leading = x.shape.slice(0, -1).map((_, i) => i);
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [t, gamma, beta] = args as tf.Tensor[];
+    (args[3] as tf.GradSaveFunc)([t!, gamma!]);
+    return {
+      value: forward(t!, gamma!, beta!),
+      gradFunc: (dy: tf.Tensor, [saved, g]: tf.Tensor[]) => tf.tidy(() => {
+        const { xhat, std } = standardize(saved!);
+        const scaled = tf.mul(dy, g!);
+        const centred = tf.sub(scaled, tf.mean(scaled, -1, true));
+        const dx = tf.div(tf.sub(centred, tf.mul(xhat, tf.mean(tf.mul(scaled, xhat), -1, true))), std);
+        return [dx, tf.sum(tf.mul(dy, xhat), leading), tf.sum(dy, leading)];
+      }),
+    };
+  });
+  return op(x, p.gamma, p.beta);
 }
 
 /**
@@ -178,8 +204,8 @@ export function addLean(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
     value: tf.add(args[0] as tf.Tensor, args[1] as tf.Tensor),
     gradFunc: (dy: tf.Tensor) => shapes.map((shape) => tf.tidy(() => {
       const axes = tf.backend_util.getReductionAxes(shape, dy.shape);
-      // a clone, not dy itself: each input's gradient is freed on its own
-      return axes.length ? tf.sum(dy, axes).reshape(shape) : dy.clone();
+      // a new handle on dy's data (not dy itself: each input's gradient is freed on its own; a clone would copy)
+      return axes.length ? tf.sum(dy, axes).reshape(shape) : dy.reshape(shape);
     })),
   }));
   return op(a, b);
