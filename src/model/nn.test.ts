@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { addLean, groupNorm, layerNorm, type NormParams } from './nn';
+import { addLean, groupNorm, layerNorm, reshapeLean, type NormParams } from './nn';
 
 /** GroupNorm (+ SiLU) written with plain ops, differentiated by tfjs autodiff: the reference for the custom op. */
 function plainGroupNorm(x: tf.Tensor4D, groups: number, gamma: tf.Tensor, beta: tf.Tensor, eps: number, silu: boolean): tf.Tensor {
@@ -81,5 +81,25 @@ describe('addLean', () => {
       return tf.sum(y);
     })([a]).forEach((t) => t.dispose());
     tf.dispose([a, b, r, one]);
+  });
+});
+
+describe('reshapeLean', () => {
+  it('has tf.reshape\'s value and gradient, and copies nothing of its input under a tape', async () => {
+    const x = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 1);
+    const r = tf.randomNormal([6, 4], 0, 1, 'float32', 2);
+    const before = tf.memory().numTensors;
+    let got: tf.Tensor | undefined;
+    const info = await tf.profile(() => { got = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(reshapeLean(a, [6, 4]), r)))(x); });
+    // tfjs's Reshape saves a clone of its input (an Identity kernel on x's shape) for its gradient
+    expect(info.kernels.filter((k) => k.name === 'Identity' && String(k.inputShapes[0]) === '2,3,4')).toEqual([]);
+    const ref = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(a.reshape([6, 4]), r)))(x);
+    expect(relErr(got!, ref)).toBe(0);
+    const y = reshapeLean(x, [4, 6]);
+    expect(y.shape).toEqual([4, 6]);
+    expect(tf.tidy(() => relErr(y, x.reshape([4, 6])))).toBe(0);
+    tf.dispose([got!, ref, y]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, r]);
   });
 });

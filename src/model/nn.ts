@@ -47,16 +47,30 @@ export function torchPadding(pad: number): 'valid' | tf.backend_util.ExplicitPad
   return pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
 }
 
+/**
+ * x.reshape(shape) that saves nothing for its backward: tfjs's Reshape keeps a copy of its input (a real copy on
+ * tfjs-wasm) only to read its shape when the gradient comes.
+ */
+export function reshapeLean(x: tf.Tensor, shape: number[]): tf.Tensor {
+  if (!tapeIsRecording()) return x.reshape(shape);
+  const inShape = x.shape;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: (args[0] as tf.Tensor).reshape(shape),
+    gradFunc: (dy: tf.Tensor) => dy.reshape(inShape),
+  }));
+  return op(x);
+}
+
 /** [B, L, H·d] → [B·H, L, d]: one row block per head, as the attention kernels take them. */
 export function splitHeads(t: tf.Tensor3D, heads: number): tf.Tensor3D {
   const [b, l, dim] = t.shape;
-  return t.reshape([b, l, heads, dim / heads]).transpose([0, 2, 1, 3]).reshape([b * heads, l, dim / heads]) as tf.Tensor3D;
+  return reshapeLean(reshapeLean(t, [b, l, heads, dim / heads]).transpose([0, 2, 1, 3]), [b * heads, l, dim / heads]) as tf.Tensor3D;
 }
 
 /** [B·H, L, d] → [B, L, H·d]: the inverse of splitHeads. */
 export function mergeHeads(t: tf.Tensor3D, heads: number): tf.Tensor3D {
   const [bh, l, d] = t.shape;
-  return t.reshape([bh / heads, heads, l, d]).transpose([0, 2, 1, 3]).reshape([bh / heads, l, heads * d]) as tf.Tensor3D;
+  return reshapeLean(reshapeLean(t, [bh / heads, heads, l, d]).transpose([0, 2, 1, 3]), [bh / heads, l, heads * d]) as tf.Tensor3D;
 }
 
 /** Every tensor reachable from a module object (fields, arrays, nested objects), like tinygrad's get_parameters. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { addLean, gelu, groupNorm, layerNorm, type ConvParams, type LinearParams, type NormParams } from '../nn';
+import { addLean, gelu, groupNorm, layerNorm, reshapeLean, type ConvParams, type LinearParams, type NormParams } from '../nn';
 import { checkpoint } from '../checkpoint-grad';
 import { chunkedAttention } from './attention';
 import type { ParamSource } from '../params';
@@ -144,11 +144,11 @@ export class Transformer2DModel {
       let tokens = unit((xi: tf.Tensor) => tf.tidy(() => {
         const normed = groupNorm(xi as tf.Tensor4D, this.opts.groups, this.norm);
         const projected = this.opts.useLinearProjection ? linear(normed, this.projIn as LinearParams) : conv2d(normed, this.projIn as ConvParams);
-        return projected.reshape([b, h * w, c]) as tf.Tensor3D;
+        return reshapeLean(projected, [b, h * w, c]) as tf.Tensor3D;
       }), [x]);
       for (const block of this.blocks) tokens = block.forward(tokens, ehs, chunkBytes, checkpointed);
       return unit((t: tf.Tensor, xi: tf.Tensor) => tf.tidy(() => {
-        const spatial = t.reshape([b, h, w, c]) as tf.Tensor4D;
+        const spatial = reshapeLean(t, [b, h, w, c]) as tf.Tensor4D;
         const out = this.opts.useLinearProjection ? linear(spatial, this.projOut as LinearParams) : conv2d(spatial, this.projOut as ConvParams);
         return addLean(out, xi) as tf.Tensor4D;
       }), [tokens, x]);
