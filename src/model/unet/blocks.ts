@@ -22,11 +22,11 @@ export type CheckpointGranularity = 'module' | 'layer' | 'large-layers' | 'off';
 
 /**
  * 'large-layers' default threshold: a layer input from this many bytes is recomputed, a smaller one is kept.
- * Kept layers hold only their saved tensors (retain), so at 32² latents with batch 2 every layer but the widest
- * top-level input (the 640-channel one) stays in tfjs-wasm's 4 GiB heap; the 320-channel top-level layers, whose
- * self-attention over all pixels is the costliest recomputation, are kept.
+ * Kept layers hold only their saved tensors (retain), so at 32² latents with batch 2 all of them fit in tfjs-wasm's
+ * 4 GiB heap beside the weights, and the top-level layers, whose self-attention over all pixels is the costliest
+ * recomputation, are kept; at 64² the top level's inputs (10 MiB) are recomputed.
  */
-export const LARGE_LAYER_MIN_BYTES = 2 ** 22;
+export const LARGE_LAYER_MIN_BYTES = 2 ** 23;
 
 /** What every block sees besides its input: the time embedding, the text states, the attention chunk budget. */
 export interface BlockContext {
