@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { leanValueAndGrads } from './lean-grad';
+import { backpropagateRecorded, leanValueAndGrads, recordTape, savedTensors, type TapeNode } from './lean-grad';
 
 /**
  * Gradient checkpointing for tfjs autodiff (torch.utils.checkpoint semantics).
@@ -29,6 +29,31 @@ export function checkpoint<T extends tf.Tensor>(f: (...xs: tf.Tensor[]) => T, in
     };
   });
   return op(...inputs) as T;
+}
+
+/**
+ * The opposite trade to `checkpoint`: `f` runs once and keeps what its ops save (no recomputation), but as one op
+ * whose backward frees those tensors and its intermediate gradients as it goes (lean-grad.ts). Plain autodiff
+ * under tfjs's tf.grads would keep both until the whole backward ends, several times what the unit saves.
+ * Same contract on `f` as `checkpoint`; numerics are those of plain autodiff.
+ */
+export function retain<T extends tf.Tensor>(f: (...xs: tf.Tensor[]) => T, inputs: tf.Tensor[]): T {
+  if (!tapeIsRecording()) return f(...inputs);
+  let kept: tf.Tensor[] = [];
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const xs = args.slice(0, inputs.length) as tf.Tensor[];
+    const recorded = recordTape(() => [f(...xs)]);
+    kept = savedTensors(recorded);
+    return {
+      value: recorded.ys[0]!,
+      gradFunc: (dy: tf.Tensor) => backpropagateRecorded(recorded, xs, [dy]),
+    };
+  });
+  const y = op(...inputs) as T;
+  // the outer tape frees what this op's node saved when its backward ends, also where it never reaches this op
+  const node = tf.engine().state.activeTape?.at(-1) as TapeNode | undefined;
+  if (node) node.saved = [...(node.saved ?? []), ...kept];
+  return y;
 }
 
 /** Whether ops run now are recorded for a gradient (tfjs' Engine.isTapeOn, which is not public API). */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { packedConv2d, packedConv2dInputGrad, packedConvFilter, packedMatMul, packedMatMulInputGrad, type ConvGeometry } from './kernels/packed-ops';
 import { type PackedMatrix, dequantizeMatrix, isPacked } from './kernels/packed-weight';
-import { addLean, torchPadding, type ConvParams, type LinearParams } from './nn';
+import { addLean, reshapeLean, torchPadding, type ConvParams, type LinearParams } from './nn';
 
 /**
  * The layers every model runs (Linear in torch layout, Conv2d), with gradients to their input only: IPGO
@@ -86,10 +86,10 @@ function packedMatMulX(x: tf.Tensor2D, w: PackedMatrix): tf.Tensor2D {
 export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
   const [outDim, inDim] = p.w.shape as [number, number];
   const lead = x.shape.slice(0, -1);
-  const x2 = x.reshape([-1, inDim]) as tf.Tensor2D;
+  const x2 = reshapeLean(x, [x.size / inDim, inDim]) as tf.Tensor2D;
   let y: tf.Tensor = isPacked(p.w) ? packedMatMulX(x2, p.w) : matMulWeightT(x2, p.w);
   if (p.b) y = addLean(y, p.b);
-  return y.reshape([...lead, outDim]);
+  return reshapeLean(y, [...lead, outDim]);
 }
 
 

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
  * gradients in flight, not all of both.
  */
 
-interface TapeNode {
+export interface TapeNode {
   id: number;
   kernelName: string;
   inputs: Record<string, tf.Tensor>;
@@ -19,7 +19,7 @@ interface TapeNode {
 }
 
 interface EngineInternals {
-  state: { activeTape: TapeNode[] | null; gradientDepth: number };
+  state: { activeTape: TapeNode[] | null; gradientDepth: number; kernelDepth: number };
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
   startTape(): void;
   endTape(): void;
@@ -67,42 +67,81 @@ export function leanVjp(f: () => tf.Tensor[], xs: tf.Tensor[], dys?: tf.Tensor[]
   const engine = tf.engine() as unknown as EngineInternals;
   const ys = engine.scopedRun(() => engine.startTape(), () => engine.endTape(), () => engine.tidy('forward', f));
   const tape = engine.state.activeTape ?? [];
-  const nodes = nodesFromXsToY(tape, xs, ys);
   return engine.tidy('backward', () => {
-    const grad = new Map<number, tf.Tensor>(ys.map((y, j) => [y.id, dys?.[j] ?? tf.onesLike(y)]));
-    const seeds = new Set(dys ?? []);
-    const keep = new Set<number>([...xs.map((x) => x.id)]);
-    // saved tensors are freed early only where tfjs frees them at the end (not under a higher-order gradient)
-    const freeSaved = engine.state.gradientDepth === 0;
-    for (let i = nodes.length - 1; i >= 0; i--) {
-      const node = nodes[i]!;
-      if (!node.gradient) throw new Error(`no gradient registered for ${node.kernelName}`);
-      const dys = node.outputs.map((o) => grad.get(o.id) ?? null);
-      const thunks = node.gradient(dys);
-      for (const [name, x] of Object.entries(node.inputs)) {
-        const dx = tf.tidy(() => thunks[name]!());
-        const acc = grad.get(x.id);
-        if (acc) {
-          grad.set(x.id, tf.add(acc, dx));
-          tf.dispose([acc, dx]);
-        } else {
-          grad.set(x.id, dx);
-        }
-      }
-      // this node was the last reader of its outputs' gradients and of what it saved
-      for (const o of node.outputs) {
-        const g = grad.get(o.id);
-        if (g && !keep.has(o.id) && !seeds.has(g)) g.dispose();
-        grad.delete(o.id);
-      }
-      if (freeSaved) for (const t of node.saved ?? []) t.dispose();
-    }
-    if (freeSaved) {
-      for (const node of tape) for (const t of node.saved ?? []) t.dispose();
-      engine.state.activeTape = null;
-    }
-    return { values: ys, grads: xs.map((x) => grad.get(x.id) ?? tf.zerosLike(x)) };
+    const grads = backpropagate(tape, xs, ys, dys);
+    if (engine.state.gradientDepth === 0) engine.state.activeTape = null;
+    return { values: ys, grads };
   });
+}
+
+/** A forward recorded on its own tape inside another op's forward (see recordTape). */
+export interface RecordedTape { ys: tf.Tensor[]; tape: TapeNode[] }
+
+/**
+ * Runs f while recording its ops on a fresh tape, although the caller is itself the forward of a custom op (where
+ * tfjs records nothing): the tape and f's outputs are returned for a later `backpropagateRecorded`. Each recorded
+ * op's saved tensors are kept (tfjs keeps them out of tidy scopes) until that backward frees them.
+ */
+export function recordTape(f: () => tf.Tensor[]): RecordedTape {
+  const engine = tf.engine() as unknown as EngineInternals;
+  const state = engine.state;
+  const outer = { tape: state.activeTape, kernelDepth: state.kernelDepth };
+  state.activeTape = [];
+  state.kernelDepth = 0;
+  try {
+    const ys = engine.tidy('forward', f);
+    return { ys, tape: state.activeTape };
+  } finally {
+    state.activeTape = outer.tape;
+    state.kernelDepth = outer.kernelDepth;
+  }
+}
+
+/** The tensors a recorded tape keeps for its backward. */
+export function savedTensors(recorded: RecordedTape): tf.Tensor[] {
+  return recorded.tape.flatMap((node) => node.saved ?? []);
+}
+
+/** d Σ_j ⟨ys_j, dys_j⟩ / d xs over a recorded tape, freeing its saved tensors as it goes. */
+export function backpropagateRecorded(recorded: RecordedTape, xs: tf.Tensor[], dys: tf.Tensor[]): tf.Tensor[] {
+  const engine = tf.engine() as unknown as EngineInternals;
+  return engine.tidy('backward', () => backpropagate(recorded.tape, xs, recorded.ys, dys));
+}
+
+/** The reverse pass of leanVjp over `tape` (inside a tidy); dys default to ones and stay the caller's. */
+function backpropagate(tape: TapeNode[], xs: tf.Tensor[], ys: tf.Tensor[], dys?: tf.Tensor[]): tf.Tensor[] {
+  const engine = tf.engine() as unknown as EngineInternals;
+  const nodes = nodesFromXsToY(tape, xs, ys);
+  const grad = new Map<number, tf.Tensor>(ys.map((y, j) => [y.id, dys?.[j] ?? tf.onesLike(y)]));
+  const seeds = new Set(dys ?? []);
+  const keep = new Set<number>([...xs.map((x) => x.id)]);
+  // saved tensors are freed early only where tfjs frees them at the end (not under a higher-order gradient)
+  const freeSaved = engine.state.gradientDepth === 0;
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const node = nodes[i]!;
+    if (!node.gradient) throw new Error(`no gradient registered for ${node.kernelName}`);
+    const nodeDys = node.outputs.map((o) => grad.get(o.id) ?? null);
+    const thunks = node.gradient(nodeDys);
+    for (const [name, x] of Object.entries(node.inputs)) {
+      const dx = tf.tidy(() => thunks[name]!());
+      const acc = grad.get(x.id);
+      if (acc) {
+        grad.set(x.id, tf.add(acc, dx));
+        tf.dispose([acc, dx]);
+      } else {
+        grad.set(x.id, dx);
+      }
+    }
+    // this node was the last reader of its outputs' gradients and of what it saved
+    for (const o of node.outputs) {
+      const g = grad.get(o.id);
+      if (g && !keep.has(o.id) && !seeds.has(g)) g.dispose();
+      grad.delete(o.id);
+    }
+    if (freeSaved) for (const t of node.saved ?? []) t.dispose();
+  }
+  if (freeSaved) for (const node of tape) for (const t of node.saved ?? []) t.dispose();
+  return xs.map((x) => grad.get(x.id) ?? tf.zerosLike(x));
 }
 
 /** d⟨f(...xs), dy⟩ / d xs, freeing as it goes (see above); the value is disposed. */

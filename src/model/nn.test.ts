@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { addLean, groupNorm, type NormParams } from './nn';
+import { addLean, groupNorm, layerNorm, reshapeLean, type NormParams } from './nn';
 
 /** GroupNorm (+ SiLU) written with plain ops, differentiated by tfjs autodiff: the reference for the custom op. */
 function plainGroupNorm(x: tf.Tensor4D, groups: number, gamma: tf.Tensor, beta: tf.Tensor, eps: number, silu: boolean): tf.Tensor {
@@ -34,6 +34,31 @@ describe('groupNorm (memory-efficient backward)', () => {
   }
 });
 
+describe('layerNorm (one op under a tape, saving only x)', () => {
+  for (const [mean, std] of [[0.3, 2], [6, 0.5]] as const) {
+    it(`x ~ N(${mean}, ${std}²): value and gradients in x, γ, β match autodiff of the plain ops; no leaks`, () => {
+      const x = tf.randomNormal([2, 7, 24], mean, std, 'float32', 1);
+      const gamma = tf.randomNormal([24], 1, 0.5, 'float32', 2), beta = tf.randomNormal([24], 0, 0.5, 'float32', 3);
+      const r = tf.randomNormal([2, 7, 24], 0, 1, 'float32', 4);
+      const plain = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const { mean: m, variance } = tf.moments(a, -1, true);
+        return tf.add(tf.mul(tf.div(tf.sub(a, m), tf.sqrt(tf.add(variance, 1e-5))), g), b);
+      };
+      const ours = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => layerNorm(a, { gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D, eps: 1e-5 });
+      const before = tf.memory().numTensors;
+      const loss = (f: typeof plain) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, g, b), r));
+      const got = tf.grads(loss(ours))([x, gamma, beta]);
+      const ref = tf.grads(loss(plain))([x, gamma, beta]);
+      for (let i = 0; i < 3; i++) expect(relErr(got[i]!, ref[i]!)).toBeLessThan(1e-5);
+      const y = ours(x, gamma, beta), yRef = tf.tidy(() => plain(x, gamma, beta));
+      expect(relErr(y, yRef)).toBe(0);
+      tf.dispose([...got, ...ref, y, yRef]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, gamma, beta, r]);
+    });
+  }
+});
+
 describe('addLean', () => {
   it('adds with broadcasting; gradients reduce to each input\'s shape; it saves nothing', () => {
     const a = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 5);
@@ -56,5 +81,25 @@ describe('addLean', () => {
       return tf.sum(y);
     })([a]).forEach((t) => t.dispose());
     tf.dispose([a, b, r, one]);
+  });
+});
+
+describe('reshapeLean', () => {
+  it('has tf.reshape\'s value and gradient, and copies nothing of its input under a tape', async () => {
+    const x = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 1);
+    const r = tf.randomNormal([6, 4], 0, 1, 'float32', 2);
+    const before = tf.memory().numTensors;
+    let got: tf.Tensor | undefined;
+    const info = await tf.profile(() => { got = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(reshapeLean(a, [6, 4]), r)))(x); });
+    // tfjs's Reshape saves a clone of its input (an Identity kernel on x's shape) for its gradient
+    expect(info.kernels.filter((k) => k.name === 'Identity' && String(k.inputShapes[0]) === '2,3,4')).toEqual([]);
+    const ref = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(a.reshape([6, 4]), r)))(x);
+    expect(relErr(got!, ref)).toBe(0);
+    const y = reshapeLean(x, [4, 6]);
+    expect(y.shape).toEqual([4, 6]);
+    expect(tf.tidy(() => relErr(y, x.reshape([4, 6])))).toBe(0);
+    tf.dispose([got!, ref, y]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, r]);
   });
 });

@@ -47,16 +47,30 @@ export function torchPadding(pad: number): 'valid' | tf.backend_util.ExplicitPad
   return pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
 }
 
+/**
+ * x.reshape(shape) that saves nothing for its backward: tfjs's Reshape keeps a copy of its input (a real copy on
+ * tfjs-wasm) only to read its shape when the gradient comes.
+ */
+export function reshapeLean(x: tf.Tensor, shape: number[]): tf.Tensor {
+  if (!tapeIsRecording()) return x.reshape(shape);
+  const inShape = x.shape;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: (args[0] as tf.Tensor).reshape(shape),
+    gradFunc: (dy: tf.Tensor) => dy.reshape(inShape),
+  }));
+  return op(x);
+}
+
 /** [B, L, H·d] → [B·H, L, d]: one row block per head, as the attention kernels take them. */
 export function splitHeads(t: tf.Tensor3D, heads: number): tf.Tensor3D {
   const [b, l, dim] = t.shape;
-  return t.reshape([b, l, heads, dim / heads]).transpose([0, 2, 1, 3]).reshape([b * heads, l, dim / heads]) as tf.Tensor3D;
+  return reshapeLean(reshapeLean(t, [b, l, heads, dim / heads]).transpose([0, 2, 1, 3]), [b * heads, l, dim / heads]) as tf.Tensor3D;
 }
 
 /** [B·H, L, d] → [B, L, H·d]: the inverse of splitHeads. */
 export function mergeHeads(t: tf.Tensor3D, heads: number): tf.Tensor3D {
   const [bh, l, d] = t.shape;
-  return t.reshape([bh / heads, heads, l, d]).transpose([0, 2, 1, 3]).reshape([bh / heads, l, heads * d]) as tf.Tensor3D;
+  return reshapeLean(reshapeLean(t, [bh / heads, heads, l, d]).transpose([0, 2, 1, 3]), [bh / heads, l, heads * d]) as tf.Tensor3D;
 }
 
 /** Every tensor reachable from a module object (fields, arrays, nested objects), like tinygrad's get_parameters. */
@@ -72,10 +86,36 @@ export function disposeParams(module: unknown): void {
   for (const t of paramsOf(module)) t.dispose();
 }
 
-/** LayerNorm over the last axis (biased variance, like torch). */
+/**
+ * LayerNorm over the last axis (biased variance, like torch). Under a gradient tape one op that saves only x:
+ * plain autodiff of the formula keeps x − μ, σ and more activation-sized tensors (each saved one a copy on
+ * tfjs-wasm) and runs twice as many passes backward. With x̂ = (x − μ)/σ and g = dy·γ:
+ * dx = (g − mean(g) − x̂·mean(g·x̂))/σ;  dγ = Σ dy·x̂,  dβ = Σ dy over the leading axes.
+ */
 export function layerNorm(x: tf.Tensor, p: NormParams): tf.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, p.eps))), p.gamma), p.beta);
+  const standardize = (t: tf.Tensor) => tf.tidy(() => {
+    const { mean, variance } = tf.moments(t, -1, true);
+    const std = tf.sqrt(tf.add(variance, p.eps));
+    return { xhat: tf.div(tf.sub(t, mean), std), std };
+  });
+  const forward = (t: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.tidy(() => tf.add(tf.mul(standardize(t).xhat, gamma), beta));
+  if (!tapeIsRecording()) return forward(x, p.gamma, p.beta);
+  const leading = x.shape.slice(0, -1).map((_, i) => i);
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [t, gamma, beta] = args as tf.Tensor[];
+    (args[3] as tf.GradSaveFunc)([t!, gamma!]);
+    return {
+      value: forward(t!, gamma!, beta!),
+      gradFunc: (dy: tf.Tensor, [saved, g]: tf.Tensor[]) => tf.tidy(() => {
+        const { xhat, std } = standardize(saved!);
+        const scaled = tf.mul(dy, g!);
+        const centred = tf.sub(scaled, tf.mean(scaled, -1, true));
+        const dx = tf.div(tf.sub(centred, tf.mul(xhat, tf.mean(tf.mul(scaled, xhat), -1, true))), std);
+        return [dx, tf.sum(tf.mul(dy, xhat), leading), tf.sum(dy, leading)];
+      }),
+    };
+  });
+  return op(x, p.gamma, p.beta);
 }
 
 /**
@@ -178,8 +218,8 @@ export function addLean(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
     value: tf.add(args[0] as tf.Tensor, args[1] as tf.Tensor),
     gradFunc: (dy: tf.Tensor) => shapes.map((shape) => tf.tidy(() => {
       const axes = tf.backend_util.getReductionAxes(shape, dy.shape);
-      // a clone, not dy itself: each input's gradient is freed on its own
-      return axes.length ? tf.sum(dy, axes).reshape(shape) : dy.clone();
+      // a new handle on dy's data (not dy itself: each input's gradient is freed on its own; a clone would copy)
+      return axes.length ? tf.sum(dy, axes).reshape(shape) : dy.reshape(shape);
     })),
   }));
   return op(a, b);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkpoint } from '../checkpoint-grad';
+import { checkpoint, retain } from '../checkpoint-grad';
 import type { ParamSource } from '../params';
 import { ResnetBlock2D, type ResnetOptions } from './resnet';
 import { Downsample2D, Upsample2D } from './sampling';
@@ -13,13 +13,20 @@ import { Transformer2DModel, type Transformer2DOptions } from './transformer2d';
  *   the mid block another;
  * - 'large-layers': as 'layer' for the layers whose input holds at least `largeLayerMinBytes`; the smaller ones
  *   (the low-resolution levels, whose activations are small beside their weights' compute) keep their activations
- *   and are not recomputed. What this adds to a backward's memory are those small layers' activations;
+ *   and are not recomputed, each as one `retain` unit (../checkpoint-grad.ts), whose backward frees them and its
+ *   intermediate gradients as it goes (under tfjs's tf.grads plain autodiff would hold both until the backward
+ *   ends). What this adds to a backward's memory are those small layers' saved tensors;
  * - 'off': plain autodiff (every activation is kept until the backward ends).
  */
 export type CheckpointGranularity = 'module' | 'layer' | 'large-layers' | 'off';
 
-/** 'large-layers' default threshold: a layer input from this many bytes is recomputed, a smaller one is kept. */
-export const LARGE_LAYER_MIN_BYTES = 2 ** 20;
+/**
+ * 'large-layers' default threshold: a layer input from this many bytes is recomputed, a smaller one is kept.
+ * Kept layers hold only their saved tensors (retain), so at 32² latents with batch 2 all of them fit in tfjs-wasm's
+ * 4 GiB heap beside the weights, and the top-level layers, whose self-attention over all pixels is the costliest
+ * recomputation, are kept; at 64² the top level's inputs (10 MiB) are recomputed.
+ */
+export const LARGE_LAYER_MIN_BYTES = 2 ** 23;
 
 /** What every block sees besides its input: the time embedding, the text states, the attention chunk budget. */
 export interface BlockContext {
@@ -31,11 +38,14 @@ export interface BlockContext {
   largeLayerMinBytes?: number;
 }
 
-/** The granularity a layer with input `x` runs at: 'large-layers' resolved to 'layer' or 'off' by x's size. */
-function layerGranularity(ctx: BlockContext, x: tf.Tensor): Exclude<CheckpointGranularity, 'large-layers'> {
+/**
+ * How a layer with input `x` runs: 'large-layers' resolves to 'layer' (recomputed) or 'retain' (kept, freed as its
+ * backward goes: checkpoint-grad.ts `retain`) by x's size.
+ */
+function layerGranularity(ctx: BlockContext, x: tf.Tensor): Exclude<CheckpointGranularity, 'large-layers'> | 'retain' {
   const mode = ctx.checkpoint ?? 'off';
   if (mode !== 'large-layers') return mode;
-  return x.size * 4 >= (ctx.largeLayerMinBytes ?? LARGE_LAYER_MIN_BYTES) ? 'layer' : 'off';
+  return x.size * 4 >= (ctx.largeLayerMinBytes ?? LARGE_LAYER_MIN_BYTES) ? 'layer' : 'retain';
 }
 
 /**
@@ -49,11 +59,11 @@ function runLayer(ctx: BlockContext, x: tf.Tensor4D, resnet: ResnetBlock2D, attn
   const res = (h: tf.Tensor, t: tf.Tensor, s?: tf.Tensor) => resnet.forward(join(h, s), t as tf.Tensor2D);
   const att = (h: tf.Tensor, e: tf.Tensor) => attn!.forward(h as tf.Tensor4D, e as tf.Tensor3D, ctx.chunkBytes);
   const withSkip = (xs: tf.Tensor[]) => (skip ? [...xs, skip] : xs);
-  if (mode === 'layer') {
+  if (mode === 'layer' || mode === 'retain') {
     const f = attn
       ? (h: tf.Tensor, t: tf.Tensor, e: tf.Tensor, s?: tf.Tensor) => tf.tidy(() => att(res(h, t, s), e))
       : (h: tf.Tensor, t: tf.Tensor, s?: tf.Tensor) => res(h, t, s);
-    return checkpoint(f as (...xs: tf.Tensor[]) => tf.Tensor4D, withSkip(attn ? [x, ctx.temb, ctx.ehs] : [x, ctx.temb]));
+    return (mode === 'layer' ? checkpoint : retain)(f as (...xs: tf.Tensor[]) => tf.Tensor4D, withSkip(attn ? [x, ctx.temb, ctx.ehs] : [x, ctx.temb]));
   }
   if (mode === 'module') {
     const h = checkpoint(res as (...xs: tf.Tensor[]) => tf.Tensor4D, withSkip([x, ctx.temb]));
@@ -120,7 +130,9 @@ export class MidBlock2DCrossAttn {
       this.resnets.forEach((resnet, i) => { h = runLayer(inner, h, resnet, this.attentions[i]); });
       return h;
     });
-    return layerGranularity(ctx, x) === 'layer' ? checkpoint(body, [x, ctx.temb, ctx.ehs]) : body(x, ctx.temb, ctx.ehs);
+    const mode = layerGranularity(ctx, x);
+    if (mode === 'layer' || mode === 'retain') return (mode === 'layer' ? checkpoint : retain)(body, [x, ctx.temb, ctx.ehs]);
+    return body(x, ctx.temb, ctx.ehs);
   }
 }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type ConvParams } from '../nn';
+import { reshapeLean, type ConvParams } from '../nn';
 import type { ParamSource } from '../params';
 import { conv2d } from '../input-grad-ops';
 
@@ -43,9 +43,9 @@ export function nearestUpsample(x: tf.Tensor4D, size?: [number, number]): tf.Ten
   const [n, h, w, c] = x.shape;
   const [oh, ow] = size ?? [2 * h, 2 * w];
   if (oh === 2 * h && ow === 2 * w) {
-    const xw = x.reshape([n, h, w, 1, c]);
-    const wide = tf.concat([xw, xw], 3).reshape([n, h, 1, ow * c]);
-    return tf.concat([wide, wide], 2).reshape([n, oh, ow, c]);
+    const xw = reshapeLean(x, [n, h, w, 1, c]);
+    const wide = reshapeLean(tf.concat([xw, xw], 3), [n, h, 1, ow * c]);
+    return reshapeLean(tf.concat([wide, wide], 2), [n, oh, ow, c]) as tf.Tensor4D;
   }
   return tf.image.resizeNearestNeighbor(x, [oh, ow], false, false);
 }

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { addLean, gelu, groupNorm, layerNorm, type ConvParams, type LinearParams, type NormParams } from '../nn';
+import { addLean, gelu, groupNorm, layerNorm, reshapeLean, type ConvParams, type LinearParams, type NormParams } from '../nn';
 import { checkpoint } from '../checkpoint-grad';
 import { chunkedAttention } from './attention';
 import type { ParamSource } from '../params';
 import { conv2d, linear } from '../input-grad-ops';
+import { gegluGrad } from '../kernels/wasm-geglu';
 
 /** diffusers `Attention` as used by SD1.5: to_q/to_k/to_v without bias, to_out.0 with bias (to_out.1 is dropout). */
 export class Attention {
@@ -44,7 +45,7 @@ export class GegluFeedForward {
 /**
  * GEGLU on the projection [.., 2·inner]: h · gelu(gate), as one op whose backward keeps only the projection (autodiff
  * of the erf formula would keep ~6 inner-sized tensors: ≈ 250 MB per SD1.5 level-0 block at 64×64, batch 2).
- * d/dh = gelu(gate); d/dgate = h · (Φ(gate) + gate · φ(gate)), Φ/φ the standard normal cdf/pdf.
+ * d/dh = gelu(gate); d/dgate = h · (Φ(gate) + gate · φ(gate)), Φ/φ the standard normal cdf/pdf (kernels/wasm-geglu.ts).
  */
 export function geglu(projected: tf.Tensor): tf.Tensor {
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
@@ -56,13 +57,7 @@ export function geglu(projected: tf.Tensor): tf.Tensor {
     });
     return {
       value,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => {
-        const [h, gate] = tf.split(saved[0]!, 2, -1);
-        const cdf = tf.mul(tf.add(1, tf.erf(tf.mul(gate!, Math.SQRT1_2))), 0.5);
-        const pdf = tf.mul(tf.exp(tf.mul(tf.square(gate!), -0.5)), 1 / Math.sqrt(2 * Math.PI));
-        const dGate = tf.mul(tf.mul(dy, h!), tf.add(cdf, tf.mul(gate!, pdf)));
-        return tf.concat([tf.mul(dy, tf.mul(gate!, cdf)), dGate], -1);
-      }),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => gegluGrad(saved[0]!, dy),
     };
   });
   return f(projected);
@@ -144,11 +139,11 @@ export class Transformer2DModel {
       let tokens = unit((xi: tf.Tensor) => tf.tidy(() => {
         const normed = groupNorm(xi as tf.Tensor4D, this.opts.groups, this.norm);
         const projected = this.opts.useLinearProjection ? linear(normed, this.projIn as LinearParams) : conv2d(normed, this.projIn as ConvParams);
-        return projected.reshape([b, h * w, c]) as tf.Tensor3D;
+        return reshapeLean(projected, [b, h * w, c]) as tf.Tensor3D;
       }), [x]);
       for (const block of this.blocks) tokens = block.forward(tokens, ehs, chunkBytes, checkpointed);
       return unit((t: tf.Tensor, xi: tf.Tensor) => tf.tidy(() => {
-        const spatial = t.reshape([b, h, w, c]) as tf.Tensor4D;
+        const spatial = reshapeLean(t, [b, h, w, c]) as tf.Tensor4D;
         const out = this.opts.useLinearProjection ? linear(spatial, this.projOut as LinearParams) : conv2d(spatial, this.projOut as ConvParams);
         return addLean(out, xi) as tf.Tensor4D;
       }), [tokens, x]);

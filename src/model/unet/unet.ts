@@ -29,8 +29,8 @@ export interface UNetForwardOptions {
 /** Measured on SD1.5 (bench/model.ts): see the report in bench/results/model.json. */
 export const DEFAULT_CHECKPOINTING: CheckpointGranularity = 'module';
 /**
- * The default on tfjs-wasm: its heap (4 GiB) holds the low-resolution levels' activations (bounded by
- * LARGE_LAYER_MIN_BYTES per layer input), and not recomputing them spares most of their share of the extra forward.
+ * The default on tfjs-wasm: its heap (4 GiB) holds the activations of the layers with small inputs (under
+ * LARGE_LAYER_MIN_BYTES), and not recomputing them spares most of the extra forward.
  */
 export const DEFAULT_CHECKPOINTING_WASM: CheckpointGranularity = 'large-layers';
 
