@@ -48,9 +48,16 @@ function layerGranularity(ctx: BlockContext, x: tf.Tensor): Exclude<CheckpointGr
   return x.size * 4 >= (ctx.largeLayerMinBytes ?? LARGE_LAYER_MIN_BYTES) ? 'layer' : 'retain';
 }
 
+/** The unit a whole layer runs as: recomputed in the backward ('layer'), kept with a lean backward ('retain'), or none. */
+function wholeLayerUnit(mode: ReturnType<typeof layerGranularity>): typeof checkpoint | undefined {
+  if (mode === 'layer') return checkpoint;
+  if (mode === 'retain') return retain;
+  return undefined;
+}
+
 /**
- * One layer of a down/up block: [concat skip →] resnet [→ transformer], checkpointed as one unit ('layer') or per
- * module ('module'). Tensors reach the recomputed function only as inputs (temb and ehs included), never by
+ * One layer of a down/up block: [concat skip →] resnet [→ transformer], as one unit ('layer' or 'retain') or
+ * checkpointed per module ('module'). Tensors reach the recomputed function only as inputs (temb and ehs included), never by
  * closure, since the caller's tidy scope disposes them before the backward runs.
  */
 function runLayer(ctx: BlockContext, x: tf.Tensor4D, resnet: ResnetBlock2D, attn?: Transformer2DModel, skip?: tf.Tensor4D): tf.Tensor4D {
@@ -59,11 +66,12 @@ function runLayer(ctx: BlockContext, x: tf.Tensor4D, resnet: ResnetBlock2D, attn
   const res = (h: tf.Tensor, t: tf.Tensor, s?: tf.Tensor) => resnet.forward(join(h, s), t as tf.Tensor2D);
   const att = (h: tf.Tensor, e: tf.Tensor) => attn!.forward(h as tf.Tensor4D, e as tf.Tensor3D, ctx.chunkBytes);
   const withSkip = (xs: tf.Tensor[]) => (skip ? [...xs, skip] : xs);
-  if (mode === 'layer' || mode === 'retain') {
+  const unit = wholeLayerUnit(mode);
+  if (unit) {
     const f = attn
       ? (h: tf.Tensor, t: tf.Tensor, e: tf.Tensor, s?: tf.Tensor) => tf.tidy(() => att(res(h, t, s), e))
       : (h: tf.Tensor, t: tf.Tensor, s?: tf.Tensor) => res(h, t, s);
-    return (mode === 'layer' ? checkpoint : retain)(f as (...xs: tf.Tensor[]) => tf.Tensor4D, withSkip(attn ? [x, ctx.temb, ctx.ehs] : [x, ctx.temb]));
+    return unit(f as (...xs: tf.Tensor[]) => tf.Tensor4D, withSkip(attn ? [x, ctx.temb, ctx.ehs] : [x, ctx.temb]));
   }
   if (mode === 'module') {
     const h = checkpoint(res as (...xs: tf.Tensor[]) => tf.Tensor4D, withSkip([x, ctx.temb]));
@@ -130,9 +138,8 @@ export class MidBlock2DCrossAttn {
       this.resnets.forEach((resnet, i) => { h = runLayer(inner, h, resnet, this.attentions[i]); });
       return h;
     });
-    const mode = layerGranularity(ctx, x);
-    if (mode === 'layer' || mode === 'retain') return (mode === 'layer' ? checkpoint : retain)(body, [x, ctx.temb, ctx.ehs]);
-    return body(x, ctx.temb, ctx.ehs);
+    const unit = wholeLayerUnit(layerGranularity(ctx, x));
+    return unit ? unit(body, [x, ctx.temb, ctx.ehs]) : body(x, ctx.temb, ctx.ehs);
   }
 }
 
