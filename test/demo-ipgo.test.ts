@@ -11,12 +11,27 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { disposeJudge, type Judge } from '../src/demo/judge';
 import { caption, captionSplit } from '../src/demo/scenes';
 import type { LoadedModelSet } from '../src/ipgo/model-set';
+import type { RgbaImage } from '../src/ipgo/rgba-image';
 import { disposeRun, freshRun } from '../src/ipgo/run-state';
 import { demoTrainer, judgedShare, loadDemoJudge, loadDemoModels, rawImages } from './demo-set';
 
 const CAPTIONS = captionSplit().heldOut.map(caption);
 let set: LoadedModelSet;
 let judge: Judge;
+let base: Promise<RgbaImage[]> | undefined;
+
+/** The base images of CAPTIONS at the demo defaults, sampled once for the tests that judge them. */
+function baseImages(): Promise<RgbaImage[]> {
+  base ??= (async () => {
+    const trainer = demoTrainer(set, { clip: 1 });
+    try {
+      return await rawImages(trainer, CAPTIONS);
+    } finally {
+      trainer.dispose();
+    }
+  })();
+  return base;
+}
 
 beforeAll(async () => {
   set = await loadDemoModels({ clip: 1 });
@@ -30,9 +45,7 @@ afterAll(() => {
 
 it('(a) the judge reads at least half the base images as their captions say', async () => {
   const before = tf.memory().numTensors;
-  const trainer = demoTrainer(set, { clip: 1 });
-  const images = await rawImages(trainer, CAPTIONS);
-  trainer.dispose();
+  const images = await baseImages();
   expect(tf.memory().numTensors).toBe(before);
   expect(await judgedShare(judge, images, CAPTIONS)).toBeGreaterThanOrEqual(0.5);
 });
@@ -56,8 +69,8 @@ it('(b) 5 IPGO epochs raise the CLIP score on two fixed prompts', async () => {
 
 it('(d) the initial tokens keep what the base images get right', async () => {
   const before = tf.memory().numTensors;
+  const raw = await baseImages();
   const trainer = demoTrainer(set, { clip: 1 });
-  const raw = await rawImages(trainer, CAPTIONS);
   const initial = [];
   for (const prompt of CAPTIONS) {
     const ctx = trainer.prepare(prompt);
