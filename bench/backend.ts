@@ -5,11 +5,11 @@
  * are skipped and reported as such: SwiftShader WebGPU does ~0.15 GFLOP/s here, so 2048² takes minutes.
  */
 import * as tf from '@tensorflow/tfjs';
-import { spawn } from 'node:child_process';
 import { chromium } from '@playwright/test';
 import { initNodeBackend } from '../tools/lib/tf-node';
 import { runMatmulBench } from '../src/worker/jobs/matmul-bench';
 import { CHROMIUM_PATH, QUIET_NETWORK_FLAGS, WEBGPU_FLAGS } from '../e2e/chromium';
+import { withPreviewServer } from './lib/preview';
 import { writeBenchResults } from './lib/results';
 
 const SIZES = [256, 1024, 2048];
@@ -52,14 +52,11 @@ async function nodeBackends() {
 }
 
 async function chromiumBackends() {
-  const port = 4179;
-  const server = spawn('npx', ['vite', 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort'], { stdio: 'ignore' });
-  try {
-    await waitForHttp(`http://127.0.0.1:${port}/`);
+  await withPreviewServer(4179, async (url) => {
     const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...QUIET_NETWORK_FLAGS, ...WEBGPU_FLAGS] });
     for (const backend of ['webgpu', 'wasm', 'cpu']) {
       const page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${port}/?backend=${backend}#/diagnostics`);
+      await page.goto(`${url}?backend=${backend}#/diagnostics`);
       const badge = page.getByTestId('backend');
       await badge.and(page.locator(`[data-backend="${backend}"]`)).waitFor({ timeout: 60_000 });
       await sweep('chromium', backend, async (size, repeats) => {
@@ -75,19 +72,7 @@ async function chromiumBackends() {
       await page.close();
     }
     await browser.close();
-  } finally {
-    server.kill();
-  }
-}
-
-async function waitForHttp(url: string) {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`${url} did not come up (run npm run build first)`);
+  });
 }
 
 await nodeBackends();

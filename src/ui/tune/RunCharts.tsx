@@ -33,7 +33,7 @@ export function EpochTable({ records }: { records: EpochRecord[] }) {
         </thead>
         <tbody>
           {records.map((r, i) => (
-            <tr key={i} data-loss={r.loss} data-reward={r.weightedReward}>
+            <tr key={i} data-loss={r.loss} data-reward={r.weightedReward} data-ms={r.ms}>
               <td>{r.epoch}</td>
               {records.some((x) => x.prompt) && <td>{r.prompt}</td>}
               {ids.map((id) => <td key={id}>{r.rewards[id]?.toFixed(4)}</td>)}
