@@ -47,13 +47,14 @@ _TOWER_TEXT = {
     'projection_dim': 768, 'bos_token_id': 0, 'eos_token_id': 2, 'pad_token_id': 1, 'model_type': 'clip_text_model',
 }
 
-# projection_dim 768: the LAION-layout aesthetic head reads the image embedding at that width.
+# projection_dim 768: the LAION-layout aesthetic head reads the image embedding at that width. The vision tower is
+# wider and deeper than the text tower: telling a square from a circle a few pixels wide takes more than colour does.
 CLIP_CONFIG = {
     'architectures': ['CLIPModel'], 'model_type': 'clip', 'projection_dim': 768, 'logit_scale_init_value': 2.6592,
     'text_config': _TOWER_TEXT,
     'vision_config': {
-        'hidden_act': 'quick_gelu', 'hidden_size': 32, 'image_size': 32, 'intermediate_size': 128, 'layer_norm_eps': 1e-5,
-        'num_attention_heads': 4, 'num_channels': 3, 'num_hidden_layers': 2, 'patch_size': 4, 'projection_dim': 768,
+        'hidden_act': 'quick_gelu', 'hidden_size': 64, 'image_size': 32, 'intermediate_size': 256, 'layer_norm_eps': 1e-5,
+        'num_attention_heads': 4, 'num_channels': 3, 'num_hidden_layers': 4, 'patch_size': 4, 'projection_dim': 768,
         'model_type': 'clip_vision_model',
     },
 }

@@ -8,14 +8,15 @@ app's loaders read (diffusers SD folder, HF CLIPModel, LAION aesthetic head) plu
 
 (`sd` reads the committed demo CLIP, so `rewards` comes first when both are retrained; each stage uses DEMO_THREADS
 threads, default 1; `judge` retrains only the judge, which `rewards` also trains). Stages: the CLIP model
-(contrastive), the aesthetic-style head (prefers big shapes) and the judge (attribute classifier); the VAE
-(reconstruction + a small KL), then the UNet on the VAE's latents with the CLIP text tower frozen as its text encoder
-(epsilon prediction, classifier-free dropout, contexts cut to varying lengths because IPGO feeds unpadded prompts,
-random IPGO-like boundary tokens around half of them).
+(contrastive, with the one-attribute swaps of each caption as hard negatives), the aesthetic-style head (prefers big
+shapes) and the judge (attribute classifier); the VAE (reconstruction + a small KL), then the UNet on the VAE's
+latents with the CLIP text tower frozen as its text encoder (epsilon prediction, classifier-free dropout, contexts
+cut to varying lengths because IPGO feeds unpadded prompts, random IPGO-like boundary tokens around half of them).
 """
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -41,7 +42,7 @@ def log(msg):
 
 def load_data(d):
     meta = json.load(open(os.path.join(d, 'captions.json')))
-    out = {'captions': meta['captions'], 'tokens': torch.tensor(meta['tokens']), 'empty': torch.tensor(meta['empty_tokens'])}
+    out = {'captions': meta['captions'], 'attribute_names': meta['attribute_names'], 'tokens': torch.tensor(meta['tokens']), 'empty': torch.tensor(meta['empty_tokens'])}
     for split in ('train', 'held_out'):
         rows = json.load(open(os.path.join(d, f'{split}.json')))
         px = np.fromfile(os.path.join(d, f'{split}.u8'), dtype=np.uint8).reshape(len(rows), 32, 32, 3)
@@ -216,6 +217,40 @@ def clip_pixels(images):
     return ((images + 1) / 2 - mean) / std
 
 
+def swap_groups(data):
+    """Per attribute, [n_captions, k] caption indices: each caption, then the captions that differ from it in that
+    attribute alone (the hard negatives a random batch almost never holds)."""
+    index = {c: i for i, c in enumerate(data['captions'])}
+    groups = {}
+    for attr, words in data['attribute_names'].items():
+        rows = []
+        for c in data['captions']:
+            own = next(w for w in words if re.search(rf'\b{w}\b', c))
+            rows.append([index[re.sub(rf'\b{own}\b', w, c, count=1)] for w in [own] + [w for w in words if w != own]])
+        groups[attr] = torch.tensor(rows)
+    return groups
+
+
+def clip_loss(clip, images, caption_idx, tokens, column, groups):
+    """Contrastive loss over every training caption at once (the grammar has a few hundred): each image against all
+    of them, each caption of the batch against the batch's images, and each image against its one-attribute swaps.
+    `tokens` holds the training captions; `column` maps a caption index to its row there (-1: held out).
+    With random batches alone the tower learns colour, position and background and never shape, since a batch
+    rarely holds the same scene with another shape."""
+    img = clip.visual_projection(clip.vision_model(pixel_values=clip_pixels(images)).pooler_output)
+    txt = clip.text_projection(clip.text_model(input_ids=tokens).pooler_output)
+    logits = clip.logit_scale.exp() * F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).T  # [B, train captions]
+    target = column[caption_idx]
+    same = (caption_idx[:, None] == caption_idx[None, :]).float()
+    per_text = -((same / same.sum(1, keepdim=True)) * logits[:, target].T.log_softmax(1)).sum(1).mean()
+    loss = 0.5 * (F.cross_entropy(logits, target) + per_text)
+    for g in groups.values():
+        swaps = column[g[caption_idx]]  # true caption first; -1 where a swap is a held-out caption
+        swapped = torch.gather(logits, 1, swaps.clamp(min=0)).masked_fill(swaps < 0, float('-inf'))
+        loss = loss + F.cross_entropy(swapped, torch.zeros(len(caption_idx), dtype=torch.long))
+    return loss
+
+
 def train_clip(data, steps):
     cfg = CLIPConfig(text_config=C.CLIP_CONFIG['text_config'], vision_config=C.CLIP_CONFIG['vision_config'],
                      projection_dim=C.CLIP_CONFIG['projection_dim'], logit_scale_init_value=C.CLIP_CONFIG['logit_scale_init_value'])
@@ -224,17 +259,18 @@ def train_clip(data, steps):
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=steps, pct_start=0.05)
     gen = torch.Generator().manual_seed(SEED + 2)
     tr = data['train']
+    train_captions = torch.unique(tr['caption'])  # held-out captions never reach the text tower
+    # Cut after the longest caption's end token: the pooled state is the end token's, and the mask is causal.
+    tokens = data['tokens'][train_captions, :int((data['tokens'] != data['tokens'][0, -1]).sum(1).max()) + 1]
+    column = torch.full((len(data['captions']),), -1)
+    column[train_captions] = torch.arange(len(train_captions))
+    groups = swap_groups(data)
     for step, idx in enumerate(batches(len(tr['images']), 128, steps, gen)):
         x = tr['images'][idx]
         # Half the batch blurred and noised, so the tower also reads pictures as soft as the decoder's.
         half = len(idx) // 2
         soft = F.avg_pool2d(x[half:], 3, 1, 1) + 0.05 * torch.randn(x[half:].shape, generator=gen)
-        x = torch.cat([x[:half], soft])
-        caps = tr['caption'][idx]
-        out = clip(input_ids=data['tokens'][caps], pixel_values=clip_pixels(x))
-        same = (caps[:, None] == caps[None, :]).float()
-        target = same / same.sum(1, keepdim=True)
-        loss = 0.5 * (-(target * out.logits_per_image.log_softmax(1)).sum(1).mean() - (target * out.logits_per_text.log_softmax(1)).sum(1).mean())
+        loss = clip_loss(clip, torch.cat([x[:half], soft]), tr['caption'][idx], tokens, column, groups)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -399,7 +435,7 @@ def train_sd_stage(data, out, steps):
 
 
 def train_reward_stage(data, out, steps):
-    clip = fp16_rounded(train_clip(data, steps(800)))
+    clip = fp16_rounded(train_clip(data, steps(2000)))
     cl = os.path.join(out, 'demo-clip')
     write_json(os.path.join(cl, 'config.json'), C.CLIP_CONFIG)
     write_json(os.path.join(cl, 'preprocessor_config.json'), C.CLIP_PREPROCESSOR_CONFIG)
