@@ -3,4 +3,4 @@
  * wrong (the square comes out as a round blob), on which CLIP-score tuning raises the score the most of such
  * captions at the demo's default settings (bench/demo.ts prints each prompt's raw and tuned reward).
  */
-export const DEMO_SUGGESTED_PROMPT = 'a small orange square at the right, on a gray background';
+export const DEMO_SUGGESTED_PROMPT = 'a small green square at the top, on a white background';
