@@ -16,6 +16,7 @@ import { chromium } from '@playwright/test';
 import { CHROMIUM_PATH, QUIET_NETWORK_FLAGS } from '../e2e/chromium';
 import { FaultServer } from '../e2e/fault-server';
 import { serializeSafetensors } from '../src/weights/formats/safetensors';
+import { waitForHttp } from './lib/preview';
 import { writeBenchResults } from './lib/results';
 import { DIGEST_BLOCK_BYTES } from '../tools/convert';
 import type { BlockDigests } from '../src/weights/catalog/manifest';
@@ -87,16 +88,6 @@ async function writeSynthetic(dir: string): Promise<{ file: string; size: number
     file, size: bytes.byteLength, sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
     blockSha256: await blockDigestsOf(bytes, DIGEST_BLOCK_BYTES), // what tools/convert writes
   };
-}
-
-async function waitForHttp(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`${url} did not come up`);
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-weights-'));
