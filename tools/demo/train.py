@@ -261,8 +261,10 @@ def train_clip(data, steps):
     gen = torch.Generator().manual_seed(SEED + 2)
     tr = data['train']
     train_captions = torch.unique(tr['caption'])  # held-out captions never reach the text tower
-    # Cut after the longest caption's end token: the pooled state is the end token's, and the mask is causal.
-    tokens = data['tokens'][train_captions, :int((data['tokens'] != data['tokens'][0, -1]).sum(1).max()) + 1]
+    # Cut after the longest caption's end token (which also pads): the pooled state is the end token's, and the mask
+    # is causal, so the states up to it do not change.
+    end = data['tokens'][0, -1]
+    tokens = data['tokens'][train_captions, :int((data['tokens'] != end).sum(1).max()) + 1]
     column = torch.full((len(data['captions']),), -1)
     column[train_captions] = torch.arange(len(train_captions))
     groups = swap_groups(data)
