@@ -6,18 +6,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { captionSplit, caption, sampleScenes, SCENE_SIZE, type SceneAttributes } from '../src/demo/scenes';
+import { captionSplit, caption, COLOUR_NAMES, POSITIONS, sampleScenes, SCENE_SIZE, SHAPES, type SceneAttributes } from '../src/demo/scenes';
 import { preparePrompt, type PromptContext } from '../src/ipgo/prompt-context';
 import type { LoadedModelSet } from '../src/ipgo/model-set';
 import { clipScoreReward } from '../src/rewards/clip-score';
 import { loadDemoModels } from './demo-set';
 
 const MIX = { clip: 1 };
-const SWAPS = {
-  shape: ['circle', 'square', 'triangle'],
-  colour: ['red', 'green', 'blue', 'yellow', 'purple', 'orange'],
-  position: ['left', 'right', 'top', 'bottom'],
-} as const;
+/** The judged attributes and the words the caption grammar has for each. */
+const SWAPS = { shape: SHAPES, colour: COLOUR_NAMES, position: POSITIONS } as const;
 type Swapped = keyof typeof SWAPS;
 
 let set: LoadedModelSet;
